@@ -1,0 +1,21 @@
+"""Progress bars for long steps (embedding, model search), on stderr, off with ``verbose=0``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def progress_bar(description: str, total: int, verbose: int) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``; draws a rich progress bar when ``verbose`` and the work is not trivially small."""
+    if not verbose or total <= 0:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

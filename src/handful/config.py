@@ -1,0 +1,102 @@
+"""Presets and the frozen configuration that every fit resolves and every saved model carries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from handful.backbones.registry import unknown_name_error
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {
+        "when": "a first look in a minute or two: the default backbone, linear and prototype heads",
+        "backbones": {"image": ["efficientnet-lite0"], "text": ["minilm-l6"], "audio": ["aisfx"]},
+        "learners": ["linear", "prototypes"],
+        "cv_repeats": 1,
+    },
+    "best": {
+        "when": "the default: every offline backbone for the modality and every head, chosen by repeated CV",
+        "backbones": {
+            "image": ["efficientnet-lite0", "efficientnet-lite2"],
+            "text": ["minilm-l6", "e5-small"],
+            "audio": ["aisfx", "logmel-efficientnet-lite0", "resemblyzer"],
+        },
+        "learners": ["linear", "mlp", "cosine", "prototypes"],
+        "cv_repeats": 2,
+    },
+}
+
+BASELINES = {"image": "colour-thumbnail", "text": "word-ngrams", "audio": "mfcc-stats"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that decides how a model is trained; saved inside the model so it can be reproduced."""
+
+    preset: str
+    modality: str
+    backbones: tuple[str, ...]
+    learners: tuple[str, ...]
+    baseline: str
+    cv_folds: int
+    cv_repeats: int
+    time_budget: float | None
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["backbones"], data["learners"] = list(self.backbones), list(self.learners)
+        return data
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The preset called ``name``; an error lists the valid ones and the closest match."""
+    if name not in PRESETS:
+        raise unknown_name_error("preset", name, list(PRESETS))
+    return PRESETS[name]
+
+
+def resolve(
+    preset_name: str,
+    modality: str,
+    backbone: str | list[str] | tuple[str, ...] | None,
+    learners: str | list[str] | tuple[str, ...] | None,
+    cv_folds: int,
+    cv_repeats: int | None,
+    time_budget: float | None,
+    seed: int,
+) -> Config:
+    """Merge a preset with explicit arguments (an explicit argument always wins) and validate the result."""
+    from handful.backbones.registry import get_spec
+    from handful.learners import LEARNERS
+
+    chosen = preset(preset_name)
+    names = [backbone] if isinstance(backbone, str) else list(backbone or chosen["backbones"][modality])
+    for name in names:
+        spec = get_spec(name)
+        if spec.modality != modality:
+            raise ValueError(f"backbone {name!r} is for {spec.modality}, but the data is {modality}.")
+    if backbone is None:  # preset backbones whose package is missing are left out, not fatal
+        names = [n for n in names if get_spec(n).available()] or names[:1]
+    learner_names = [learners] if isinstance(learners, str) else list(learners or chosen["learners"])
+    for name in learner_names:
+        if name not in LEARNERS:
+            raise unknown_name_error("learner", name, list(LEARNERS))
+    if not isinstance(cv_folds, int) or cv_folds < 2:
+        raise ValueError(f"cv_folds must be an integer of at least 2, got {cv_folds!r}")
+    if cv_repeats is not None and (not isinstance(cv_repeats, int) or cv_repeats < 1):
+        raise ValueError(f"cv_repeats must be a positive integer or None, got {cv_repeats!r}")
+    if time_budget is not None and time_budget <= 0:
+        raise ValueError(f"time_budget is in seconds and must be positive, got {time_budget!r}")
+    return Config(
+        preset=preset_name,
+        modality=modality,
+        backbones=tuple(names),
+        learners=tuple(learner_names),
+        baseline=BASELINES[modality],
+        cv_folds=cv_folds,
+        cv_repeats=cv_repeats or int(chosen["cv_repeats"]),
+        time_budget=time_budget,
+        seed=seed,
+    )

@@ -1,0 +1,90 @@
+"""The in-memory dataset every later layer consumes, and the problems found while building it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Modality = Literal["image", "text", "audio"]
+MODALITIES: tuple[str, ...] = ("image", "text", "audio")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, tied to the file or row where it was found.
+
+    ``action`` says what handful did about it: ``"skipped"`` (the example is not used) or ``"kept"``
+    (used, but worth a look).
+    """
+
+    where: str
+    message: str
+    action: Literal["skipped", "kept"] = "skipped"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message} ({self.action})"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One input: a file path (images, audio) or a string (text), with its content hash."""
+
+    source: str
+    digest: str
+    text: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.source)
+
+
+@dataclass
+class Dataset:
+    """Validated inputs with labels (``None`` for unlabelled inputs), their modality and the problems found."""
+
+    examples: list[Example]
+    labels: list[str | None]
+    modality: Modality
+    problems: list[Problem] = field(default_factory=list)
+    root: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted({label for label in self.labels if label is not None})
+
+    def class_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(label for label in self.labels if label is not None).items()))
+
+    def label_array(self) -> np.ndarray:
+        return np.asarray(self.labels, dtype=object)
+
+    def fingerprint(self) -> str:
+        """A hash of the contents and labels, independent of file names and order."""
+        rows = sorted(f"{e.digest}\t{label}" for e, label in zip(self.examples, self.labels, strict=True))
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+    def subset(self, index: np.ndarray | list[int]) -> Dataset:
+        idx = [int(i) for i in index]
+        return Dataset(
+            examples=[self.examples[i] for i in idx],
+            labels=[self.labels[i] for i in idx],
+            modality=self.modality,
+            problems=list(self.problems),
+            root=self.root,
+        )
+
+
+@dataclass
+class LoadedData:
+    """What a path turned into: the labelled training set and, if the layout had one, a held-out set."""
+
+    train: Dataset
+    holdout: Dataset | None = None

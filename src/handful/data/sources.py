@@ -1,0 +1,315 @@
+"""Turn what the user points at (a folder of class folders, a CSV/TSV/JSONL table, or Python lists) into Datasets.
+
+All input validation lives here: every file is opened read-only, decoded once to prove it is usable, hashed for
+the feature cache, and every problem is recorded with its file or row instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem
+from handful.data.decode import (
+    AUDIO_SUFFIXES,
+    IMAGE_SUFFIXES,
+    BadInputError,
+    decode_audio,
+    decode_image,
+    read_bytes,
+)
+
+logger = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson"})
+TRAIN_NAMES = ("train", "training")
+HOLDOUT_NAMES = ("val", "valid", "validation", "test", "dev", "holdout")
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "body", "message", "comment", "document", "utterance")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "intent", "y")
+MAX_TEXT_CHARS = 100_000
+
+Progress = Callable[[int], None]
+
+
+def load(
+    source: str | Path,
+    modality: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    progress: Progress | None = None,
+) -> LoadedData:
+    """Read a folder or a table into a labelled training set and, for a train/val layout, a held-out set.
+
+    Example:
+        >>> from handful.data import load
+        >>> data = load("photos/")  # doctest: +SKIP
+        >>> data.train.classes  # doctest: +SKIP
+        ['ants', 'bees']
+    """
+    path = Path(source).expanduser()
+    if modality is not None and modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)} (or None to infer it), got {modality!r}")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist. Give a folder of class folders or a CSV/TSV/JSONL file.")
+    if path.is_file():
+        if path.suffix.lower() not in TABLE_SUFFIXES:
+            raise ValueError(
+                f"{path} is a single {path.suffix or 'extensionless'} file. Give a folder with one sub-folder per "
+                "class (images or audio), or a .csv/.tsv/.jsonl table with text and label columns."
+            )
+        if modality not in (None, "text"):
+            raise ValueError(f"{path} is a table, which holds text; it cannot be read as {modality}.")
+        return LoadedData(train=read_table(path, text_column, label_column))
+
+    split = _find_split(path)
+    if split is not None:
+        train_path, holdout_path = split
+        read = _reader(train_path, modality, text_column, label_column, progress)
+        train = read(train_path)
+        holdout = _reader(holdout_path, train.modality, text_column, label_column, progress)(holdout_path)
+        return LoadedData(train=train, holdout=holdout)
+    return LoadedData(train=_reader(path, modality, text_column, label_column, progress)(path))
+
+
+def _find_split(folder: Path) -> tuple[Path, Path] | None:
+    """A train/ + val/ (or test/) layout, as folders or as tables (train.csv + test.csv)."""
+    entries = {p.name.lower(): p for p in folder.iterdir() if not p.name.startswith(".")}
+    for suffix in ("", *sorted(TABLE_SUFFIXES)):
+        train = next((entries[n + suffix] for n in TRAIN_NAMES if n + suffix in entries), None)
+        holdout = next((entries[n + suffix] for n in HOLDOUT_NAMES if n + suffix in entries), None)
+        if train is not None and holdout is not None:
+            return train, holdout
+    return None
+
+
+def _reader(
+    path: Path, modality: str | None, text_column: str | None, label_column: str | None, progress: Progress | None
+) -> Callable[[Path], Dataset]:
+    if path.is_file():
+        return lambda p: read_table(p, text_column, label_column)
+    return lambda p: read_class_folders(p, modality, progress)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.parts[-2:]))
+
+
+def infer_modality(files: Iterable[Path]) -> str:
+    """The modality most of ``files`` have by suffix; a ValueError when none is an image or audio file."""
+    suffixes = [f.suffix.lower() for f in files]
+    images = sum(s in IMAGE_SUFFIXES for s in suffixes)
+    audio = sum(s in AUDIO_SUFFIXES for s in suffixes)
+    if images == 0 and audio == 0:
+        raise ValueError(
+            "found no image (" + ", ".join(sorted(IMAGE_SUFFIXES)) + ") or audio ("
+            + ", ".join(sorted(AUDIO_SUFFIXES)) + ") files. For text, give a .csv/.tsv/.jsonl table."
+        )
+    return "image" if images >= audio else "audio"
+
+
+def read_class_folders(folder: Path, modality: str | None = None, progress: Progress | None = None) -> Dataset:
+    """One sub-folder per class; every image or audio file below it (at any depth) is an example of that class."""
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    problems: list[Problem] = []
+    for stray in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        problems.append(Problem(str(stray), "is not inside a class folder, so it has no label"))
+    labelled = [(f, d.name) for d in class_dirs for f in _files_under(d)]
+    if not labelled:
+        raise ValueError(
+            f"{folder} holds no files in class sub-folders. Expected {folder}/<class name>/<files>, "
+            "e.g. photos/cats/1.jpg and photos/dogs/2.jpg."
+        )
+    kind = modality or infer_modality(f for f, _ in labelled)
+    files, labels = [f for f, _ in labelled], [label for _, label in labelled]
+    return read_files(files, labels, kind, problems, root=str(folder), progress=progress)
+
+
+def read_files(
+    files: Sequence[Path],
+    labels: Sequence[str | None],
+    modality: str,
+    problems: list[Problem] | None = None,
+    root: str | None = None,
+    progress: Progress | None = None,
+) -> Dataset:
+    """Validate image or audio files: each is decoded once; unusable ones are skipped and reported."""
+    allowed = IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES
+    decode: Callable[[bytes], Any] = decode_image if modality == "image" else decode_audio
+    problems = list(problems or [])
+    examples: list[Example] = []
+    kept: list[str | None] = []
+    for path, label in zip(files, labels, strict=True):
+        if progress is not None:
+            progress(1)
+        if path.suffix.lower() not in allowed:
+            problems.append(Problem(str(path), f"{path.suffix or 'no suffix'} is not a supported {modality} type"))
+            continue
+        try:
+            data = read_bytes(path)
+            decode(data)
+        except BadInputError as error:
+            problems.append(Problem(str(path), str(error)))
+            continue
+        examples.append(Example(source=str(path), digest=hashlib.sha256(data).hexdigest()))
+        kept.append(label)
+    dataset = Dataset(examples, kept, _modality(modality), problems, root)
+    dataset.problems.extend(find_duplicates(dataset))
+    _log_problems(dataset)
+    return dataset
+
+
+def from_texts(texts: Sequence[Any], labels: Sequence[Any] | None, where: str = "row") -> Dataset:
+    """Validate a list of strings (with labels, or ``None`` for an unlabelled pool)."""
+    label_list: list[Any] = list(labels) if labels is not None else [None] * len(texts)
+    problems: list[Problem] = []
+    examples: list[Example] = []
+    kept: list[str | None] = []
+    for index, (text, label) in enumerate(zip(texts, label_list, strict=True)):
+        place = f"{where} {index + 1}" if where == "row" else f"{where}, row {index + 2}"
+        if not isinstance(text, str):
+            problems.append(Problem(place, f"expected a string, got {type(text).__name__}"))
+            continue
+        clean = text.strip()
+        if not clean:
+            problems.append(Problem(place, "the text is empty"))
+            continue
+        if len(clean) > MAX_TEXT_CHARS:
+            problems.append(Problem(place, f"the text has {len(clean):,} characters, over {MAX_TEXT_CHARS:,}"))
+            continue
+        if labels is not None and (label is None or str(label).strip() == ""):
+            problems.append(Problem(place, "the label is empty"))
+            continue
+        digest = hashlib.sha256(clean.encode("utf-8")).hexdigest()
+        examples.append(Example(source=place, digest=digest, text=clean))
+        kept.append(None if labels is None else str(label).strip())
+    dataset = Dataset(examples, kept, "text", problems)
+    dataset.problems.extend(find_duplicates(dataset))
+    _log_problems(dataset)
+    return dataset
+
+
+def read_table(path: Path, text_column: str | None = None, label_column: str | None = None) -> Dataset:
+    """Read text and labels from a CSV, TSV or JSONL file (UTF-8, with or without a byte-order mark)."""
+    rows = _read_rows(path)
+    if not rows:
+        raise ValueError(f"{path} holds no data rows.")
+    columns = list(rows[0].keys())
+    text_key = _pick_column(path, columns, text_column, TEXT_COLUMNS, "text", rows)
+    label_key = _pick_column(path, columns, label_column, LABEL_COLUMNS, "label", rows, exclude=text_key)
+    texts = [row.get(text_key) for row in rows]
+    labels = [row.get(label_key) for row in rows]
+    dataset = from_texts(texts, labels, where=str(path))
+    dataset.root = str(path)
+    return dataset
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not UTF-8 text (bad byte at position {error.start}). Re-save it as UTF-8 "
+            "(in Excel: Save As > CSV UTF-8)."
+        ) from error
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows = []
+        for number, line in enumerate(content.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}).") from error
+            if not isinstance(row, dict):
+                raise ValueError(f'{path}, line {number}: expected a JSON object like {{"text": ..., "label": ...}}.')
+            rows.append(row)
+        return rows
+    delimiter = "\t" if suffix == ".tsv" else ","
+    try:
+        return list(csv.DictReader(content.splitlines(), delimiter=delimiter))
+    except csv.Error as error:
+        raise ValueError(f"{path}: not a readable {suffix[1:].upper()} file ({error}).") from error
+
+
+def _pick_column(
+    path: Path,
+    columns: list[str],
+    wanted: str | None,
+    candidates: tuple[str, ...],
+    role: str,
+    rows: list[dict[str, Any]],
+    exclude: str | None = None,
+) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise ValueError(f"{path} has no column {wanted!r}; its columns are {columns}.")
+        return wanted
+    by_lower = {c.lower().strip(): c for c in columns if c != exclude}
+    for name in candidates:
+        if name in by_lower:
+            return by_lower[name]
+    others = [c for c in columns if c != exclude]
+    if len(columns) == 2 and len(others) == 1:
+        return others[0]
+    if len(columns) == 2 and role == "text":
+        # Two unnamed columns: the text is the one with the longer values.
+        return max(columns, key=lambda c: sum(len(str(r.get(c) or "")) for r in rows))
+    raise ValueError(
+        f"{path}: cannot tell which column holds the {role}; columns are {columns}. "
+        f"Name it with --{role}-column (Python: {role}_column=...)."
+    )
+
+
+def find_duplicates(dataset: Dataset) -> list[Problem]:
+    """Identical contents under two labels (a sure label conflict) or twice under one label."""
+    first: dict[str, int] = {}
+    problems = []
+    for index, example in enumerate(dataset.examples):
+        if example.digest not in first:
+            first[example.digest] = index
+            continue
+        other = first[example.digest]
+        here, there = dataset.labels[index], dataset.labels[other]
+        source = dataset.examples[other].source
+        if here != there:
+            message = f"identical to {source}, which is labelled {there!r} while this is {here!r}: check the label"
+        else:
+            message = f"identical to {source} (same label); duplicates make cross-validation look better"
+        problems.append(Problem(example.source, message, action="kept"))
+    return problems
+
+
+def from_inputs(inputs: Sequence[Any], labels: Sequence[Any] | None, modality: str | None = None) -> Dataset:
+    """Python lists: file paths (images or audio) or strings of text, with labels or ``None``."""
+    if isinstance(inputs, str | Path):
+        raise TypeError(f"expected a list of inputs, got a single {type(inputs).__name__}. Did you mean [{inputs!r}]?")
+    items = list(inputs)
+    if labels is not None and len(labels) != len(items):
+        raise ValueError(f"got {len(items)} inputs but {len(labels)} labels; they must match one to one.")
+    if modality is None:
+        paths = [Path(i) for i in items if isinstance(i, str | Path) and Path(i).suffix.lower() in
+                 IMAGE_SUFFIXES | AUDIO_SUFFIXES and Path(i).is_file()]
+        modality = infer_modality(paths) if paths and len(paths) == len(items) else "text"
+    if modality == "text":
+        return from_texts(items, labels)
+    label_list = [None if v is None else str(v) for v in labels] if labels is not None else [None] * len(items)
+    return read_files([Path(i) for i in items], label_list, modality)
+
+
+def _modality(value: str) -> Modality:
+    if value not in MODALITIES:
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _log_problems(dataset: Dataset, shown: int = 5) -> None:
+    for problem in dataset.problems[:shown]:
+        logger.warning("%s", problem)
+    if len(dataset.problems) > shown:
+        logger.warning("... and %d more problems (see the report)", len(dataset.problems) - shown)

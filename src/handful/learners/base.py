@@ -1,0 +1,106 @@
+"""What every learner shares: the feature scaling fitted with it and the state it saves (JSON params + arrays)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse
+
+Array = np.ndarray
+State = tuple[dict[str, Any], dict[str, np.ndarray]]
+
+
+class Scaler:
+    """How features are scaled before a head: ``l2`` (embeddings), ``standard`` (handcrafted statistics) or
+    ``tfidf`` (sparse word counts: inverse document frequency, then l2)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.mean: Array | None = None
+        self.scale: Array | None = None
+
+    def fit(self, features: Any) -> Scaler:
+        if self.kind == "standard":
+            dense = np.asarray(features, dtype=np.float64)
+            self.mean = dense.mean(axis=0)
+            std = dense.std(axis=0)
+            self.scale = np.where(std > 1e-8, std, 1.0)
+        elif self.kind == "tfidf":
+            counts = scipy.sparse.csr_matrix(features)
+            document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
+            self.scale = np.log((1 + counts.shape[0]) / (1 + document_frequency)) + 1.0
+        return self
+
+    def transform(self, features: Any) -> Any:
+        if self.kind == "tfidf":
+            if self.scale is None:
+                raise RuntimeError("Scaler.transform before fit")
+            weighted = scipy.sparse.csr_matrix(features, dtype=np.float64) @ scipy.sparse.diags(self.scale)
+            norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+            return scipy.sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
+        dense = np.asarray(features, dtype=np.float64)
+        if self.kind == "standard":
+            if self.mean is None or self.scale is None:
+                raise RuntimeError("Scaler.transform before fit")
+            return (dense - self.mean) / self.scale
+        return dense / np.maximum(np.linalg.norm(dense, axis=1, keepdims=True), 1e-12)
+
+    def state(self) -> dict[str, np.ndarray]:
+        tensors = {}
+        if self.mean is not None:
+            tensors["scaler.mean"] = self.mean.astype(np.float32)
+        if self.scale is not None:
+            tensors["scaler.scale"] = self.scale.astype(np.float32)
+        return tensors
+
+    @classmethod
+    def from_state(cls, kind: str, tensors: dict[str, np.ndarray]) -> Scaler:
+        scaler = cls(kind)
+        if "scaler.mean" in tensors:
+            scaler.mean = tensors["scaler.mean"].astype(np.float64)
+        if "scaler.scale" in tensors:
+            scaler.scale = tensors["scaler.scale"].astype(np.float64)
+        return scaler
+
+
+class Learner:
+    """A head on fixed features. ``fit(features, y, n_classes, seed)`` with ``y`` in ``0..n_classes-1``;
+    ``predict_proba`` gives an (n, n_classes) array; ``state``/``from_state`` round-trip it without pickle."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    dense_only: ClassVar[bool] = True
+
+    def __init__(self, scaling: str = "l2") -> None:
+        self.scaling = scaling
+        self.scaler = Scaler(scaling)
+        self.n_classes = 0
+
+    def fit(self, features: Any, y: Array, n_classes: int, seed: int) -> Learner:
+        raise NotImplementedError
+
+    def predict_proba(self, features: Any) -> Array:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def state(self) -> State:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Learner:
+        raise NotImplementedError
+
+
+def class_weights(y: Array, n_classes: int) -> Array:
+    """Balanced weights n / (k * count), so a rare class counts as much as a common one."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    return len(y) / (n_classes * np.maximum(counts, 1.0))
+
+
+def softmax(logits: Array) -> Array:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

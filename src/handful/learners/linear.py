@@ -1,0 +1,69 @@
+"""Logistic regression on scaled features: the strongest simple head on frozen embeddings with few examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from handful.learners.base import Array, Learner, Scaler, State, softmax
+
+
+class LinearHead(Learner):
+    """Multinomial logistic regression with balanced class weights; predictions computed from saved arrays."""
+
+    name = "linear"
+    description = "logistic regression (balanced class weights)"
+    dense_only = False
+
+    def __init__(self, scaling: str = "l2", C: float = 10.0) -> None:
+        super().__init__(scaling)
+        self.C = C
+        self.coef: Array | None = None
+        self.intercept: Array | None = None
+
+    def fit(self, features: Any, y: Array, n_classes: int, seed: int) -> LinearHead:
+        from sklearn.linear_model import LogisticRegression
+
+        self.n_classes = n_classes
+        scaled = self.scaler.fit(features).transform(features)
+        model = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000, random_state=seed)
+        model.fit(scaled, y)
+        coef = np.zeros((n_classes, scaled.shape[1]))
+        intercept = np.zeros(n_classes)
+        present = model.classes_.astype(int)
+        if len(present) == 2:  # scikit-learn keeps one row for two classes: logits (0, w.x + b)
+            coef[present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
+        else:
+            coef[present], intercept[present] = model.coef_, model.intercept_
+        missing = np.setdiff1d(np.arange(n_classes), present)
+        intercept[missing] = -1e4  # a class absent from this fold's training data is never predicted
+        self.coef, self.intercept = coef, intercept
+        return self
+
+    def decision(self, features: Any) -> Array:
+        if self.coef is None or self.intercept is None:
+            raise RuntimeError("LinearHead used before fit")
+        scaled = self.scaler.transform(features)
+        return np.asarray(scaled @ self.coef.T) + self.intercept
+
+    def predict_proba(self, features: Any) -> Array:
+        return softmax(self.decision(features))
+
+    def params(self) -> dict[str, Any]:
+        return {"scaling": self.scaling, "C": self.C, "n_classes": self.n_classes}
+
+    def state(self) -> State:
+        if self.coef is None or self.intercept is None:
+            raise RuntimeError("LinearHead saved before fit")
+        tensors = {"coef": self.coef.astype(np.float32), "intercept": self.intercept.astype(np.float32)}
+        return self.params(), {**tensors, **self.scaler.state()}
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> LinearHead:
+        head = cls(scaling=params["scaling"], C=params["C"])
+        head.n_classes = params["n_classes"]
+        head.scaler = Scaler.from_state(params["scaling"], tensors)
+        head.coef = tensors["coef"].astype(np.float64)
+        head.intercept = tensors["intercept"].astype(np.float64)
+        return head

@@ -1,0 +1,137 @@
+"""Candidates (backbone x learner) scored on the same repeated stratified folds; the leaderboard; the winner.
+
+Every candidate sees identical folds, so their scores are paired and comparable. Selection uses the mean
+balanced accuracy (equal to accuracy on balanced data, honest on imbalanced data).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from handful.evaluation.metrics import Estimate, balanced_accuracy, cv_estimate
+from handful.learners import make_learner
+
+logger = logging.getLogger(__name__)
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Candidate:
+    backbone: str
+    learner: str
+    scaling: str
+    kind: str  # "pretrained", "baseline" or "test"
+
+
+@dataclass
+class Result:
+    """One candidate's cross-validated scores (per fold), their estimate and its out-of-fold probabilities."""
+
+    candidate: Candidate
+    balanced: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    estimate: Estimate | None = None
+    accuracy_estimate: Estimate | None = None
+    seconds: float = 0.0
+    status: str = "ok"
+    message: str = ""
+    oof_proba: np.ndarray | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "backbone": self.candidate.backbone,
+            "learner": self.candidate.learner,
+            "kind": self.candidate.kind,
+            "status": self.status,
+            "message": self.message,
+            "balanced_accuracy": self.estimate.as_dict() if self.estimate else None,
+            "accuracy": self.accuracy_estimate.as_dict() if self.accuracy_estimate else None,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def n_folds(y: np.ndarray, wanted: int) -> int:
+    """As many folds as wanted, but no more than the smallest class has examples."""
+    return int(min(wanted, np.bincount(y).min()))
+
+
+def make_folds(y: np.ndarray, folds: int, repeats: int, seed: int) -> Folds:
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    return [(train, test) for train, test in splitter.split(np.zeros(len(y)), y)]
+
+
+def cross_validate(
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int
+) -> Result:
+    """Fit the candidate's learner on each fold's training part and score it on the rest."""
+    result = Result(candidate)
+    start = time.perf_counter()
+    oof = np.zeros((len(y), n_classes))
+    seen = np.zeros(len(y))
+    for index, (train, test) in enumerate(folds):
+        learner = make_learner(candidate.learner, candidate.scaling)
+        learner.fit(features[train], y[train], n_classes, seed + index)
+        proba = learner.predict_proba(features[test])
+        predicted = proba.argmax(axis=1)
+        result.accuracy.append(float(np.mean(predicted == y[test])))
+        result.balanced.append(balanced_accuracy(y[test], predicted, n_classes))
+        oof[test] += proba
+        seen[test] += 1
+    test_fraction = float(np.mean([len(t) for _, t in folds]) / len(y))
+    result.estimate = cv_estimate(result.balanced, test_fraction)
+    result.accuracy_estimate = cv_estimate(result.accuracy, test_fraction)
+    result.oof_proba = oof / np.maximum(seen, 1)[:, None]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def run_search(
+    candidates: list[Candidate],
+    features_for: Callable[[str], Any],
+    y: np.ndarray,
+    n_classes: int,
+    folds: Folds,
+    seed: int,
+    time_budget: float | None = None,
+    on_result: Callable[[Result], None] | None = None,
+) -> list[Result]:
+    """Score candidates in order (cheapest and most reliable first); stop starting new ones past the budget.
+
+    The first candidate of each kind always runs, so a baseline and a pretrained model are always compared.
+    """
+    started = time.perf_counter()
+    results: list[Result] = []
+    kinds_done: set[str] = set()
+    for candidate in candidates:
+        elapsed = time.perf_counter() - started
+        if time_budget is not None and elapsed > time_budget and candidate.kind in kinds_done:
+            result = Result(candidate, status="skipped", message=f"time budget of {time_budget:.0f} s reached")
+        else:
+            try:
+                result = cross_validate(candidate, features_for(candidate.backbone), y, n_classes, folds, seed)
+                kinds_done.add(candidate.kind)
+            except Exception as error:  # one broken candidate must not sink the search
+                logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)
+                result = Result(candidate, status="failed", message=f"{type(error).__name__}: {error}")
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def best(results: list[Result]) -> Result:
+    """The candidate with the highest mean balanced accuracy (the earlier, cheaper one on a tie)."""
+    scored = [r for r in results if r.status == "ok" and r.estimate is not None]
+    if not scored:
+        messages = "; ".join(f"{r.candidate.backbone}+{r.candidate.learner}: {r.message}" for r in results)
+        raise RuntimeError(f"no candidate could be trained ({messages})")
+    return max(scored, key=lambda r: (r.estimate.mean if r.estimate else -1.0, -scored.index(r)))

@@ -231,7 +231,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most likely class of each input."""
-        return np.asarray(self.classes_[self.predict_proba(X).argmax(axis=1)], dtype=object)
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_[proba.argmax(axis=1)], dtype=object)
 
     def predict_records(self, X: Any, top_k: int = 3) -> list[dict[str, Any]]:
         """One record per input (in order), with its top-k labels, or the error that kept it from a prediction."""

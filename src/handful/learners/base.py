@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,9 +51,9 @@ class Scaler:
     def state(self) -> dict[str, np.ndarray]:
         tensors = {}
         if self.mean is not None:
-            tensors["scaler.mean"] = self.mean.astype(np.float32)
+            tensors["scaler.mean"] = self.mean
         if self.scale is not None:
-            tensors["scaler.scale"] = self.scale.astype(np.float32)
+            tensors["scaler.scale"] = self.scale
         return tensors
 
     @classmethod
@@ -104,3 +106,17 @@ def softmax(logits: Array) -> Array:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run small heads on one thread: with tiny matrices, a second thread only adds synchronisation, and when
+    another process holds the other core it makes training tens of times slower. Restores the setting after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

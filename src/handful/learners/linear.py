@@ -56,7 +56,7 @@ class LinearHead(Learner):
     def state(self) -> State:
         if self.coef is None or self.intercept is None:
             raise RuntimeError("LinearHead saved before fit")
-        tensors = {"coef": self.coef.astype(np.float32), "intercept": self.intercept.astype(np.float32)}
+        tensors = {"coef": self.coef, "intercept": self.intercept}
         return self.params(), {**tensors, **self.scaler.state()}
 
     @classmethod

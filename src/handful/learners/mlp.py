@@ -2,7 +2,7 @@
 
 The cosine loss follows Barz & Denzler, "Deep Learning on Small Datasets without Pre-Training using Cosine Loss"
 (WACV 2020): the head's output is L2-normalised and pulled towards the one-hot vector of its class
-(loss ``1 - cos``), with a small cross-entropy term on a layer above it for calibrated probabilities.
+(loss ``1 - cos``), with a small cross-entropy term on the scaled cosines, which also give the probabilities.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners.base import Array, Learner, Scaler, State, class_weights, softmax
+from handful.learners.base import Array, Learner, Scaler, State, class_weights, one_torch_thread, softmax
+
+COSINE_SCALE = 16.0  # softmax temperature on cosines in [-1, 1]: confident but not saturated
 
 
 def _build(n_in: int, hidden: int, n_classes: int, dropout: float, cosine: bool) -> Any:
@@ -28,7 +30,6 @@ def _build(n_in: int, hidden: int, n_classes: int, dropout: float, cosine: bool)
                 nn.Dropout(dropout),
                 nn.Linear(hidden, n_classes),
             )
-            self.classifier = nn.Linear(n_classes, n_classes) if cosine else nn.Identity()
             self.cosine = cosine
 
         def forward(self, x: Any) -> tuple[Any, Any]:
@@ -36,7 +37,7 @@ def _build(n_in: int, hidden: int, n_classes: int, dropout: float, cosine: bool)
             if not self.cosine:
                 return out, out
             embedding = nn.functional.normalize(out, dim=1)
-            return self.classifier(embedding), embedding
+            return COSINE_SCALE * embedding, embedding
 
     return Head()
 
@@ -74,7 +75,7 @@ class MLPHead(Learner):
         rng = np.random.default_rng(seed)
         train_idx, stop_idx = _early_stopping_split(y, rng)
         # fork_rng restores torch's global generator afterwards: dropout and init are seeded, nothing leaks.
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), one_torch_thread():
             torch.manual_seed(int(rng.integers(2**31)))
             self.module = _build(self.n_in, self.hidden, n_classes, self.dropout, self.cosine)
             self._train(scaled, y, train_idx, stop_idx, rng)
@@ -130,7 +131,7 @@ class MLPHead(Learner):
         if self.module is None:
             raise RuntimeError("MLPHead used before fit")
         scaled = self.scaler.transform(features).astype(np.float32)
-        with torch.no_grad():
+        with torch.no_grad(), one_torch_thread():
             logits = self.module(torch.from_numpy(scaled))[0].numpy()
         return softmax(logits.astype(np.float64))
 

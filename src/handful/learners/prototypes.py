@@ -44,7 +44,7 @@ class PrototypeHead(Learner):
     def state(self) -> State:
         if self.prototypes is None:
             raise RuntimeError("PrototypeHead saved before fit")
-        return self.params(), {"prototypes": self.prototypes.astype(np.float32), **self.scaler.state()}
+        return self.params(), {"prototypes": self.prototypes, **self.scaler.state()}
 
     @classmethod
     def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> PrototypeHead:

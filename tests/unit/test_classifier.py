@@ -1,0 +1,184 @@
+"""The public estimator: contracts (sklearn, not-fitted, determinism, save/load) and errors, with tiny backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+import handful
+from handful import Classifier, ModelFileError
+from tests.conftest import NEGATIVE, POSITIVE, write_images
+
+
+def tiny(modality: str, **kwargs: object) -> Classifier:
+    options = {"preset": "fast", "backbone": f"tiny-{modality}", "random_state": 0, "verbose": 0}
+    return Classifier(**{**options, **kwargs})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Classifier, Path]:
+    folder = write_images(tmp_path_factory.mktemp("imgs") / "photos", per_class=8)
+    return tiny("image", learners=["linear", "mlp"], cache_dir=False).fit(folder), folder
+
+
+def test_fit_image_folder_learns_and_reports(fitted: tuple[Classifier, Path]) -> None:
+    clf, folder = fitted
+    assert list(clf.classes_) == ["blue", "red"]
+    assert clf.predict([folder / "red" / "red_1.png"])[0] == "red"
+    assert clf.cv_score_ is not None and clf.cv_score_.mean > 0.8
+    kinds = {row["kind"] for row in clf.leaderboard_}
+    assert kinds == {"baseline", "test"}
+    assert clf.baseline_ is not None and clf.baseline_["backbone"] == "colour-thumbnail"
+    assert clf.predict_proba([folder / "blue" / "blue_0.png"]).shape == (1, 2)
+
+
+def test_text_lists_and_audio_folder(audio_folder: Path) -> None:
+    texts, labels = POSITIVE + NEGATIVE, ["pos"] * 8 + ["neg"] * 8
+    clf = tiny("text").fit(texts, labels)
+    assert clf.modality_ == "text" and set(clf.predict(["a superb, warm film"])) <= {"pos", "neg"}
+    audio = tiny("audio").fit(audio_folder)
+    assert audio.modality_ == "audio"
+    assert audio.predict([audio_folder / "low" / "low_0.wav"])[0] == "low"
+
+
+def test_predict_before_fit_raises_sklearn_not_fitted() -> None:
+    with pytest.raises(SklearnNotFittedError, match="not fitted yet"):
+        Classifier().predict(["a.jpg"])
+    with pytest.raises(handful.NotFittedError):
+        Classifier().save("x")
+
+
+def test_get_params_clone_round_trip() -> None:
+    clf = Classifier(preset="fast", backbone="tiny-image", cv_folds=3, random_state=4)
+    copy = clone(clf)
+    assert copy.get_params() == clf.get_params()
+    copy.set_params(cv_folds=4)
+    assert copy.cv_folds == 4 and clf.cv_folds == 3
+
+
+def test_same_random_state_same_predictions(image_folder: Path) -> None:
+    inputs = sorted(image_folder.rglob("*.png"))
+    first = tiny("image", learners=["mlp"]).fit(image_folder).predict_proba(inputs)
+    second = tiny("image", learners=["mlp"]).fit(image_folder).predict_proba(inputs)
+    assert np.array_equal(first, second)
+
+
+def test_save_load_identical_predictions(fitted: tuple[Classifier, Path], tmp_path: Path) -> None:
+    clf, folder = fitted
+    inputs = sorted(folder.rglob("*.png"))
+    path = clf.save(tmp_path / "model")
+    assert sorted(p.name for p in path.iterdir()) == ["head.safetensors", "manifest.json"]
+    loaded = handful.load(path)
+    assert np.array_equal(loaded.predict_proba(inputs), clf.predict_proba(inputs))
+    assert loaded.leaderboard_ == json.loads(json.dumps(clf.leaderboard_))
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["data"]["fingerprint"] == clf.data_fingerprint_
+    assert manifest["backbone"]["licence"]
+
+
+def test_truncated_or_corrupt_model_fails_clearly(fitted: tuple[Classifier, Path], tmp_path: Path) -> None:
+    path = fitted[0].save(tmp_path / "model")
+    weights = path / "head.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match="truncated or damaged"):
+        handful.load(path)
+    path = fitted[0].save(tmp_path / "model2")
+    (path / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="damaged"):
+        handful.load(path)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        handful.load(tmp_path / "nothing")
+
+
+def test_crash_mid_save_keeps_previous_model(
+    fitted: tuple[Classifier, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clf, folder = fitted
+    path = clf.save(tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("safetensors.numpy.save_file", explode)
+    with pytest.raises(OSError, match="disk full"):
+        clf.save(path)
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging folder left behind
+
+
+def test_refuses_to_overwrite_a_folder_that_is_not_a_model(fitted: tuple[Classifier, Path], tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "keep.jpg").write_bytes(b"precious")
+    with pytest.raises(ValueError, match="not a handful model; refusing to overwrite"):
+        fitted[0].save(tmp_path / "photos")
+    assert (tmp_path / "photos" / "keep.jpg").read_bytes() == b"precious"
+
+
+def test_single_class_and_too_few_examples(tmp_path: Path) -> None:
+    write_images(tmp_path / "one", per_class=3)
+    import shutil
+
+    shutil.rmtree(tmp_path / "one" / "blue")
+    with pytest.raises(ValueError, match=r"has a single class \('red'\); a classifier needs at least two"):
+        tiny("image").fit(tmp_path / "one")
+    with pytest.raises(ValueError, match=r"too few examples for cross-validation in class 'b' \(1\)"):
+        tiny("text").fit(["x y", "y z", "z w"], ["a", "a", "b"])
+
+
+def test_no_usable_data_lists_problems(tmp_path: Path) -> None:
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "a" / "x.png").write_bytes(b"junk")
+    with pytest.raises(ValueError, match=r"no usable labelled examples in .*not a readable image"):
+        tiny("image").fit(tmp_path / "d")
+
+
+def test_unknown_preset_names_closest(image_folder: Path) -> None:
+    with pytest.raises(ValueError, match=r"Unknown preset 'bset'. Valid: best, fast. Did you mean 'best'\?"):
+        Classifier(preset="bset", verbose=0).fit(image_folder)
+
+
+def test_backbone_of_wrong_modality(image_folder: Path) -> None:
+    with pytest.raises(ValueError, match="backbone 'tiny-text' is for text, but the data is image"):
+        Classifier(backbone="tiny-text", verbose=0).fit(image_folder)
+
+
+def test_corrupt_file_skipped_in_fit_and_reported_in_predict(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    (folder / "red" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    clf = tiny("image").fit(folder)
+    assert clf.n_examples_ == 12 and any("bad.png" in p.where for p in clf.problems_)
+    with pytest.raises(ValueError, match="bad.png: not a readable image"):
+        clf.predict([folder / "red" / "bad.png"])
+    records = clf.predict_records([folder / "red" / "red_0.png", folder / "red" / "bad.png"])
+    assert records[0]["label"] == "red" and "not a readable image" in records[1]["error"]
+
+
+def test_time_budget_skips_later_candidates(image_folder: Path) -> None:
+    clf = tiny("image", learners=["linear", "mlp", "cosine"], time_budget=1e-9).fit(image_folder)
+    statuses = [(row["learner"], row["status"]) for row in clf.leaderboard_]
+    assert ("linear", "ok") in statuses and ("cosine", "skipped") in statuses
+
+
+def test_holdout_scored_for_train_val_layout(tmp_path: Path) -> None:
+    write_images(tmp_path / "s" / "train", per_class=6)
+    write_images(tmp_path / "s" / "val", per_class=3, seed=5)
+    clf = tiny("image").fit(tmp_path / "s")
+    assert clf.holdout_ is not None and clf.holdout_["n"] == 6
+    low, high = clf.holdout_["accuracy_interval"]
+    assert low <= clf.holdout_["accuracy"] <= high
+
+
+def test_evaluate_skips_unknown_labels(fitted: tuple[Classifier, Path], tmp_path: Path) -> None:
+    clf, folder = fitted
+    write_images(tmp_path / "h", per_class=2, seed=3)
+    (tmp_path / "h" / "green").mkdir()
+    (tmp_path / "h" / "green" / "g.png").write_bytes((folder / "red" / "red_0.png").read_bytes())
+    metrics = clf.evaluate(tmp_path / "h")
+    assert metrics["n"] == 4 and any("label 'green' is not one the model was trained on" in p
+                                     for p in metrics["problems"])

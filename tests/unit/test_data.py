@@ -1,0 +1,179 @@
+"""Data in: folders, tables, validation, and the promise that user files are only read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from handful.data import BadInputError, from_inputs, load, load_image
+from handful.data.decode import MAX_IMAGE_PIXELS, decode_audio, read_bytes
+from tests.conftest import NEGATIVE, POSITIVE, write_csv, write_images, write_tones
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, float]]:
+    return {str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_class_folders_give_labels_and_infer_image(image_folder: Path) -> None:
+    data = load(image_folder)
+    assert data.holdout is None
+    assert data.train.modality == "image"
+    assert data.train.class_counts() == {"blue": 8, "red": 8}
+    assert data.train.problems == []
+
+
+def test_train_val_layout_is_recognised(tmp_path: Path) -> None:
+    write_images(tmp_path / "set" / "train", per_class=4)
+    write_images(tmp_path / "set" / "val", per_class=2, seed=1)
+    data = load(tmp_path / "set")
+    assert len(data.train) == 8 and data.holdout is not None and len(data.holdout) == 4
+
+
+def test_audio_folder_inferred(audio_folder: Path) -> None:
+    data = load(audio_folder)
+    assert data.train.modality == "audio" and data.train.classes == ["high", "low"]
+
+
+def test_corrupt_and_empty_files_are_skipped_and_named(image_folder: Path) -> None:
+    (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    (image_folder / "blue" / "empty.png").write_bytes(b"")
+    (image_folder / "blue" / "notes.txt").write_text("hello")
+    data = load(image_folder).train
+    assert len(data) == 16
+    where = {Path(p.where).name: p.message for p in data.problems}
+    assert "not a readable image" in where["broken.jpg"]
+    assert where["empty.png"] == "the file is empty (0 bytes)"
+    assert ".txt is not a supported image type" in where["notes.txt"]
+
+
+def test_identical_file_under_two_labels_is_flagged(image_folder: Path) -> None:
+    (image_folder / "blue" / "copy.png").write_bytes((image_folder / "red" / "red_0.png").read_bytes())
+    data = load(image_folder).train
+    conflicts = [p for p in data.problems if "check the label" in p.message]
+    assert len(conflicts) == 1 and conflicts[0].action == "kept"
+    assert "labelled 'blue' while this is 'red'" in conflicts[0].message or "labelled 'red'" in conflicts[0].message
+
+
+def test_user_files_are_never_modified(image_folder: Path) -> None:
+    (image_folder / "red" / "broken.jpg").write_bytes(b"garbage")
+    before = snapshot(image_folder)
+    load(image_folder)
+    assert snapshot(image_folder) == before
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "I;16"])
+def test_image_modes_become_rgb(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / ("x.tif" if mode in ("CMYK", "I;16") else "x.png")
+    Image.new(mode, (10, 12)).save(path)
+    image = load_image(path)
+    assert image.mode == "RGB" and image.size == (10, 12)
+
+
+def test_gif_first_frame_and_transparency_on_white(tmp_path: Path) -> None:
+    frames = [Image.new("P", (8, 8), 0), Image.new("P", (8, 8), 1)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], transparency=0)
+    image = load_image(tmp_path / "a.gif")
+    assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_exif_rotation_is_applied(tmp_path: Path) -> None:
+    image = Image.new("RGB", (30, 10), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    image.save(tmp_path / "r.jpg", exif=exif)
+    assert load_image(tmp_path / "r.jpg").size == (10, 30)
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    side = int(np.sqrt(MAX_IMAGE_PIXELS)) + 100
+    Image.new("1", (side, side)).save(tmp_path / "bomb.png")  # a few KB on disk, huge when decoded
+    with pytest.raises(BadInputError, match="decompression bomb"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_audio_stereo_becomes_mono(tmp_path: Path) -> None:
+    import soundfile
+
+    stereo = np.stack([np.ones(800), -np.ones(800) * 0.5], axis=1).astype(np.float32)
+    soundfile.write(tmp_path / "s.flac", stereo, 16000)
+    audio = decode_audio(read_bytes(tmp_path / "s.flac"))
+    assert audio.samples.ndim == 1 and audio.sample_rate == 16000
+    assert np.allclose(audio.samples, 0.25, atol=1e-3)
+
+
+def test_truncated_wav_is_reported(tmp_path: Path) -> None:
+    folder = write_tones(tmp_path / "clips", per_class=3)
+    good = (folder / "low" / "low_0.wav").read_bytes()
+    (folder / "low" / "cut.wav").write_bytes(good[:30])
+    data = load(folder).train
+    assert len(data) == 6
+    assert any(Path(p.where).name == "cut.wav" and "not a readable audio file" in p.message for p in data.problems)
+
+
+def test_csv_with_bom_and_guessed_columns(tmp_path: Path) -> None:
+    data = load(write_csv(tmp_path / "r.csv", bom=True)).train
+    assert data.modality == "text" and data.class_counts() == {"neg": 8, "pos": 8}
+    assert data.examples[0].text == POSITIVE[0]
+
+
+def test_tsv_and_jsonl(tmp_path: Path) -> None:
+    assert len(load(write_csv(tmp_path / "r.tsv", delimiter="\t")).train) == 16
+    lines = [json.dumps({"review": t, "sentiment": "neg"}) for t in NEGATIVE] + [
+        json.dumps({"review": t, "sentiment": "pos"}) for t in POSITIVE]
+    (tmp_path / "r.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    assert load(tmp_path / "r.jsonl").train.class_counts() == {"neg": 8, "pos": 8}
+
+
+def test_unknown_columns_error_names_the_flag(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("a,b,c\n1,2,3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"cannot tell which column holds the text; columns are \['a', 'b', 'c'\]"):
+        load(tmp_path / "t.csv")
+    with pytest.raises(ValueError, match="has no column 'words'"):
+        load(tmp_path / "t.csv", text_column="words")
+
+
+def test_empty_rows_are_reported_by_row_number(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("text,label\ngood film,pos\n,neg\nbad film,\n", encoding="utf-8")
+    data = load(tmp_path / "t.csv").train
+    assert len(data) == 1
+    assert [str(p) for p in data.problems] == [
+        f"{tmp_path / 't.csv'}, row 3: the text is empty (skipped)",
+        f"{tmp_path / 't.csv'}, row 4: the label is empty (skipped)",
+    ]
+
+
+def test_non_utf8_table_says_how_to_fix(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="is not UTF-8 text.*Re-save it as UTF-8"):
+        load(tmp_path / "t.csv")
+
+
+def test_missing_path_and_single_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load(tmp_path / "nope")
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    with pytest.raises(ValueError, match="Give a folder with one sub-folder per class"):
+        load(tmp_path / "a.jpg")
+
+
+def test_folder_without_class_folders(tmp_path: Path) -> None:
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match="holds no files in class sub-folders"):
+        load(tmp_path)
+
+
+def test_from_inputs_rejects_a_bare_string() -> None:
+    with pytest.raises(TypeError, match=r"Did you mean \['hello'\]\?"):
+        from_inputs("hello", None)
+
+
+def test_fingerprint_ignores_order_and_names(image_folder: Path) -> None:
+    data = load(image_folder).train
+    shuffled = data.subset(list(reversed(range(len(data)))))
+    assert shuffled.fingerprint() == data.fingerprint()

@@ -8,11 +8,11 @@ import numpy as np
 from PIL import Image
 
 
-def write_digits(folder: str | Path, per_class: int = 20, seed: int = 0) -> tuple[Path, Path]:
+def write_digits(folder: str | Path, per_class: int = 20, seed: int = 0, test_per_class: int = 50) -> tuple[Path, Path]:
     """Write scikit-learn's 8x8 digits as 64x64 PNGs: ``folder/train/<digit>/`` and ``folder/test/<digit>/``.
 
-    ``per_class`` images of each digit go to train, the rest (about 160 per digit) to test. Existing files are
-    rewritten identically, so running twice is harmless.
+    ``per_class`` images of each digit go to train and the next ``test_per_class`` to test. Files already there
+    are left as they are, so running twice is harmless.
 
     Example:
         >>> from handful.examples import write_digits
@@ -29,6 +29,8 @@ def write_digits(folder: str | Path, per_class: int = 20, seed: int = 0) -> tupl
         label = int(digits.target[index])
         split = "train" if taken[label] < per_class else "test"
         taken[label] += 1
+        if taken[label] > per_class + test_per_class:
+            continue
         target = root / split / str(label) / f"{index:04d}.png"
         if target.exists():
             continue

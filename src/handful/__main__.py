@@ -1,0 +1,5 @@
+"""``python -m handful`` runs the CLI."""
+
+from handful.cli import app
+
+app()

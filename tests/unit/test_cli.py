@@ -1,0 +1,56 @@
+"""The CLI through Typer's CliRunner, with tiny backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from handful import cli
+from handful.cli import app
+from tests.conftest import write_images
+
+runner = CliRunner()
+
+
+def test_train_predict_evaluate(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    model = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image",
+                                 "--preset", "fast", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (model / "manifest.json").exists()
+    result = runner.invoke(app, ["predict", str(model), str(folder / "red" / "red_0.png"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert records[0]["label"] == "red" and len(records[0]["top"]) == 2
+    result = runner.invoke(app, ["evaluate", str(model), str(folder), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 12
+
+
+def test_predict_reports_bad_file_and_exits_nonzero(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    model = tmp_path / "model"
+    runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image", "--preset", "fast", "-q"])
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    result = runner.invoke(app, ["predict", str(model), str(folder / "blue" / "blue_1.png"), str(tmp_path / "bad.png"),
+                                 "--format", "csv"])
+    assert result.exit_code == 1
+    assert "blue" in result.stdout and "not a readable image" in result.stdout
+
+
+def test_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and "does not exist" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["predict", str(tmp_path), "x.png"])
+    assert result.exit_code == 1 and "is not a handful model" in result.output
+
+
+def test_backbones_lists_licences(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.console, "width", 250)
+    result = runner.invoke(app, ["backbones", "--modality", "image"])
+    assert result.exit_code == 0
+    assert "efficientnet-lite0" in result.output and "Apache-2.0" in result.output
+    assert "tiny-image" not in result.output

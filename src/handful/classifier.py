@@ -16,7 +16,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from handful import artifacts, config, selection
 from handful._progress import progress_bar
 from handful.backbones import cache as feature_cache
-from handful.backbones.registry import Backbone, get_backbone, get_spec
+from handful.backbones.registry import Backbone, LazyBackbone, get_spec
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
 from handful.data.dataset import MODALITIES
 from handful.evaluation.metrics import Estimate, holdout_metrics
@@ -25,6 +25,7 @@ from handful.learners import Learner, learner_from_state, make_learner
 logger = logging.getLogger(__name__)
 
 MIN_PER_CLASS = 2
+SMALL = 100
 
 
 class NotFittedError(SklearnNotFittedError):
@@ -48,6 +49,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         cv_repeats: repetitions of the k-fold split; ``None`` takes the preset's.
         random_state: ``None``, an int or a ``numpy.random.Generator``; the same int gives the same model.
         cache_dir: where features are cached; ``None`` for the default (``~/.cache/handful``), ``False`` for none.
+        n_jobs: processes scoring cross-validation folds; -1 for one per CPU core.
         text_column, label_column: column names in a table, when they cannot be guessed.
         verbose: 0 for silence, 1 for progress bars.
 
@@ -71,6 +73,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         cache_dir: str | Path | bool | None = None,
         text_column: str | None = None,
         label_column: str | None = None,
+        n_jobs: int = -1,
         verbose: int = 1,
     ) -> None:
         self.preset = preset
@@ -84,6 +87,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.text_column = text_column
         self.label_column = label_column
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
@@ -102,7 +106,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         check_trainable(train, self.cv_folds)
         cfg = config.resolve(
             self.preset, train.modality, self.backbone, self.learners, self.cv_folds, self.cv_repeats,
-            self.time_budget, seed,
+            self.time_budget, seed, len(train),
         )
         self.classes_ = np.asarray(train.classes, dtype=object)
         y_index = np.searchsorted(train.classes, train.labels)
@@ -113,14 +117,16 @@ class Classifier(ClassifierMixin, BaseEstimator):
         features: dict[str, Any] = {}
 
         def features_for(name: str) -> Any:
-            if name not in features:
-                features[name] = self._embed(name, train)
-            return features[name]
+            for part in name.split("+"):
+                if part not in features:
+                    features[part] = self._embed(part, train)
+            return _stack([features[part] for part in name.split("+")])
 
         with progress_bar("Scoring candidates", len(candidates), self.verbose) as advance:
             results = selection.run_search(
                 candidates, features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda _: advance(1),
+                n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates
             )
         winner = selection.best(results)
         head = make_learner(winner.candidate.learner, winner.candidate.scaling)
@@ -169,9 +175,15 @@ class Classifier(ClassifierMixin, BaseEstimator):
         scaling = "tfidf" if cfg.modality == "text" else base.normalize
         found = [selection.Candidate(cfg.baseline, "linear", scaling, "baseline")]
         for name in cfg.backbones:
-            spec = get_spec(name)
+            spec = get_spec(name.split("+")[0])
+            fused = "+" in name
             for learner in cfg.learners:
-                found.append(selection.Candidate(name, learner, spec.normalize, spec.kind))
+                found.append(selection.Candidate(
+                    name, learner, "standard" if fused else spec.normalize, "fused" if fused else spec.kind))
+        if cfg.fusion:
+            for name in cfg.backbones:
+                for learner in (n for n in cfg.learners if n != "prototypes"):
+                    found.append(selection.Candidate(f"{name}+{cfg.baseline}", learner, "standard", "fused"))
         return found
 
     def _cache_root(self) -> Path | None:
@@ -184,7 +196,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def _encoder(self, name: str) -> Backbone:
         encoders: dict[str, Backbone] = self.__dict__.setdefault("_encoders", {})
         if name not in encoders:
-            encoders[name] = get_backbone(name)
+            encoders[name] = LazyBackbone(name)
         return encoders[name]
 
     def _embed(self, name: str, dataset: Dataset) -> Any:
@@ -226,8 +238,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def _proba(self, dataset: Dataset) -> np.ndarray:
         if len(dataset) == 0:
             return np.zeros((0, len(self.classes_)))
-        features = feature_cache.embed(self._encoder(self.backbone_), dataset.examples, self._cache_root())
-        return self.head_.predict_proba(features)
+        parts = [feature_cache.embed(self._encoder(p), dataset.examples, self._cache_root())
+                 for p in self.backbone_.split("+")]
+        return self.head_.predict_proba(_stack(parts))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most likely class of each input."""
@@ -287,16 +300,21 @@ class Classifier(ClassifierMixin, BaseEstimator):
         from handful import __version__
 
         params, tensors = self.head_.state()
-        spec = get_spec(self.backbone_)
+        parts = [get_spec(name) for name in self.backbone_.split("+")]
         manifest = {
             "handful_version": __version__,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "modality": self.modality_,
             "classes": [str(c) for c in self.classes_],
             "backbone": {
-                "name": spec.name, "kind": spec.kind, "version": spec.version, "package": spec.package,
-                "package_version": spec.package_version(), "licence": spec.licence,
-                "preprocessing": spec.preprocessing, "dim": spec.dim,
+                "name": self.backbone_,
+                "licence": "; ".join(f"{spec.name}: {spec.licence}" for spec in parts),
+                "parts": [
+                    {"name": spec.name, "kind": spec.kind, "version": spec.version, "package": spec.package,
+                     "package_version": spec.package_version(), "licence": spec.licence,
+                     "preprocessing": spec.preprocessing, "dim": spec.dim}
+                    for spec in parts
+                ],
             },
             "learner": {"name": self.learner_, "params": params},
             "params": _jsonable_params(self.get_params()),
@@ -325,7 +343,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         try:
             clf = cls(**manifest["params"])
             backbone = manifest["backbone"]
-            spec = get_spec(backbone["name"])
+            parts = [(get_spec(part["name"]), part) for part in backbone["parts"]]
             head: Learner = learner_from_state(manifest["learner"]["name"], manifest["learner"]["params"], tensors)
             metrics = manifest["metrics"]
             clf.classes_ = np.asarray(manifest["classes"], dtype=object)
@@ -353,16 +371,17 @@ class Classifier(ClassifierMixin, BaseEstimator):
             raise artifacts.ModelFileError(
                 f"{path} cannot be loaded by this handful ({type(error).__name__}: {error})."
             ) from error
-        if spec.version != backbone["version"]:
-            raise artifacts.ModelFileError(
-                f"{path} was trained with {spec.name} preprocessing version {backbone['version']}; this handful has "
-                f"version {spec.version}. Retrain the model."
-            )
-        if backbone.get("package_version") not in (None, spec.package_version()):
-            logger.warning(
-                "%s was trained with %s %s; %s is installed. Predictions may differ slightly.",
-                path, spec.package, backbone["package_version"], spec.package_version(),
-            )
+        for spec, saved in parts:
+            if spec.version != saved["version"]:
+                raise artifacts.ModelFileError(
+                    f"{path} was trained with {spec.name} preprocessing version {saved['version']}; this handful "
+                    f"has version {spec.version}. Retrain the model."
+                )
+            if saved.get("package_version") not in (None, spec.package_version()):
+                logger.warning(
+                    "%s was trained with %s %s; %s is installed. Predictions may differ slightly.",
+                    path, spec.package, saved["package_version"], spec.package_version(),
+                )
         return clf
 
     def summary(self) -> dict[str, Any]:
@@ -397,6 +416,19 @@ def check_trainable(dataset: Dataset, cv_folds: int) -> None:
             f"too few examples for cross-validation in class {listed}: every class needs at least {MIN_PER_CLASS} "
             f"(5 or more recommended). Add examples or remove the class."
         )
+
+
+def _stack(blocks: list[Any]) -> Any:
+    """Features side by side (one block is returned as it is, so sparse baselines stay sparse)."""
+    return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
+
+
+def _jobs(n_jobs: int) -> int:
+    import os
+
+    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1 (one per CPU core), got {n_jobs!r}")
+    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
 
 
 def _seed(random_state: int | np.random.Generator | None) -> int:

@@ -13,6 +13,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbones": {"image": ["efficientnet-lite0"], "text": ["minilm-l6"], "audio": ["aisfx"]},
         "learners": ["linear", "prototypes"],
         "cv_repeats": 1,
+        "fusion": False,
     },
     "best": {
         "when": "the default: every offline backbone for the modality and every head, chosen by repeated CV",
@@ -23,10 +24,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "learners": ["linear", "mlp", "cosine", "prototypes"],
         "cv_repeats": 2,
+        "fusion": True,
     },
 }
 
 BASELINES = {"image": "colour-thumbnail", "text": "word-ngrams", "audio": "mfcc-stats"}
+LARGE = 1000  # from this many examples one k-fold repetition already gives a stable estimate
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Config:
     cv_repeats: int
     time_budget: float | None
     seed: int
+    fusion: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,6 +70,7 @@ def resolve(
     cv_repeats: int | None,
     time_budget: float | None,
     seed: int,
+    n_examples: int = 0,
 ) -> Config:
     """Merge a preset with explicit arguments (an explicit argument always wins) and validate the result."""
     from handful.backbones.registry import get_spec
@@ -74,11 +79,12 @@ def resolve(
     chosen = preset(preset_name)
     names = [backbone] if isinstance(backbone, str) else list(backbone or chosen["backbones"][modality])
     for name in names:
-        spec = get_spec(name)
-        if spec.modality != modality:
-            raise ValueError(f"backbone {name!r} is for {spec.modality}, but the data is {modality}.")
+        for part in name.split("+"):  # "a+b" puts two feature sets side by side
+            spec = get_spec(part)
+            if spec.modality != modality:
+                raise ValueError(f"backbone {part!r} is for {spec.modality}, but the data is {modality}.")
     if backbone is None:  # preset backbones whose package is missing are left out, not fatal
-        names = [n for n in names if get_spec(n).available()] or names[:1]
+        names = [n for n in names if all(get_spec(p).available() for p in n.split("+"))] or names[:1]
     learner_names = [learners] if isinstance(learners, str) else list(learners or chosen["learners"])
     for name in learner_names:
         if name not in LEARNERS:
@@ -96,7 +102,9 @@ def resolve(
         learners=tuple(learner_names),
         baseline=BASELINES[modality],
         cv_folds=cv_folds,
-        cv_repeats=cv_repeats or int(chosen["cv_repeats"]),
+        cv_repeats=cv_repeats or (1 if n_examples >= LARGE else int(chosen["cv_repeats"])),
         time_budget=time_budget,
         seed=seed,
+        # Pretrained embedding + classical features side by side, where the classical ones are dense.
+        fusion=bool(chosen["fusion"]) and modality != "text",
     )

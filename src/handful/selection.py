@@ -69,18 +69,35 @@ def make_folds(y: np.ndarray, folds: int, repeats: int, seed: int) -> Folds:
     return [(train, test) for train, test in splitter.split(np.zeros(len(y)), y)]
 
 
+def _fit_fold(
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, train: np.ndarray, test: np.ndarray, seed: int
+) -> np.ndarray:
+    learner = make_learner(candidate.learner, candidate.scaling)
+    learner.fit(features[train], y[train], n_classes, seed)
+    return learner.predict_proba(features[test])
+
+
 def cross_validate(
-    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int, n_jobs: int = 1
 ) -> Result:
-    """Fit the candidate's learner on each fold's training part and score it on the rest."""
+    """Fit the candidate's learner on each fold's training part and score it on the rest.
+
+    With ``n_jobs`` > 1 folds run in worker processes (joblib limits each worker's BLAS threads); results do not
+    depend on ``n_jobs``.
+    """
     result = Result(candidate)
     start = time.perf_counter()
     oof = np.zeros((len(y), n_classes))
     seen = np.zeros(len(y))
-    for index, (train, test) in enumerate(folds):
-        learner = make_learner(candidate.learner, candidate.scaling)
-        learner.fit(features[train], y[train], n_classes, seed + index)
-        proba = learner.predict_proba(features[test])
+    if n_jobs == 1:
+        probas = [_fit_fold(candidate, features, y, n_classes, tr, te, seed + i) for i, (tr, te) in enumerate(folds)]
+    else:
+        from joblib import Parallel, delayed
+
+        probas = Parallel(n_jobs=n_jobs)(
+            delayed(_fit_fold)(candidate, features, y, n_classes, tr, te, seed + i) for i, (tr, te) in enumerate(folds)
+        )
+    for (_, test), proba in zip(folds, probas, strict=True):
         predicted = proba.argmax(axis=1)
         result.accuracy.append(float(np.mean(predicted == y[test])))
         result.balanced.append(balanced_accuracy(y[test], predicted, n_classes))
@@ -103,6 +120,7 @@ def run_search(
     seed: int,
     time_budget: float | None = None,
     on_result: Callable[[Result], None] | None = None,
+    n_jobs: int = 1,
 ) -> list[Result]:
     """Score candidates in order (cheapest and most reliable first); stop starting new ones past the budget.
 
@@ -117,7 +135,8 @@ def run_search(
             result = Result(candidate, status="skipped", message=f"time budget of {time_budget:.0f} s reached")
         else:
             try:
-                result = cross_validate(candidate, features_for(candidate.backbone), y, n_classes, folds, seed)
+                features = features_for(candidate.backbone)
+                result = cross_validate(candidate, features, y, n_classes, folds, seed, n_jobs)
                 kinds_done.add(candidate.kind)
             except Exception as error:  # one broken candidate must not sink the search
                 logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)

@@ -81,3 +81,13 @@ def test_damaged_cache_shard_is_ignored(tmp_path: Path) -> None:
 def test_cache_key_changes_with_version() -> None:
     spec = get_backbone("tiny-text").spec
     assert FeatureCache(Path("/c"), spec.cache_key()).folder.name == "tiny-text-v1-builtin"
+
+
+def test_lazy_backbone_loads_nothing_when_all_features_are_cached(tmp_path: Path) -> None:
+    from handful.backbones.registry import LazyBackbone
+
+    examples = load(write_images(tmp_path / "photos", per_class=3)).train.examples
+    expected = embed(get_backbone("tiny-image"), examples, tmp_path / "cache")
+    lazy = LazyBackbone("tiny-image")
+    assert np.array_equal(embed(lazy, examples, tmp_path / "cache"), expected)
+    assert lazy._inner is None

@@ -182,3 +182,24 @@ def test_evaluate_skips_unknown_labels(fitted: tuple[Classifier, Path], tmp_path
     metrics = clf.evaluate(tmp_path / "h")
     assert metrics["n"] == 4 and any("label 'green' is not one the model was trained on" in p
                                      for p in metrics["problems"])
+
+
+def test_fused_features_train_save_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handful import selection
+
+    # The baseline may tie with the fused candidate on such easy data; pick the fused one to exercise its path.
+    monkeypatch.setattr(selection, "best", lambda results: next(r for r in results if r.candidate.kind == "fused"))
+    folder = write_images(tmp_path / "photos", per_class=6)
+    clf = tiny("image", backbone="tiny-image+colour-thumbnail", learners=["linear"]).fit(folder)
+    assert clf.backbone_ == "tiny-image+colour-thumbnail"
+    inputs = sorted(folder.rglob("*.png"))
+    loaded = handful.load(clf.save(tmp_path / "m"))
+    assert np.array_equal(loaded.predict_proba(inputs), clf.predict_proba(inputs))
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert [p["name"] for p in manifest["backbone"]["parts"]] == ["tiny-image", "colour-thumbnail"]
+
+
+def test_best_preset_adds_fused_candidates(image_folder: Path) -> None:
+    clf = Classifier(preset="best", backbone="tiny-image", learners=["linear"], random_state=0, verbose=0)
+    clf.fit(image_folder)
+    assert ("tiny-image+colour-thumbnail", "fused") in {(r["backbone"], r["kind"]) for r in clf.leaderboard_}

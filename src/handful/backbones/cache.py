@@ -129,8 +129,9 @@ def embed(
             seen.add(example.digest)
     if sparse:
         return _embed_sparse(backbone, examples, progress)
-    for start in range(0, len(missing), backbone.batch_size):
-        chunk = missing[start : start + backbone.batch_size]
+    step = backbone.batch_size if missing else 1  # reading batch_size would load a lazy backbone's weights
+    for start in range(0, len(missing), step):
+        chunk = missing[start : start + step]
         features = np.asarray(backbone.embed([decode_example(e, spec.modality) for e in chunk]), dtype=np.float32)
         if cache is not None:
             cache.put([e.digest for e in chunk], features)

@@ -120,6 +120,26 @@ def get_backbone(name: str) -> Backbone:
     return backbone
 
 
+class LazyBackbone(Backbone):
+    """A backbone whose weights load on its first ``embed``: a run whose features are all cached loads nothing."""
+
+    def __init__(self, name: str) -> None:
+        self.spec = get_spec(name)
+        self._inner: Backbone | None = None
+
+    @property
+    def batch_size(self) -> int:  # type: ignore[override]
+        return self._load().batch_size
+
+    def _load(self) -> Backbone:
+        if self._inner is None:
+            self._inner = get_backbone(self.spec.name)
+        return self._inner
+
+    def embed(self, batch: Sequence[Any]) -> np.ndarray:
+        return self._load().embed(batch)
+
+
 def list_backbones(modality: str | None = None, kind: str | None = None) -> list[BackboneSpec]:
     """Specs of the registered backbones, optionally for one modality and kind.
 

@@ -109,7 +109,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             self.time_budget, seed, len(train),
         )
         self.classes_ = np.asarray(train.classes, dtype=object)
-        y_index = np.searchsorted(train.classes, train.labels)
+        y_index = np.searchsorted(np.asarray(train.classes), np.asarray(train.labels, dtype=str))
         folds = selection.make_folds(
             y_index, selection.n_folds(y_index, cfg.cv_folds), cfg.cv_repeats, seed
         )
@@ -128,7 +128,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 on_result=lambda _: advance(1),
                 n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates
             )
-        winner = selection.best(results)
+        winner = selection.best(results, y_index)
         head = make_learner(winner.candidate.learner, winner.candidate.scaling)
         head.fit(features_for(winner.candidate.backbone), y_index, len(self.classes_), seed)
 
@@ -171,9 +171,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         return LoadedData(train=from_inputs(X, y, self.modality))
 
     def _candidates(self, cfg: config.Config) -> list[selection.Candidate]:
-        base = get_spec(cfg.baseline)
-        scaling = "tfidf" if cfg.modality == "text" else base.normalize
-        found = [selection.Candidate(cfg.baseline, "linear", scaling, "baseline")]
+        # Pretrained first: on a tie, and when the time budget runs out, they come before the baseline.
+        found = []
         for name in cfg.backbones:
             spec = get_spec(name.split("+")[0])
             fused = "+" in name
@@ -184,6 +183,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             for name in cfg.backbones:
                 for learner in (n for n in cfg.learners if n != "prototypes"):
                     found.append(selection.Candidate(f"{name}+{cfg.baseline}", learner, "standard", "fused"))
+        scaling = "tfidf" if cfg.modality == "text" else get_spec(cfg.baseline).normalize
+        found.append(selection.Candidate(cfg.baseline, "linear", scaling, "baseline"))
         return found
 
     def _cache_root(self) -> Path | None:

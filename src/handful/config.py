@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -64,8 +65,8 @@ def preset(name: str) -> dict[str, Any]:
 def resolve(
     preset_name: str,
     modality: str,
-    backbone: str | list[str] | tuple[str, ...] | None,
-    learners: str | list[str] | tuple[str, ...] | None,
+    backbone: str | Sequence[str] | None,
+    learners: str | Sequence[str] | None,
     cv_folds: int,
     cv_repeats: int | None,
     time_budget: float | None,
@@ -105,6 +106,8 @@ def resolve(
         cv_repeats=cv_repeats or (1 if n_examples >= LARGE else int(chosen["cv_repeats"])),
         time_budget=time_budget,
         seed=seed,
-        # Pretrained embedding + classical features side by side, where the classical ones are dense.
-        fusion=bool(chosen["fusion"]) and modality != "text",
+        # Pretrained embedding + classical features side by side: for sound, MFCC statistics carry what a
+        # sound-event embedding misses (phonetic detail, voice); colour histograms add nothing to an ImageNet CNN,
+        # and the sparse text n-grams do not mix with dense embeddings.
+        fusion=bool(chosen["fusion"]) and modality == "audio",
     )

@@ -188,7 +188,7 @@ def test_fused_features_train_save_and_load(tmp_path: Path, monkeypatch: pytest.
     from handful import selection
 
     # The baseline may tie with the fused candidate on such easy data; pick the fused one to exercise its path.
-    monkeypatch.setattr(selection, "best", lambda results: next(r for r in results if r.candidate.kind == "fused"))
+    monkeypatch.setattr(selection, "best", lambda results, y: next(r for r in results if r.candidate.kind == "fused"))
     folder = write_images(tmp_path / "photos", per_class=6)
     clf = tiny("image", backbone="tiny-image+colour-thumbnail", learners=["linear"]).fit(folder)
     assert clf.backbone_ == "tiny-image+colour-thumbnail"
@@ -199,7 +199,21 @@ def test_fused_features_train_save_and_load(tmp_path: Path, monkeypatch: pytest.
     assert [p["name"] for p in manifest["backbone"]["parts"]] == ["tiny-image", "colour-thumbnail"]
 
 
-def test_best_preset_adds_fused_candidates(image_folder: Path) -> None:
+def test_best_preset_fuses_audio_features_only(audio_folder: Path, image_folder: Path) -> None:
+    clf = Classifier(preset="best", backbone="tiny-audio", learners=["linear"], random_state=0, verbose=0)
+    rows = {(r["backbone"], r["kind"]) for r in clf.fit(audio_folder).leaderboard_}
+    assert rows == {("tiny-audio", "test"), ("tiny-audio+mfcc-stats", "fused"), ("mfcc-stats", "baseline")}
     clf = Classifier(preset="best", backbone="tiny-image", learners=["linear"], random_state=0, verbose=0)
-    clf.fit(image_folder)
-    assert ("tiny-image+colour-thumbnail", "fused") in {(r["backbone"], r["kind"]) for r in clf.leaderboard_}
+    assert {r["kind"] for r in clf.fit(image_folder).leaderboard_} == {"test", "baseline"}
+
+
+def test_ties_go_to_the_more_confident_candidate() -> None:
+    from handful.evaluation import cv_estimate
+    from handful.selection import Candidate, Result, best
+
+    y = np.array([0, 1, 0, 1])
+    unsure = Result(Candidate("a", "linear", "l2", "baseline"), estimate=cv_estimate([1.0, 1.0], 0.5),
+                    oof_proba=np.array([[0.6, 0.4], [0.4, 0.6]] * 2))
+    sure = Result(Candidate("b", "linear", "l2", "pretrained"), estimate=cv_estimate([1.0, 1.0], 0.5),
+                  oof_proba=np.array([[0.9, 0.1], [0.1, 0.9]] * 2))
+    assert best([unsure, sure], y) is sure

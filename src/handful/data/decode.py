@@ -53,6 +53,7 @@ def read_bytes(path: Path) -> bytes:
 
 def decode_image(data: bytes) -> Image.Image:
     """Decode image bytes to an RGB image: EXIF rotation applied, transparency put on white, first frame only."""
+    image: Image.Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

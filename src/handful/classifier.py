@@ -123,7 +123,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             return _stack([features[part] for part in name.split("+")])
 
         with progress_bar("Scoring candidates", len(candidates), self.verbose) as advance:
-            results = selection.run_search(
+            results = selection.staged_search(
                 candidates, features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda _: advance(1),
                 n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates

@@ -121,14 +121,16 @@ def run_search(
     time_budget: float | None = None,
     on_result: Callable[[Result], None] | None = None,
     n_jobs: int = 1,
+    started: float | None = None,
+    kinds_done: set[str] | None = None,
 ) -> list[Result]:
     """Score candidates in order (most promising first); stop starting new ones past the budget.
 
     The baseline and the first other candidate always run, so a deep model and the baseline are always compared.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     results: list[Result] = []
-    kinds_done: set[str] = set()
+    kinds_done = set() if kinds_done is None else kinds_done
     for candidate in candidates:
         elapsed = time.perf_counter() - started
         group = "baseline" if candidate.kind == "baseline" else "model"
@@ -145,6 +147,45 @@ def run_search(
         results.append(result)
         if on_result is not None:
             on_result(result)
+    return results
+
+
+CHEAP_LEARNERS = frozenset({"linear", "prototypes"})
+
+
+def staged_search(
+    candidates: list[Candidate],
+    features_for: Callable[[str], Any],
+    y: np.ndarray,
+    n_classes: int,
+    folds: Folds,
+    seed: int,
+    time_budget: float | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    n_jobs: int = 1,
+) -> list[Result]:
+    """Two stages, as successive halving does: cheap heads (linear, prototypes) on every backbone and the
+    baseline first; then the costly heads (MLP, cosine, fused features) only on the backbone whose cheap heads
+    scored best. The others are listed as not tried, with the reason."""
+    started = time.perf_counter()
+    kinds_done: set[str] = set()
+    first = [c for c in candidates if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
+    rest = [c for c in candidates if c not in first]
+    options = dict(time_budget=time_budget, on_result=on_result, n_jobs=n_jobs, started=started, kinds_done=kinds_done)
+    results = run_search(first, features_for, y, n_classes, folds, seed, **options)  # type: ignore[arg-type]
+    scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
+    if not scored or len({c.backbone.split("+")[0] for c in rest}) <= 1:
+        return results + run_search(rest, features_for, y, n_classes, folds, seed, **options)  # type: ignore[arg-type]
+    top = best(scored, y).candidate.backbone
+    chosen = [c for c in rest if c.backbone.split("+")[0] == top]
+    results += run_search(chosen, features_for, y, n_classes, folds, seed, **options)  # type: ignore[arg-type]
+    for candidate in rest:
+        if candidate not in chosen:
+            message = f"costly heads are tried on the best backbone only ({top})"
+            skipped = Result(candidate, status="skipped", message=message)
+            results.append(skipped)
+            if on_result is not None:
+                on_result(skipped)
     return results
 
 

@@ -217,3 +217,11 @@ def test_ties_go_to_the_more_confident_candidate() -> None:
     sure = Result(Candidate("b", "linear", "l2", "pretrained"), estimate=cv_estimate([1.0, 1.0], 0.5),
                   oof_proba=np.array([[0.9, 0.1], [0.1, 0.9]] * 2))
     assert best([unsure, sure], y) is sure
+
+
+def test_costly_heads_only_on_the_backbone_whose_cheap_heads_won(image_folder: Path) -> None:
+    clf = tiny("image", backbone=["tiny-image", "colour-thumbnail"], learners=["linear", "mlp"]).fit(image_folder)
+    mlp = {r["backbone"]: r for r in clf.leaderboard_ if r["learner"] == "mlp"}
+    assert sorted(r["status"] for r in mlp.values()) == ["ok", "skipped"]
+    skipped = next(r for r in mlp.values() if r["status"] == "skipped")
+    assert skipped["message"].startswith("costly heads are tried on the best backbone only")

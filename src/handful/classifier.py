@@ -127,6 +127,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 candidates, features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda _: advance(1),
                 n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates
+                scores=self._score_cache(train, y_index, folds, seed),
             )
         winner = selection.best(results, y_index)
         head = make_learner(winner.candidate.learner, winner.candidate.scaling)
@@ -186,6 +187,14 @@ class Classifier(ClassifierMixin, BaseEstimator):
         scaling = "tfidf" if cfg.modality == "text" else get_spec(cfg.baseline).normalize
         found.append(selection.Candidate(cfg.baseline, "linear", scaling, "baseline"))
         return found
+
+    def _score_cache(
+        self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int
+    ) -> selection.ScoreCache | None:
+        root = self._cache_root()
+        if root is None:
+            return None
+        return selection.ScoreCache(root, selection.search_context([e.digest for e in train.examples], y, folds, seed))
 
     def _cache_root(self) -> Path | None:
         if self.cache_dir is False:

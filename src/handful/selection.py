@@ -6,10 +6,15 @@ balanced accuracy (equal to accuracy on balanced data, honest on imbalanced data
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,6 +60,74 @@ class Result:
             "accuracy": self.accuracy_estimate.as_dict() if self.accuracy_estimate else None,
             "seconds": round(self.seconds, 3),
         }
+
+
+class ScoreCache:
+    """Cross-validation results on disk, so re-running the same search on the same data costs nothing.
+
+    A result is keyed by everything it depends on: the ordered example digests and labels, the folds, the seed,
+    the candidate, the feature versions (backbone cache keys) and the handful version. Any change recomputes.
+    """
+
+    def __init__(self, root: Path, context: str) -> None:
+        self.folder = Path(root) / "scores"
+        self.context = context
+
+    def key(self, candidate: Candidate) -> str:
+        from handful import __version__
+        from handful.backbones.registry import get_spec
+
+        parts = [get_spec(p).cache_key() for p in candidate.backbone.split("+")]
+        text = json.dumps([self.context, __version__, parts, candidate.learner, candidate.scaling])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, candidate: Candidate) -> Result | None:
+        from safetensors import safe_open
+
+        path = self.folder / f"{self.key(candidate)}.safetensors"
+        if not path.exists():
+            return None
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                meta = handle.metadata() or {}
+                result = Result(candidate, balanced=handle.get_tensor("balanced").tolist(),
+                                accuracy=handle.get_tensor("accuracy").tolist(), oof_proba=handle.get_tensor("oof"),
+                                seconds=float(meta.get("seconds", 0.0)))
+                fraction = float(meta["test_fraction"])
+        except Exception as error:  # a damaged entry is recomputed, never trusted
+            logger.warning("ignoring unreadable score cache entry %s (%s)", path, error)
+            return None
+        result.estimate = cv_estimate(result.balanced, fraction)
+        result.accuracy_estimate = cv_estimate(result.accuracy, fraction)
+        result.message = "cross-validation results reused from the cache"
+        return result
+
+    def put(self, result: Result, test_fraction: float) -> None:
+        from safetensors.numpy import save_file
+
+        if result.status != "ok" or result.oof_proba is None:
+            return
+        tensors = {"balanced": np.asarray(result.balanced), "accuracy": np.asarray(result.accuracy),
+                   "oof": np.ascontiguousarray(result.oof_proba)}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary = self.folder / f".{uuid.uuid4().hex}.tmp"
+            save_file(tensors, str(temporary),
+                      metadata={"seconds": str(result.seconds), "test_fraction": str(test_fraction)})
+            os.replace(temporary, self.folder / f"{self.key(result.candidate)}.safetensors")
+        except OSError as error:
+            logger.warning("could not write the score cache in %s (%s)", self.folder, error)
+
+
+def search_context(digests: list[str], y: np.ndarray, folds: Folds, seed: int) -> str:
+    """Everything about the data and the folds that a cross-validation result depends on, as one digest."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(digests).encode())
+    digest.update(np.asarray(y, dtype=np.int64).tobytes())
+    for train, test in folds:
+        digest.update(np.asarray(train, dtype=np.int64).tobytes() + b"|" + np.asarray(test, dtype=np.int64).tobytes())
+    digest.update(str(seed).encode())
+    return digest.hexdigest()
 
 
 def n_folds(y: np.ndarray, wanted: int) -> int:
@@ -123,6 +196,7 @@ def run_search(
     n_jobs: int = 1,
     started: float | None = None,
     kinds_done: set[str] | None = None,
+    scores: ScoreCache | None = None,
 ) -> list[Result]:
     """Score candidates in order (most promising first); stop starting new ones past the budget.
 
@@ -138,8 +212,14 @@ def run_search(
             result = Result(candidate, status="skipped", message=f"time budget of {time_budget:.0f} s reached")
         else:
             try:
-                features = features_for(candidate.backbone)
-                result = cross_validate(candidate, features, y, n_classes, folds, seed, n_jobs)
+                cached = scores.get(candidate) if scores is not None else None
+                if cached is not None:
+                    result = cached
+                else:
+                    features = features_for(candidate.backbone)
+                    result = cross_validate(candidate, features, y, n_classes, folds, seed, n_jobs)
+                    if scores is not None:
+                        scores.put(result, float(np.mean([len(t) for _, t in folds]) / len(y)))
                 kinds_done.add(group)
             except Exception as error:  # one broken candidate must not sink the search
                 logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)
@@ -163,6 +243,7 @@ def staged_search(
     time_budget: float | None = None,
     on_result: Callable[[Result], None] | None = None,
     n_jobs: int = 1,
+    scores: ScoreCache | None = None,
 ) -> list[Result]:
     """Two stages, as successive halving does: cheap heads (linear, prototypes) on every backbone and the
     baseline first; then the costly heads (MLP, cosine, fused features) only on the backbone whose cheap heads
@@ -171,7 +252,8 @@ def staged_search(
     kinds_done: set[str] = set()
     first = [c for c in candidates if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
     rest = [c for c in candidates if c not in first]
-    options = dict(time_budget=time_budget, on_result=on_result, n_jobs=n_jobs, started=started, kinds_done=kinds_done)
+    options = dict(time_budget=time_budget, on_result=on_result, n_jobs=n_jobs, started=started,
+                   kinds_done=kinds_done, scores=scores)
     results = run_search(first, features_for, y, n_classes, folds, seed, **options)  # type: ignore[arg-type]
     scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
     if not scored or len({c.backbone.split("+")[0] for c in rest}) <= 1:

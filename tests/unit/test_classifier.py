@@ -225,3 +225,27 @@ def test_costly_heads_only_on_the_backbone_whose_cheap_heads_won(image_folder: P
     assert sorted(r["status"] for r in mlp.values()) == ["ok", "skipped"]
     skipped = next(r for r in mlp.values() if r["status"] == "skipped")
     assert skipped["message"].startswith("costly heads are tried on the best backbone only")
+
+
+def test_same_search_on_same_data_reuses_scores(
+    tmp_path: Path, image_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handful import selection
+
+    calls: list[str] = []
+    real = selection.cross_validate
+
+    def counting(candidate: selection.Candidate, *args: object, **kwargs: object) -> selection.Result:
+        calls.append(candidate.learner)
+        return real(candidate, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selection, "cross_validate", counting)
+    first = tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c").fit(image_folder)
+    computed = len(calls)
+    second = tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c").fit(image_folder)
+    assert computed == 3 and len(calls) == computed  # nothing recomputed
+    assert [r["balanced_accuracy"] for r in second.leaderboard_] == [r["balanced_accuracy"] for r in first.leaderboard_]
+    inputs = sorted(image_folder.rglob("*.png"))
+    assert np.array_equal(second.predict_proba(inputs), first.predict_proba(inputs))
+    tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c", random_state=1).fit(image_folder)
+    assert len(calls) == 2 * computed  # another seed means other folds: everything is scored again

@@ -31,7 +31,7 @@ from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.learners import make_learner
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("HANDFUL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -55,6 +55,18 @@ class Config:
         return data
 
 
+def adaptive_repeats(preset_repeats: int, n_examples: int) -> int:
+    """More repetitions of k-fold where data is tiny (each fit is cheap and one split says little), fewer where
+    it is large (one repetition is already stable)."""
+    if n_examples >= LARGE:
+        return 1
+    if n_examples < 50:
+        return max(preset_repeats, 5)
+    if n_examples < 200:
+        return max(preset_repeats, 3)
+    return preset_repeats
+
+
 def preset(name: str) -> dict[str, Any]:
     """The preset called ``name``; an error lists the valid ones and the closest match."""
     if name not in PRESETS:
@@ -103,7 +115,7 @@ def resolve(
         learners=tuple(learner_names),
         baseline=BASELINES[modality],
         cv_folds=cv_folds,
-        cv_repeats=cv_repeats or (1 if n_examples >= LARGE else int(chosen["cv_repeats"])),
+        cv_repeats=cv_repeats or adaptive_repeats(int(chosen["cv_repeats"]), n_examples),
         time_budget=time_budget,
         seed=seed,
         # Pretrained embedding + classical features side by side: for sound, MFCC statistics carry what a

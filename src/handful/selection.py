@@ -279,7 +279,7 @@ def log_loss(result: Result, y: np.ndarray) -> float:
 
 
 def best(results: list[Result], y: np.ndarray) -> Result:
-    """The candidate with the highest mean balanced accuracy.
+    """The candidate with the highest mean balanced accuracy (the baseline only when clearly ahead).
 
     With few examples accuracies tie often (a 3-example fold scores 0, 1/3, 2/3 or 1); a tie goes to the lower
     out-of-fold log loss, then to the earlier candidate.
@@ -288,5 +288,18 @@ def best(results: list[Result], y: np.ndarray) -> Result:
     if not scored:
         messages = "; ".join(f"{r.candidate.backbone}+{r.candidate.learner}: {r.message}" for r in results)
         raise RuntimeError(f"no candidate could be trained ({messages})")
-    return max(scored, key=lambda r: (round(r.estimate.mean, 9) if r.estimate else -1.0, -log_loss(r, y),
-                                      -scored.index(r)))
+
+    def rank(r: Result) -> tuple[float, float, int]:
+        return (round(r.estimate.mean, 9) if r.estimate else -1.0, -log_loss(r, y), -scored.index(r))
+
+    winner = max(scored, key=rank)
+    models = [r for r in scored if r.candidate.kind != "baseline"]
+    if winner.candidate.kind == "baseline" and models:
+        # The baseline is the reference to beat, and transfer from pretraining is the prior: the baseline is chosen
+        # only when it is clearly better, by more than one standard error of the paired fold differences.
+        challenger = max(models, key=rank)
+        difference = np.asarray(winner.balanced) - np.asarray(challenger.balanced)
+        error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else 0.0
+        if difference.mean() <= error:
+            return challenger
+    return winner

@@ -249,3 +249,27 @@ def test_same_search_on_same_data_reuses_scores(
     assert np.array_equal(second.predict_proba(inputs), first.predict_proba(inputs))
     tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c", random_state=1).fit(image_folder)
     assert len(calls) == 2 * computed  # another seed means other folds: everything is scored again
+
+
+def test_baseline_needs_a_clear_lead_to_be_chosen() -> None:
+    from handful.evaluation import cv_estimate
+    from handful.selection import Candidate, Result, best
+
+    y = np.array([0, 1])
+    proba = np.array([[0.6, 0.4], [0.4, 0.6]])
+
+    def result(kind: str, scores: list[float]) -> Result:
+        return Result(Candidate(kind, "linear", "l2", kind), balanced=scores, estimate=cv_estimate(scores, 0.2),
+                      oof_proba=proba)
+
+    model = result("pretrained", [0.7, 0.5, 0.9, 0.6])
+    slightly = result("baseline", [0.8, 0.5, 0.8, 0.7])  # ahead by 0.025 on average, noisily
+    clearly = result("baseline", [0.9, 0.7, 1.0, 0.8])  # ahead by 0.175 on every fold
+    assert best([model, slightly], y) is model
+    assert best([model, clearly], y) is clearly
+
+
+def test_repeats_adapt_to_data_size() -> None:
+    from handful.config import adaptive_repeats
+
+    assert [adaptive_repeats(2, n) for n in (16, 120, 400, 5000)] == [5, 3, 2, 1]

@@ -19,7 +19,12 @@ from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, get_spec
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
 from handful.data.dataset import MODALITIES
-from handful.evaluation.metrics import Estimate, holdout_metrics
+from handful.data.sources import read_unlabelled
+from handful.evaluation import noise
+from handful.evaluation import suggest as next_to_label
+from handful.evaluation.curve import LearningCurve, learning_curve
+from handful.evaluation.diagnosis import Diagnosis, diagnose, misclassified
+from handful.evaluation.metrics import Estimate, balanced_accuracy, holdout_metrics
 from handful.learners import Learner, learner_from_state, make_learner
 
 logger = logging.getLogger(__name__)
@@ -147,12 +152,15 @@ class Classifier(ClassifierMixin, BaseEstimator):
         baselines = [r for r in results if r.candidate.kind == "baseline" and r.status == "ok"]
         self.baseline_ = baselines[0].row() if baselines else None
         self.oof_proba_ = winner.oof_proba
+        self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba,
+                                                [features[p] for p in winner.candidate.backbone.split("+")])
         self.problems_ = list(loaded.train.problems)
         self.n_examples_ = len(train)
         self.class_counts_ = train.class_counts()
         self.data_fingerprint_ = train.fingerprint()
         self.training_sources_ = [e.source for e in train.examples]
         self.n_folds_ = len(folds)
+        self._review(train, y_index, features_for(self.backbone_), winner.candidate.scaling, seed)
         self.fit_seconds_ = time.perf_counter() - started
         self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
@@ -196,6 +204,40 @@ class Classifier(ClassifierMixin, BaseEstimator):
             return None
         return selection.ScoreCache(root, selection.search_context([e.digest for e in train.examples], y, folds, seed))
 
+    def _review(self, train: Dataset, y: np.ndarray, features: Any, scaling: str, seed: int) -> None:
+        """What to do next: the learning curve and its forecast, the diagnosis, and the out-of-fold mistakes."""
+        classes = [str(c) for c in self.classes_]
+        oof = self.oof_proba_
+        texts = [e.text for e in train.examples] if train.modality == "text" else None
+        self.oof_metrics_ = holdout_metrics(y, oof, classes) if oof is not None else None
+        self.misclassified_ = misclassified(oof, y, classes, self.training_sources_, texts) if oof is not None else []
+        curve_folds = selection.make_folds(y, selection.n_folds(y, self.config_.cv_folds),
+                                           3 if len(y) < config.LARGE else 1, seed + 1)
+        try:
+            with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance:
+                self.learning_curve_: LearningCurve | None = learning_curve(
+                    features, y, classes, curve_folds, self.learner_, scaling, seed, on_fold=advance)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed curve must not cost the model
+            logger.warning("could not measure the learning curve: %s", error)
+            self.learning_curve_ = LearningCurve(skipped=f"it could not be measured ({error})")
+        train_score = balanced_accuracy(y, self.head_.predict_proba(features).argmax(axis=1), len(classes))
+        issues = getattr(self, "label_issues_", None)
+        baseline = (self.baseline_ or {}).get("balanced_accuracy") or {}
+        self.diagnosis_: Diagnosis | None = diagnose(
+            train_score, self.cv_score_.mean if self.cv_score_ else float("nan"), classes, self.modality_,
+            self.learner_, baseline.get("mean"), self.learning_curve_,
+            self.oof_metrics_["confusion"] if self.oof_metrics_ else None,
+            issues.get("examples") if isinstance(issues, dict) else issues,
+        )
+
+    @property
+    def report_(self) -> Any:
+        """The HTML report of this model: ``clf.report_.save("report.html")`` (see :mod:`handful.report`)."""
+        self._check_fitted()
+        from handful.report import Report
+
+        return Report(self)
+
     def _cache_root(self) -> Path | None:
         if self.cache_dir is False:
             return None
@@ -212,6 +254,17 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def _embed(self, name: str, dataset: Dataset) -> Any:
         with progress_bar(f"Embedding with {name}", len(dataset), self.verbose) as advance:
             return feature_cache.embed(self._encoder(name), dataset.examples, self._cache_root(), advance)
+
+    def _label_issues(self, train: Dataset, y: np.ndarray, proba: np.ndarray | None, blocks: list[Any]
+                      ) -> dict[str, Any]:
+        """Likely label errors, outliers and near-duplicates among the training examples (see evaluation.noise)."""
+        texts = [e.text for e in train.examples] if train.modality == "text" else None
+        try:
+            return noise.summarize(proba, y, [str(c) for c in self.classes_], [e.source for e in train.examples],
+                                   texts, blocks)
+        except (ValueError, MemoryError) as error:  # a failed check must not cost the user the model
+            logger.warning("could not check the labels for errors: %s", error)
+            return noise.summarize(None, y, [], [])
 
     # ------------------------------------------------------------------ predicting
     def _check_fitted(self) -> None:
@@ -269,6 +322,44 @@ class Classifier(ClassifierMixin, BaseEstimator):
         ]
         records += [{"input": p.where, "error": p.message} for p in dataset.problems if p.action == "skipped"]
         return records
+
+    def suggest(self, X: Any, n: int = 20, method: str = "margin") -> list[dict[str, Any]]:
+        """The ``n`` unlabelled inputs worth labelling next, best first: uncertain, and unlike each other.
+
+        Args:
+            X: a folder of unlabelled files (flat or not; sub-folder names are ignored), for text models a
+                CSV/TSV/JSONL table or a .txt file (one text a line), or a list of paths or texts.
+            n: how many to suggest.
+            method: the uncertainty measure: ``"margin"``, ``"entropy"`` or ``"least_confident"``.
+
+        Returns:
+            One record per suggestion: ``rank``, ``input`` (path or text), ``source``, ``predicted``,
+            ``probability`` and ``uncertainty`` (0 sure, 1 no idea). Unreadable inputs are logged and skipped.
+
+        Example:
+            >>> clf = handful.load("models/defects")  # doctest: +SKIP
+            >>> clf.suggest("unlabelled_photos/", n=10)[0]["input"]  # doctest: +SKIP
+            'unlabelled_photos/img_0412.jpg'
+        """
+        self._check_fitted()
+        if method not in next_to_label.METHODS:
+            raise ValueError(f"method must be one of {', '.join(next_to_label.METHODS)}, got {method!r}")
+        if isinstance(X, Dataset):
+            pool = X
+        elif isinstance(X, str | Path):
+            pool = read_unlabelled(X, self.modality_, self.text_column)
+        else:
+            pool = from_inputs(list(X), None, self.modality_)
+        if len(pool) == 0:
+            raise ValueError("no usable unlabelled input to choose from."
+                             + "".join(f"\n{p}" for p in pool.problems[:10]))
+        blocks = [feature_cache.embed(self._encoder(p), pool.examples, self._cache_root())
+                  for p in self.backbone_.split("+")]
+        proba = self.head_.predict_proba(_stack(blocks))
+        texts = [e.text for e in pool.examples] if pool.modality == "text" else None
+        found = next_to_label.suggestions(proba, blocks, [str(c) for c in self.classes_],
+                                          [e.source for e in pool.examples], n, texts, method)  # type: ignore[arg-type]
+        return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in found]
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:
         """Accuracy (with a 95% Wilson interval), balanced accuracy and per-class scores on labelled data.
@@ -337,6 +428,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 "baseline": self.baseline_,
             },
             "leaderboard": self.leaderboard_,
+            "label_issues": self.label_issues_,
+            "learning_curve": self.learning_curve_.as_dict() if self.learning_curve_ else None,
+            "diagnosis": self.diagnosis_.as_dict() if self.diagnosis_ else None,
+            "out_of_fold": {"metrics": self.oof_metrics_, "misclassified": self.misclassified_},
             "data": {
                 "fingerprint": self.data_fingerprint_, "n_examples": self.n_examples_,
                 "class_counts": self.class_counts_, "problems": [str(p) for p in self.problems_[:1000]],
@@ -375,6 +470,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.problems_ = data["problems"]
             clf.fit_seconds_ = manifest.get("fit_seconds", 0.0)
             clf.oof_proba_ = None
+            clf.label_issues_ = manifest.get("label_issues") or noise.summarize(None, np.zeros(0), [], [])
+            curve, diagnosis, out_of_fold = (manifest.get(k) for k in ("learning_curve", "diagnosis", "out_of_fold"))
+            clf.learning_curve_ = LearningCurve.from_dict(curve) if curve else None
+            clf.diagnosis_ = Diagnosis.from_dict(diagnosis) if diagnosis else None
+            clf.oof_metrics_ = (out_of_fold or {}).get("metrics")
+            clf.misclassified_ = (out_of_fold or {}).get("misclassified", [])
         except artifacts.ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as error:

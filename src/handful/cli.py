@@ -219,5 +219,127 @@ def demo(
     console.print(f"Try: handful predict {saved} {next(iter(sorted(test_dir.glob('*/*.png'))))}")
 
 
+def _shown(record: dict[str, Any], width: int = 70) -> str:
+    """A record's text (its start) or file path (its end), cut to ``width`` characters."""
+    text = record.get("text")
+    if text:
+        return text if len(text) <= width else text[: width - 1] + "…"
+    path = str(record.get("source") or record.get("input") or "")
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the findings to this CSV.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    top: Annotated[int, typer.Option(help="How many suspicious examples and duplicate pairs to show.")] = 20,
+    backbone: Annotated[list[str] | None, typer.Option(help="Backbone(s) to try instead of the preset's.")] = None,
+    modality: Annotated[str | None, typer.Option(help="image, text or audio (inferred when omitted).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column of a table.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Find likely wrong labels, examples unlike any class, and near-duplicates in DATA (fits the fast preset)."""
+    _setup(quiet)
+    clf = handful.Classifier(preset="fast", backbone=backbone or None, modality=modality, random_state=seed,
+                             text_column=text_column, label_column=label_column,
+                             verbose=0 if quiet or json_output else 1)
+    try:
+        clf.fit(data)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
+        _fail(str(error))
+    found = clf.label_issues_
+    if output is not None:
+        import csv
+
+        with output.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"])
+            for rank, e in enumerate(found["examples"], start=1):
+                writer.writerow([rank, e["kind"], e["text"] or e["source"], e["given"], e["suggested"], e["score"],
+                                 "", ""])
+            for rank, d in enumerate(found["duplicates"], start=1):
+                writer.writerow([rank, "duplicate conflict" if d["conflict"] else "duplicate", d["first_source"],
+                                 d["first_label"], "", d["similarity"], d["second_source"], d["second_label"]])
+    if json_output:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    if quiet:
+        return
+    table = Table(title=f"Suspicious examples ({found['n_flagged']} flagged of {clf.n_examples_})")
+    for column in ("#", "example", "given", "suggested", "why", "score"):
+        table.add_column(column)
+    why = {"label": "another class is confidently more likely", "outlier": "unlike every other example"}
+    for rank, e in enumerate(found["examples"][:top], start=1):
+        table.add_row(str(rank), _shown(e), e["given"], e["suggested"], why.get(e["kind"], e["kind"]),
+                      f"{e['score']:.3f}")
+    console.print(table)
+    if found["duplicates"]:
+        pairs = Table(title=f"Near-duplicates (cosine similarity ≥ {found['duplicate_threshold']})")
+        for column in ("first", "label", "second", "label ", "similarity"):
+            pairs.add_column(column)
+        for d in found["duplicates"][:top]:
+            style = "bold yellow" if d["conflict"] else ""
+            pairs.add_row(_shown({"source": d["first_source"]}, 40), d["first_label"],
+                          _shown({"source": d["second_source"]}, 40), d["second_label"], f"{d['similarity']:.3f}",
+                          style=style)
+        console.print(pairs)
+    if output is not None:
+        console.print(f"Findings written to [bold]{output}[/]")
+
+
+@app.command()
+def suggest(
+    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    unlabelled: Annotated[Path, typer.Argument(help="A folder of unlabelled files (text models: a CSV or TXT).")],
+    n: Annotated[int, typer.Option("-n", help="How many examples to suggest.")] = 20,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the suggestions to this CSV.")] = None,
+    method: Annotated[str, typer.Option(help="Uncertainty: margin, entropy or least_confident.")] = "margin",
+    quiet: Quiet = False,
+) -> None:
+    """Rank the UNLABELLED inputs worth labelling next: those MODEL is least sure of, unlike each other."""
+    _setup(quiet)
+    try:
+        clf = handful.load(model)
+        records = clf.suggest(unlabelled, n=n, method=method)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    column = "text" if clf.modality_ == "text" else "file"
+    if output is not None:
+        import csv
+
+        with output.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["rank", column, "predicted", "probability", "uncertainty"])
+            for r in records:
+                writer.writerow([r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]])
+    if quiet:
+        return
+    table = Table("#", column, "predicted", "probability", "uncertainty", title="Label these next")
+    for r in records:
+        table.add_row(str(r["rank"]), _shown(r), r["predicted"], f"{r['probability']:.2f}", f"{r['uncertainty']:.3f}")
+    console.print(table)
+    if output is not None:
+        console.print(f"Suggestions written to [bold]{output}[/]")
+
+
+@app.command()
+def report(
+    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
+    quiet: Quiet = False,
+) -> None:
+    """Write MODEL's report as one self-contained HTML file: scores, mistakes, learning curve, what to do next."""
+    _setup(quiet)
+    try:
+        saved = handful.load(model).report_.save(output)
+    except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+        _fail(str(error))
+    if not quiet:
+        console.print(f"Report written to [bold]{saved}[/]; open it in a web browser.")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

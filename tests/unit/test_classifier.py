@@ -16,7 +16,8 @@ from tests.conftest import NEGATIVE, POSITIVE, write_images
 
 
 def tiny(modality: str, **kwargs: object) -> Classifier:
-    options = {"preset": "fast", "backbone": f"tiny-{modality}", "random_state": 0, "verbose": 0}
+    # One k-fold repetition keeps these contract tests fast; tiny data would otherwise get five.
+    options = {"preset": "fast", "backbone": f"tiny-{modality}", "random_state": 0, "verbose": 0, "cv_repeats": 1}
     return Classifier(**{**options, **kwargs})  # type: ignore[arg-type]
 
 

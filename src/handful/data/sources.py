@@ -302,6 +302,61 @@ def from_inputs(inputs: Sequence[Any], labels: Sequence[Any] | None, modality: s
     return read_files([Path(i) for i in items], label_list, modality)
 
 
+def read_unlabelled(
+    source: str | Path,
+    modality: str,
+    text_column: str | None = None,
+    progress: Progress | None = None,
+) -> Dataset:
+    """Read a pool of unlabelled inputs: every image or audio file under a folder (flat or in sub-folders, which
+    are ignored as labels), or for text a CSV/TSV/JSONL table with a header row, or a .txt file with one text a line.
+
+    Unusable files and rows are skipped and recorded in ``problems``; all labels are ``None``.
+
+    Example:
+        >>> from handful.data.sources import read_unlabelled
+        >>> pool = read_unlabelled("unlabelled_photos/", "image")  # doctest: +SKIP
+        >>> len(pool), pool.labels[0]  # doctest: +SKIP
+        (120, None)
+    """
+    path = Path(source).expanduser()
+    kind = _modality(modality)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist. Give a folder of unlabelled files"
+                                + (" or a CSV/TSV/JSONL/TXT file of texts." if kind == "text" else "."))
+    if kind == "text":
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; unlabelled texts come in a .csv/.tsv/.jsonl table with a text "
+                             "column, or a .txt file with one text per line.")
+        if path.suffix.lower() == ".txt":
+            try:
+                lines = path.read_text(encoding="utf-8-sig").splitlines()
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path} is not UTF-8 text (bad byte at position {error.start}).") from error
+            dataset = from_texts([line for line in lines if line.strip()], None, where=str(path))
+        elif path.suffix.lower() in TABLE_SUFFIXES:
+            rows = _read_rows(path)
+            if not rows:
+                raise ValueError(f"{path} holds no data rows.")
+            columns = list(rows[0].keys())
+            if text_column is None and len(columns) == 1:
+                text_key = columns[0]
+            else:
+                text_key = _pick_column(path, columns, text_column, TEXT_COLUMNS, "text", rows)
+            dataset = from_texts([row.get(text_key) for row in rows], None, where=str(path))
+        else:
+            raise ValueError(f"{path} is a {path.suffix or 'extensionless'} file; give a .csv/.tsv/.jsonl table "
+                             "with a text column, or a .txt file with one text per line.")
+        dataset.root = str(path)
+        return dataset
+    if not path.is_dir():
+        raise ValueError(f"{path} is a file; give the folder that holds the unlabelled {kind} files.")
+    files = _files_under(path)
+    if not files:
+        raise ValueError(f"{path} holds no files.")
+    return read_files(files, [None] * len(files), kind, root=str(path), progress=progress)
+
+
 def _modality(value: str) -> Modality:
     if value not in MODALITIES:
         raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {value!r}")

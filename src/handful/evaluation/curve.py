@@ -1,0 +1,294 @@
+"""Learning curve: how the chosen model's cross-validated score grows with the amount of labelled data.
+
+At growing fractions of each class (stratified, nested subsamples drawn anew for every fold) the head is trained
+on part of each fold's training rows and scored on that fold's held-out rows, never on training rows. An inverse
+power law ``score(n) = a - b * (n / n_now) ** -c`` is fitted to the mean scores; a bootstrap over folds (widened by
+the Nadeau-Bengio factor, since folds share training rows) gives a band, and the band at 2x and 5x the data is the
+forecast. Recall per class across fractions says which classes would gain most from more examples.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from handful.evaluation.metrics import balanced_accuracy
+
+logger = logging.getLogger(__name__)
+
+FRACTIONS: tuple[float, ...] = (0.2, 0.35, 0.5, 0.7, 1.0)
+FACTORS: tuple[float, ...] = (2.0, 5.0)
+CHEAP_LEARNERS = ("linear", "prototypes")
+MIN_EXAMPLES = 30
+MIN_PER_CLASS = 6
+FLAT = 0.01  # a gain below this for twice the data is "flattened"
+RISING = 0.03
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Forecast:
+    """The expected cross-validated score with ``factor`` times the labelled data, and its 95% band."""
+
+    factor: float
+    n_train: float
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"with {self.factor:g}x the data: {self.value:.2f} ({self.low:.2f}-{self.high:.2f})"
+
+
+@dataclass
+class LearningCurve:
+    """Measured scores at growing amounts of data, the fitted curve, its band and the forecast.
+
+    ``skipped`` holds the reason when the data was too small for a meaningful curve; the other fields are then
+    empty. Scores are balanced accuracies; ``n_train`` counts the training rows of one cross-validation fold.
+    """
+
+    learner: str = ""
+    proxy_for: str | None = None
+    fractions: list[float] = field(default_factory=list)
+    n_train: list[float] = field(default_factory=list)
+    scores: list[list[float]] = field(default_factory=list)
+    mean: list[float] = field(default_factory=list)
+    params: dict[str, float] = field(default_factory=dict)
+    band: dict[str, list[float]] = field(default_factory=dict)
+    forecasts: list[Forecast] = field(default_factory=list)
+    class_recall: dict[str, list[float]] = field(default_factory=dict)
+    class_gain: dict[str, float] = field(default_factory=dict)
+    verdict: str = ""
+    note: str = ""
+    skipped: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LearningCurve:
+        values = dict(data)
+        values["forecasts"] = [Forecast(**f) for f in values.get("forecasts", [])]
+        return cls(**values)
+
+    def predict(self, n_train: np.ndarray | float) -> np.ndarray:
+        """The fitted curve's score at ``n_train`` training rows."""
+        if not self.params:
+            raise ValueError(f"this learning curve has no fit: {self.skipped or 'no measurements'}")
+        return power_law(np.asarray(n_train, dtype=np.float64) / self.params["n_now"],
+                         self.params["a"], self.params["b"], self.params["c"])
+
+
+def power_law(x: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+    """``a - b * x ** -c``: the score rises towards ``a``; ``b`` is the gap left at ``x = 1``."""
+    return a - b * np.power(x, -c)
+
+
+def fit_power_law(
+    x: np.ndarray, y: np.ndarray, sigma: np.ndarray | None = None, start: tuple[float, float, float] | None = None
+) -> tuple[float, float, float]:
+    """Least-squares fit of :func:`power_law` with bounds (a in [0, 1], b in [0, 1], c in [0.05, 3]).
+
+    ``x`` is measured in units of the present amount of data; ``start`` is the initial guess (a warm start for
+    bootstrap refits). A failed fit falls back to a flat line at the mean.
+
+    Example:
+        >>> x = np.array([0.2, 0.35, 0.5, 0.7, 1.0])
+        >>> a, b, c = fit_power_law(x, power_law(x, 0.9, 0.1, 0.5))
+        >>> round(a, 3), round(b, 3), round(c, 3)
+        (0.9, 0.1, 0.5)
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if start is None:
+        start = (min(1.0, float(y.max()) + 0.02), max(1e-3, float(y.max() - y.min())), 0.5)
+    start = (min(max(start[0], 1e-6), 1 - 1e-6), min(max(start[1], 1e-6), 1 - 1e-6), min(max(start[2], 0.06), 2.9))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            params, _ = curve_fit(power_law, x, y, p0=start, sigma=sigma, bounds=([0, 0, 0.05], [1, 1, 3]),
+                                  maxfev=5000)
+        return float(params[0]), float(params[1]), float(params[2])
+    except (RuntimeError, ValueError) as error:
+        logger.debug("power-law fit failed (%s); using a flat line", error)
+        return float(np.mean(y)), 0.0, 1.0
+
+
+def skip_reason(y: np.ndarray, n_classes: int) -> str | None:
+    """Why a learning curve would be meaningless on labels ``y``, or ``None`` when it is worth measuring."""
+    counts = np.bincount(y, minlength=n_classes)
+    if len(y) < MIN_EXAMPLES or counts.min() < MIN_PER_CLASS:
+        return (f"with {len(y)} examples (smallest class: {int(counts.min())}) the smaller training sets of a "
+                f"learning curve would hold one or two examples per class; a curve needs at least {MIN_EXAMPLES} "
+                f"examples and {MIN_PER_CLASS} per class")
+    return None
+
+
+def curve_learner(learner: str) -> tuple[str, str | None]:
+    """The head measured for the curve: the chosen one if cheap, else the linear head as a stand-in."""
+    return (learner, None) if learner in CHEAP_LEARNERS else ("linear", learner)
+
+
+def _subsample(train: np.ndarray, y: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator,
+               ) -> list[np.ndarray]:
+    """Nested stratified subsets of ``train``: the first ``ceil(f * n_class)`` of a shuffled order per class."""
+    orders = [rng.permutation(train[y[train] == c]) for c in np.unique(y[train])]
+    return [np.sort(np.concatenate([o[: max(1, int(np.ceil(f * len(o) - 1e-9)))] for o in orders]))
+            for f in fractions]
+
+
+def learning_curve(
+    features: Any,
+    y: np.ndarray,
+    classes: list[str],
+    folds: Folds,
+    learner: str,
+    scaling: str,
+    seed: int,
+    fractions: tuple[float, ...] = FRACTIONS,
+    n_boot: int = 200,
+    on_fold: Callable[[int], None] | None = None,
+    factors: tuple[float, ...] = FACTORS,
+) -> LearningCurve:
+    """Measure, fit and forecast the learning curve of ``learner`` on ``features``.
+
+    Args:
+        features: one row per example (dense array or sparse matrix).
+        y: class index per row.
+        classes: class names, in index order.
+        folds: (train rows, test rows) pairs, e.g. from repeated stratified k-fold.
+        learner: the chosen head; costly heads (mlp, cosine) are measured with the linear head as a proxy.
+        scaling: the feature scaling the head uses.
+        seed: seeds the subsamples, the heads and the bootstrap.
+        fractions: fractions of each class's training rows, ending with 1.0.
+        n_boot: bootstrap replicates for the band.
+        on_fold: called with 1 after each fold (a progress bar's ``advance``).
+        factors: multiples of the present data to forecast (the first is the one the verdict reads).
+
+    Returns:
+        The curve; ``skipped`` says why when the data is too small.
+
+    Example:
+        >>> from sklearn.datasets import make_classification  # doctest: +SKIP
+        >>> X, y = make_classification(200, random_state=0)  # doctest: +SKIP
+        >>> folds = list(StratifiedKFold(5).split(X, y))  # doctest: +SKIP
+        >>> print(learning_curve(X, y, ["a", "b"], folds, "linear", "standard", 0).verdict)  # doctest: +SKIP
+    """
+    from handful.learners import make_learner
+
+    n_classes = len(classes)
+    reason = skip_reason(y, n_classes)
+    if reason is not None:
+        return LearningCurve(skipped=reason)
+    measured, proxy_for = curve_learner(learner)
+    rng = np.random.default_rng(seed)
+    scores = np.zeros((len(fractions), len(folds)))
+    recall = np.full((len(fractions), len(folds), n_classes), np.nan)
+    sizes = np.zeros((len(fractions), len(folds)))
+    for j, (train, test) in enumerate(folds):
+        for i, rows in enumerate(_subsample(train, y, fractions, rng)):
+            head = make_learner(measured, scaling).fit(features[rows], y[rows], n_classes, seed + j)
+            predicted = head.predict_proba(features[test]).argmax(axis=1)
+            scores[i, j] = balanced_accuracy(y[test], predicted, n_classes)
+            sizes[i, j] = len(rows)
+            for c in range(n_classes):
+                if np.any(y[test] == c):
+                    recall[i, j, c] = np.mean(predicted[y[test] == c] == c)
+        if on_fold is not None:
+            on_fold(1)
+    curve = fit_curve(scores, sizes.mean(axis=1), float(np.mean([len(t) for _, t in folds]) / len(y)), rng, n_boot,
+                      factors)
+    curve.learner, curve.proxy_for, curve.fractions = measured, proxy_for, [float(f) for f in fractions]
+    class_recall = np.nanmean(recall, axis=1)
+    curve.class_recall = {name: [round(float(v), 4) for v in class_recall[:, c]] for c, name in enumerate(classes)}
+    doublings = np.log2(curve.n_train)
+    curve.class_gain = {name: round(float(np.polyfit(doublings, class_recall[:, c], 1)[0]), 4)
+                        if len(set(curve.n_train)) > 1 else 0.0 for c, name in enumerate(classes)}
+    curve.verdict = verdict(curve)
+    curve.note = (f"Measured with the linear head on the same features, as a quicker stand-in for the chosen "
+                  f"{proxy_for} head." if proxy_for else "")
+    return curve
+
+
+def fit_curve(scores: np.ndarray, n_train: np.ndarray, test_fraction: float, rng: np.random.Generator,
+              n_boot: int = 200, factors: tuple[float, ...] = FACTORS) -> LearningCurve:
+    """Fit the power law to the mean score per size, bootstrap the folds for a 95% band, and forecast.
+
+    Args:
+        scores: one row per training size, one column per fold (the same folds in every row).
+        n_train: training rows at each size, the last being all the data.
+        test_fraction: share of the rows each fold tests on (for the Nadeau-Bengio widening).
+        rng: the bootstrap's random generator.
+        n_boot: bootstrap replicates.
+        factors: multiples of the present data to forecast.
+
+    Example:
+        >>> x = np.array([20, 35, 50, 70, 100.0])
+        >>> scores = np.tile(power_law(x / 100, 0.9, 0.1, 0.5)[:, None], (1, 5))
+        >>> round(fit_curve(scores, x, 0.2, np.random.default_rng(0)).forecasts[0].value, 3)
+        0.829
+    """
+    n_folds = scores.shape[1]
+    n_now = float(n_train[-1])
+    x = n_train / n_now
+    mean = scores.mean(axis=1)
+    sigma = scores.std(axis=1, ddof=1) / np.sqrt(n_folds) + 0.005 if n_folds > 1 else None
+    a, b, c = fit_power_law(x, mean, sigma)
+    grid = np.exp(np.linspace(np.log(x[0]), np.log(max(factors)), 40))
+    targets = np.concatenate([grid, np.asarray(factors)])
+    point = power_law(targets, a, b, c)
+    replicates = []
+    for _ in range(n_boot if n_folds > 1 else 0):
+        pick = rng.integers(0, n_folds, n_folds)
+        boot = scores[:, pick]
+        boot_sigma = boot.std(axis=1, ddof=1) / np.sqrt(n_folds) + 0.005
+        replicates.append(power_law(targets, *fit_power_law(x, boot.mean(axis=1), boot_sigma, (a, b, c))))
+    if replicates:
+        # Folds share training rows, so their spread understates the uncertainty; widen by Nadeau & Bengio's factor.
+        widen = np.sqrt(1.0 + n_folds * test_fraction / max(1e-9, 1.0 - test_fraction))
+        deviation = np.asarray(replicates) - point
+        low = np.clip(point + widen * np.percentile(deviation, 2.5, axis=0), 0.0, 1.0)
+        high = np.clip(point + widen * np.percentile(deviation, 97.5, axis=0), 0.0, 1.0)
+    else:
+        low, high = point.copy(), point.copy()
+    g = len(grid)
+    forecasts = [Forecast(float(f), round(float(f * n_now), 1), round(float(point[g + i]), 4),
+                          round(float(low[g + i]), 4), round(float(high[g + i]), 4)) for i, f in enumerate(factors)]
+    return LearningCurve(
+        n_train=[round(float(n), 1) for n in n_train],
+        scores=[[round(float(v), 4) for v in row] for row in scores],
+        mean=[round(float(v), 4) for v in mean],
+        params={"a": round(a, 5), "b": round(b, 5), "c": round(c, 5), "n_now": n_now},
+        band={"n_train": [round(float(v * n_now), 2) for v in grid], "value": [round(float(v), 4) for v in point[:g]],
+              "low": [round(float(v), 4) for v in low[:g]], "high": [round(float(v), 4) for v in high[:g]]},
+        forecasts=forecasts,
+    )
+
+
+def verdict(curve: LearningCurve) -> str:
+    """A plain-language reading of the forecast: how much more data would buy, and for which classes."""
+    if curve.skipped:
+        return f"No learning curve: {curve.skipped}."
+    now = curve.mean[-1]
+    parts = [f"Now: {now:.2f}"] + [str(f) for f in curve.forecasts]
+    text = "; ".join(parts) + ". "
+    gain = curve.forecasts[0].value - float(curve.predict(curve.params["n_now"]))
+    if gain < FLAT:
+        text += "The curve has flattened: more of the same data will not help much."
+    elif gain < RISING:
+        text += f"More data helps a little (about {100 * gain:+.0f} points for twice the data)."
+    else:
+        text += f"The curve is still rising: more labelled examples are the surest gain (about {100 * gain:+.0f} " \
+                "points for twice the data)."
+    gaining = sorted(((g, name) for name, g in curve.class_gain.items() if g >= 0.02), reverse=True)[:3]
+    if gaining and gain >= FLAT:
+        listed = ", ".join(f"{name} (recall {100 * g:+.0f} points per doubling)" for g, name in gaining)
+        text += f" Classes that would gain most from more examples: {listed}."
+    return text

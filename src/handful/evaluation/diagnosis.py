@@ -1,0 +1,195 @@
+"""Diagnosis: is the model overfitting, underfitting or fine, and what should the user do next?
+
+The evidence: the score on the training rows themselves (fit on all, scored on the same) against the
+cross-validated score, the learning curve's slope, the classical baseline, chance, and per-class recall and
+confusions out of fold. Advice is phrased in the user's terms (collect, augment, relabel, choose a larger backbone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from handful.evaluation.curve import FLAT, RISING, LearningCurve
+
+OVERFIT_GAP = 0.15  # training score this far above the cross-validated one: memorising, not learning
+OVERFIT_GAP_RISING = 0.08  # a smaller gap counts when the curve is still rising
+UNDERFIT_TRAIN = 0.9  # a head that cannot reach this on its own training rows is short of capacity or signal
+
+AUGMENT = {
+    "image": "augment the images (random crops, flips, small rotations, colour jitter)",
+    "audio": "augment the clips (time shifts, background noise, small pitch and speed changes)",
+    "text": "augment the texts (paraphrases, back-translation, synonym swaps)",
+}
+LARGER = {
+    "image": "a larger backbone (efficientnet-lite2)",
+    "text": "a larger backbone (e5-small)",
+    "audio": "another audio backbone (logmel-efficientnet-lite0, or aisfx fused with MFCC statistics)",
+}
+
+
+@dataclass
+class Diagnosis:
+    """The verdict (``overfitting``, ``underfitting`` or ``fine``), a one-line headline, the numbers behind it
+    and concrete advice, most useful first."""
+
+    verdict: str
+    headline: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    advice: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
+        return cls(**data)
+
+    def __str__(self) -> str:
+        return "\n".join([f"{self.verdict}: {self.headline}"] + [f"- {a}" for a in self.advice])
+
+
+def diagnose(
+    train_score: float,
+    cv_score: float,
+    classes: list[str],
+    modality: str,
+    learner: str,
+    baseline_score: float | None = None,
+    curve: LearningCurve | None = None,
+    confusion: np.ndarray | list[list[int]] | None = None,
+    label_issues: list[dict[str, Any]] | None = None,
+) -> Diagnosis:
+    """Read the evidence and say what is wrong, if anything, and what to do about it.
+
+    Args:
+        train_score: balanced accuracy of the final model on its own training rows.
+        cv_score: cross-validated balanced accuracy.
+        classes: class names in index order.
+        modality: ``image``, ``text`` or ``audio`` (the advice names modality-specific augmentations).
+        learner: the chosen head (dropout advice applies to the MLP heads).
+        baseline_score: cross-validated balanced accuracy of the classical baseline, if it ran.
+        curve: the learning curve, if one was measured.
+        confusion: out-of-fold confusion matrix (rows: given label, columns: predicted).
+        label_issues: suspected label errors, dicts with at least the given label under ``given``.
+
+    Example:
+        >>> print(diagnose(1.0, 0.7, ["a", "b"], "image", "mlp").verdict)
+        overfitting
+    """
+    chance = 1.0 / max(1, len(classes))
+    gap = train_score - cv_score
+    gain = _gain(curve)
+    evidence: dict[str, Any] = {
+        "training_score": round(train_score, 4), "cv_score": round(cv_score, 4), "gap": round(gap, 4),
+        "chance": round(chance, 4), "baseline_score": None if baseline_score is None else round(baseline_score, 4),
+        "gain_with_2x_data": None if gain is None else round(gain, 4),
+    }
+    advice: list[str] = []
+    rising = gain is not None and gain >= RISING
+    flat = gain is not None and gain < FLAT
+    if cv_score - chance < 0.1 * (1 - chance):
+        verdict = "underfitting"
+        headline = (f"The model barely beats guessing ({cv_score:.2f} against {chance:.2f} by chance): the "
+                    "examples may not show what separates the classes.")
+        advice += ["Check that each folder (or label) really holds its class: open a few examples of each.",
+                   f"Try {LARGER.get(modality, 'a larger backbone')}, or fine-tune the backbone on your data."]
+    elif gap >= OVERFIT_GAP or (gap >= OVERFIT_GAP_RISING and rising):
+        verdict = "overfitting"
+        headline = (f"The model is right on {train_score:.0%} of the examples it learned from but on {cv_score:.0%} "
+                    "of unseen ones: it memorises more than it generalises.")
+        advice.append("Collect more labelled examples: the surest cure." if not flat else
+                      "More of the same examples will not close the gap (the learning curve is flat); collect more "
+                      "varied ones (other lighting, speakers, writers, backgrounds).")
+        advice.append(f"To stretch the examples you have, {AUGMENT.get(modality, 'augment the examples')}.")
+        if learner in ("mlp", "cosine"):
+            advice.append("Use stronger dropout and weight decay in the MLP head, or the simpler linear head "
+                          "(`learners=['linear']`).")
+        else:
+            advice.append("Prefer a simpler head (prototypes) or stronger regularisation.")
+    elif train_score < UNDERFIT_TRAIN or (flat and cv_score < 0.85 and gap < OVERFIT_GAP_RISING):
+        verdict = "underfitting"
+        headline = (f"The model scores {train_score:.2f} even on the examples it learned from: the frozen features "
+                    "do not separate the classes well enough.")
+        advice.append(f"Try {LARGER.get(modality, 'a larger backbone')}.")
+        advice.append("Fine-tune the backbone on your data, so its features adapt to your classes.")
+        if learner in ("linear", "prototypes"):
+            advice.append("Try a more flexible head (`learners=['mlp']`).")
+        if flat:
+            advice.append("The learning curve is flat: more of the same data will not help; better features will.")
+    else:
+        verdict = "fine"
+        headline = (f"No sign of over- or underfitting: {cv_score:.2f} on unseen examples, {train_score:.2f} on the "
+                    "examples learned from.")
+        if rising:
+            advice.append("The learning curve is still rising: more labelled examples will improve the model.")
+        elif flat:
+            advice.append("The learning curve has flattened: more of the same data will not help much.")
+    if baseline_score is not None and baseline_score >= cv_score - 0.02:
+        advice.append(f"The simple baseline scores as well ({baseline_score:.2f}): the classes may differ in plain "
+                      "colour, loudness or word choice rather than content; check the data is sorted by what you mean.")
+    advice += _class_advice(classes, curve, confusion, label_issues, gain)
+    return Diagnosis(verdict, headline, evidence, advice)
+
+
+def _gain(curve: LearningCurve | None) -> float | None:
+    if curve is None or curve.skipped or not curve.forecasts:
+        return None
+    return float(curve.forecasts[0].value - curve.predict(curve.params["n_now"]))
+
+
+def _class_advice(classes: list[str], curve: LearningCurve | None, confusion: np.ndarray | list[list[int]] | None,
+                  label_issues: list[dict[str, Any]] | None, gain: float | None) -> list[str]:
+    advice = []
+    if curve is not None and curve.class_gain and (gain is None or gain >= FLAT):
+        gaining = sorted(((g, name) for name, g in curve.class_gain.items() if g >= 0.02), reverse=True)[:3]
+        if gaining:
+            advice.append("More examples of " + ", ".join(f"'{name}'" for _, name in gaining) + " would help most "
+                          "(their recall rises fastest with more data).")
+    if confusion is not None:
+        matrix = np.asarray(confusion, dtype=np.float64)
+        actual = matrix.sum(axis=1)
+        recall = np.divide(np.diag(matrix), actual, out=np.ones(len(matrix)), where=actual > 0)
+        for c in np.argsort(recall)[:2]:
+            if recall[c] >= max(0.0, float(np.mean(recall)) - 0.1) or actual[c] == 0:
+                continue
+            off = matrix[c].copy()
+            off[c] = 0
+            other = int(off.argmax())
+            advice.append(f"'{classes[c]}' is recognised only {recall[c]:.0%} of the time, most often mistaken for "
+                          f"'{classes[other]}' ({int(off[other])} of {int(actual[c])}): add examples of "
+                          f"'{classes[c]}' and check its labels.")
+    if label_issues:
+        counts: dict[str, int] = {}
+        for issue in label_issues:
+            given = str(issue.get("given", issue.get("given_label", issue.get("label", "?"))))
+            counts[given] = counts.get(given, 0) + 1
+        worst = sorted(counts.items(), key=lambda item: -item[1])[:2]
+        advice.append("Check the labels of " + ", ".join(f"'{name}' ({n} suspicious)" for name, n in worst) + ".")
+    return advice
+
+
+def misclassified(
+    proba: np.ndarray, y: np.ndarray, classes: list[str], sources: list[str], texts: list[str | None] | None = None,
+    limit: int = 12,
+) -> list[dict[str, Any]]:
+    """The out-of-fold mistakes the model was surest of, most confident first (the minimum a report needs).
+
+    Example:
+        >>> proba = np.array([[0.9, 0.1], [0.2, 0.8]])
+        >>> misclassified(proba, np.array([1, 1]), ["a", "b"], ["x.jpg", "y.jpg"])[0]["predicted"]
+        'a'
+    """
+    predicted = proba.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y)
+    wrong = wrong[np.argsort(-proba[wrong, predicted[wrong]], kind="stable")][:limit]
+    rows = []
+    for i in wrong:
+        row: dict[str, Any] = {"source": sources[i], "given": classes[y[i]], "predicted": classes[predicted[i]],
+                               "confidence": round(float(proba[i, predicted[i]]), 4)}
+        if texts is not None and texts[i] is not None:
+            row["text"] = str(texts[i])[:500]
+        rows.append(row)
+    return rows

@@ -1,0 +1,254 @@
+"""One self-contained HTML file per model: scores with intervals, the baseline, mistakes, the learning curve and
+the diagnosis. Plots, thumbnails and audio are embedded as base64; the page loads nothing from anywhere."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from handful.report import plots
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL = 112
+AUDIO_SECONDS = 4.0
+AUDIO_RATE = 16000
+SHOWN = 12
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#1f2933;background:#fff;line-height:1.45}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #e4e7eb;padding-bottom:.2em;margin-top:1.8em}
+.muted{color:#616e7c}.cards{display:flex;gap:1em;flex-wrap:wrap}
+.card{border:1px solid #d9e2ec;border-radius:8px;padding:.8em 1.1em;min-width:200px;background:#f8fafc}
+.card b{font-size:1.5em;display:block}.chosen{border-color:#1b7f3b;background:#eef8f0}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}th,td{border-bottom:1px solid #e4e7eb;padding:.3em .6em;
+text-align:left;vertical-align:top}th{background:#f0f4f8}tr.win td{background:#eef8f0;font-weight:600}
+img.plot{max-width:100%;height:auto;display:block;margin:.5em 0}
+.verdict{font-size:1.15em;padding:.7em 1em;border-radius:8px;background:#fff8e1;border-left:6px solid #f0b429}
+.verdict.fine{background:#eef8f0;border-color:#1b7f3b}.grid{display:flex;flex-wrap:wrap;gap:.8em}
+.item{border:1px solid #d9e2ec;border-radius:6px;padding:.5em;width:240px;font-size:.88em;word-break:break-word}
+.item img{max-width:100%;display:block;margin-bottom:.3em}.item audio{width:100%}
+.given{color:#1b7f3b}.predicted{color:#c62828}.text{font-style:italic}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _score(estimate: dict[str, Any] | None) -> str:
+    if not estimate:
+        return "-"
+    return f"{estimate['mean']:.3f} <span class=muted>(95% range {estimate['low']:.3f}-{estimate['high']:.3f})</span>"
+
+
+def _img(png: str | None, alt: str) -> str:
+    return f'<img class="plot" alt="{_e(alt)}" src="data:image/png;base64,{png}">' if png else ""
+
+
+def thumbnail(path: str | Path, size: int = THUMBNAIL) -> str | None:
+    """A small JPEG of the image at ``path`` as base64, or ``None`` when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.seek(0)
+            small = image.convert("RGB")
+            small.thumbnail((size, size))
+            buffer = io.BytesIO()
+            small.save(buffer, format="JPEG", quality=75)
+    except (OSError, ValueError) as error:
+        logger.debug("no thumbnail for %s: %s", path, error)
+        return None
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def audio_clip(path: str | Path, seconds: float = AUDIO_SECONDS, rate: int = AUDIO_RATE) -> str | None:
+    """The first ``seconds`` of the clip at ``path``, mono, at most ``rate`` Hz, as a base64 16-bit WAV."""
+    import numpy as np
+    import soundfile
+
+    try:
+        wave, source_rate = soundfile.read(str(path), frames=int(seconds * 48000), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError, ValueError) as error:  # soundfile raises LibsndfileError (a RuntimeError)
+        logger.debug("no audio for %s: %s", path, error)
+        return None
+    mono = wave.mean(axis=1)[: int(seconds * source_rate)]
+    if source_rate > rate:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        step = gcd(rate, int(source_rate))
+        mono = resample_poly(mono, rate // step, int(source_rate) // step).astype(np.float32)
+        source_rate = rate
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(mono, -1, 1), int(source_rate), format="WAV", subtype="PCM_16")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _example(row: dict[str, Any], modality: str, extra: str) -> str:
+    source = str(row.get("source", ""))
+    media = ""
+    if row.get("text"):
+        media = f'<div class="text">"{_e(row["text"])}"</div>'
+    elif modality == "image":
+        data = thumbnail(source)
+        media = f'<img alt="{_e(source)}" src="data:image/jpeg;base64,{data}">' if data else "<i>(file not found)</i>"
+    elif modality == "audio":
+        data = audio_clip(source)
+        media = f'<audio controls src="data:audio/wav;base64,{data}"></audio>' if data else "<i>(file not found)</i>"
+    given = row.get("given", row.get("given_label", row.get("label", "?")))
+    predicted = row.get("predicted", row.get("suggested", row.get("suggested_label", "?")))
+    name = Path(source).name if modality != "text" else source
+    return (f'<div class="item">{media}<div>given: <b class="given">{_e(given)}</b><br>model says: '
+            f'<b class="predicted">{_e(predicted)}</b> {extra}</div><div class="muted">{_e(name)}</div></div>')
+
+
+class Report:
+    """The report of a fitted (or loaded) classifier.
+
+    Example:
+        >>> clf = handful.Classifier(preset="fast").fit("photos/")  # doctest: +SKIP
+        >>> clf.report_.save("report.html")  # doctest: +SKIP
+    """
+
+    def __init__(self, clf: Any) -> None:
+        self.clf = clf
+
+    def save(self, path: str | Path) -> Path:
+        """Write the report to ``path`` (one HTML file, no other files needed) and return the path."""
+        target = Path(path).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.html(), encoding="utf-8")
+        return target
+
+    def html(self) -> str:
+        """The report as one HTML string."""
+        sections = [self._summary(), self._diagnosis(), self._leaderboard(), self._errors(), self._curve(),
+                    self._examples(), self._label_issues()]
+        clf = self.clf
+        title = f"handful report: {clf.backbone_} + {clf.learner_}"
+        created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
+                f'<body><h1>What this model learned, and what to do next</h1><p class="muted">{_e(title)} · '
+                f'{_e(clf.modality_)} · {len(clf.classes_)} classes · {clf.n_examples_} labelled examples · '
+                f'report made {created}</p>' + "".join(s for s in sections if s) + "</body></html>\n")
+
+    # ------------------------------------------------------------------ sections
+    def _summary(self) -> str:
+        clf = self.clf
+        cv = clf.cv_score_.as_dict() if clf.cv_score_ else None
+        cards = [f'<div class="card chosen">Chosen model, on unseen examples<b>{cv["mean"]:.3f}</b>'
+                 f'<span class=muted>95% range {cv["low"]:.3f}-{cv["high"]:.3f}</span></div>' if cv else ""]
+        baseline = (clf.baseline_ or {}).get("balanced_accuracy")
+        if baseline:
+            cards.append(f'<div class="card">Simple baseline ({_e(clf.baseline_["backbone"])})<b>{baseline["mean"]:.3f}'
+                         f'</b><span class=muted>95% range {baseline["low"]:.3f}-{baseline["high"]:.3f}</span></div>')
+        if clf.holdout_:
+            low, high = clf.holdout_["accuracy_interval"]
+            cards.append(f'<div class="card">Held-out set (accuracy)<b>{clf.holdout_["accuracy"]:.3f}</b>'
+                         f'<span class=muted>95% range {low:.3f}-{high:.3f}, {clf.holdout_["n"]} examples</span></div>')
+        counts = ", ".join(f"{_e(k)}: {v}" for k, v in clf.class_counts_.items())
+        return (f'<h2 id="summary">Summary</h2><div class="cards">{"".join(cards)}</div><p>Scores are balanced '
+                f'accuracy (the average share of each class recognised; 0.5 is guessing for two classes) measured by '
+                f'cross-validation: the model is trained on part of your examples and tested on the rest, several '
+                f'times. Examples per class: {counts}.</p>')
+
+    def _diagnosis(self) -> str:
+        diagnosis = getattr(self.clf, "diagnosis_", None)
+        if diagnosis is None:
+            return ""
+        advice = "".join(f"<li>{_e(a)}</li>" for a in diagnosis.advice)
+        evidence = diagnosis.evidence
+        facts = (f"Score on the examples it learned from: {evidence.get('training_score', 0):.2f}; on unseen "
+                 f"examples: {evidence.get('cv_score', 0):.2f}; by chance: {evidence.get('chance', 0):.2f}.")
+        return (f'<h2 id="diagnosis">Diagnosis</h2><p class="verdict {_e(diagnosis.verdict)}"><b>'
+                f'{_e(diagnosis.verdict.capitalize())}.</b> {_e(diagnosis.headline)}</p><p class="muted">{facts}</p>'
+                + (f"<h3>What to do next</h3><ol>{advice}</ol>" if advice else ""))
+
+    def _leaderboard(self) -> str:
+        clf = self.clf
+        rows = []
+        for row in clf.leaderboard_:
+            win = row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_
+            score = _score(row.get("balanced_accuracy")) if row["status"] == "ok" else _e(
+                f"{row['status']}: {row.get('message', '')}")
+            kind = "simple baseline" if row.get("kind") == "baseline" else row.get("kind", "")
+            rows.append(f'<tr class="{"win" if win else ""}"><td>{_e(row["backbone"])}</td><td>{_e(row["learner"])}'
+                        f'</td><td>{_e(kind)}</td><td>{score}</td><td>{row.get("seconds", 0):.1f}</td></tr>')
+        png = plots.leaderboard_png(clf.leaderboard_, (clf.backbone_, clf.learner_))
+        return (f'<h2 id="leaderboard">Options tried</h2>{_img(png, "leaderboard")}<table><tr><th>features '
+                f'(backbone)</th><th>head</th><th>kind</th><th>balanced accuracy (95% range)</th><th>seconds</th></tr>'
+                + "".join(rows) + "</table>")
+
+    def _errors(self) -> str:
+        clf = self.clf
+        classes = [str(c) for c in clf.classes_]
+        if clf.holdout_:
+            metrics, where = clf.holdout_, "on the held-out set"
+        elif getattr(clf, "oof_metrics_", None):
+            metrics, where = clf.oof_metrics_, "on your examples, each predicted by a model that did not train on it"
+        else:
+            return ""
+        title = "Which labels get mixed up " + ("(held-out set)" if clf.holdout_ else "(cross-validation)")
+        rows = "".join(
+            f"<tr><td>{_e(name)}</td><td>{_fmt(s.get('precision'))}</td><td>{_fmt(s.get('recall'))}</td>"
+            f"<td>{s.get('support', '')}</td></tr>" for name, s in metrics["per_class"].items())
+        return (f'<h2 id="confusion">Mistakes by class</h2><p>Counts {_e(where)}. The diagonal holds the right '
+                f'answers.</p>{_img(plots.confusion_png(metrics["confusion"], classes, title), "confusion matrix")}'
+                f'<h3 id="per-class">Per class</h3>{_img(plots.per_class_png(metrics["per_class"]), "per class")}'
+                f'<table><tr><th>class</th><th>precision (right when it says so)</th><th>recall (share found)</th>'
+                f'<th>examples</th></tr>{rows}</table>')
+
+    def _curve(self) -> str:
+        curve = getattr(self.clf, "learning_curve_", None)
+        if curve is None:
+            return ""
+        if curve.skipped:
+            return f'<h2 id="learning-curve">Would more data help?</h2><p>No learning curve: {_e(curve.skipped)}.</p>'
+        forecast = "".join(f"<tr><td>{f.factor:g}x ({f.n_train:.0f} training examples per round)</td>"
+                           f"<td>{f.value:.3f}</td><td>{f.low:.3f}-{f.high:.3f}</td></tr>" for f in curve.forecasts)
+        gains = sorted(curve.class_gain.items(), key=lambda item: -item[1])
+        class_rows = "".join(f"<tr><td>{_e(name)}</td><td>{curve.class_recall[name][0]:.2f}</td>"
+                             f"<td>{curve.class_recall[name][-1]:.2f}</td><td>{100 * gain:+.1f}</td></tr>"
+                             for name, gain in gains[:20])
+        return (f'<h2 id="learning-curve">Would more data help?</h2><p>{_e(curve.verdict)}</p>'
+                + (f'<p class="muted">{_e(curve.note)}</p>' if curve.note else "")
+                + _img(plots.curve_png(curve), "learning curve")
+                + f"<table><tr><th>with</th><th>expected score</th><th>likely range (95%)</th></tr>{forecast}</table>"
+                f'<h3>Which classes would gain most from more examples</h3><table><tr><th>class</th><th>recall with '
+                f'{curve.fractions[0]:.0%} of the data</th><th>with all of it</th><th>points gained per doubling</th>'
+                f"</tr>{class_rows}</table>")
+
+    def _examples(self) -> str:
+        rows = getattr(self.clf, "misclassified_", None) or []
+        if not rows:
+            return ""
+        items = "".join(_example(r, self.clf.modality_, f"({r['confidence']:.0%} sure)") for r in rows[:SHOWN])
+        return ('<h2 id="misclassified">Examples the model gets wrong</h2><p>Predicted by a model that did not train '
+                'on them, most confident mistakes first. A wrong given label is a common cause.</p>'
+                f'<div class="grid">{items}</div>')
+
+    def _label_issues(self) -> str:
+        issues = getattr(self.clf, "label_issues_", None)
+        if isinstance(issues, dict):
+            issues = issues.get("examples")
+        if not issues:
+            return ""
+        items = "".join(_example(r, self.clf.modality_, "(unlike any other example)" if r.get("kind") == "outlier"
+                                 else f"(score {float(r.get('score', 0)):.2f})") for r in issues[:SHOWN])
+        return ('<h2 id="label-issues">Suspicious examples: check these labels</h2><p>The given label looks '
+                'unlikely, or the example is unlike any other. Lower score is more suspicious.</p>'
+                f'<div class="grid">{items}</div>')
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

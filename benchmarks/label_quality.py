@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ from handful.evaluation.noise import rank_label_issues
 from handful.evaluation.suggest import uncertainty
 from handful.learners import make_learner
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("HANDFUL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
 OUTPUT = RESULTS / "label_quality.json"
 SEEDS = range(5)

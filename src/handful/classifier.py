@@ -128,12 +128,13 @@ class Classifier(ClassifierMixin, BaseEstimator):
             return _stack([features[part] for part in name.split("+")])
 
         with progress_bar("Scoring candidates", len(candidates), self.verbose) as advance:
-            results = selection.staged_search(
-                candidates, features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
+            search = selection.Search(
+                features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda _: advance(1),
                 n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates
                 scores=self._score_cache(train, y_index, folds, seed),
             )
+            results = search.staged(candidates)
         winner = selection.best(results, y_index)
         head = make_learner(winner.candidate.learner, winner.candidate.scaling)
         head.fit(features_for(winner.candidate.backbone), y_index, len(self.classes_), seed)

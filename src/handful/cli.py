@@ -25,6 +25,11 @@ console = Console()
 errors = Console(stderr=True)
 
 TABLES = (".csv", ".tsv", ".jsonl", ".ndjson")
+Backbones = Annotated[list[str] | None, typer.Option("--backbone", help="Backbone(s) to try instead of the preset's.")]
+Modality = Annotated[str | None, typer.Option(help="image, text or audio (inferred when omitted).")]
+TextColumn = Annotated[str | None, typer.Option(help="Text column of a table.")]
+LabelColumn = Annotated[str | None, typer.Option(help="Label column of a table.")]
+Seed = Annotated[int, typer.Option(help="Random seed: the same seed and data give the same result.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables; errors only.")]
 
 
@@ -78,13 +83,13 @@ def train(
     data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to save the model in.")] = Path("model"),
     preset: Annotated[str, typer.Option(help="best (default) or fast.")] = "best",
-    backbone: Annotated[list[str] | None, typer.Option(help="Backbone(s) to try instead of the preset's.")] = None,
+    backbone: Backbones = None,
     learner: Annotated[list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes.")] = None,
-    modality: Annotated[str | None, typer.Option(help="image, text or audio (inferred when omitted).")] = None,
+    modality: Modality = None,
     time_budget: Annotated[float | None, typer.Option(help="Seconds for the model search.")] = None,
-    text_column: Annotated[str | None, typer.Option(help="Text column of a table.")] = None,
-    label_column: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed and data give the same model.")] = 0,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
     """Train on DATA, choose the best model by cross-validation, and save it."""
@@ -234,11 +239,11 @@ def check(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the findings to this CSV.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
     top: Annotated[int, typer.Option(help="How many suspicious examples and duplicate pairs to show.")] = 20,
-    backbone: Annotated[list[str] | None, typer.Option(help="Backbone(s) to try instead of the preset's.")] = None,
-    modality: Annotated[str | None, typer.Option(help="image, text or audio (inferred when omitted).")] = None,
-    text_column: Annotated[str | None, typer.Option(help="Text column of a table.")] = None,
-    label_column: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    backbone: Backbones = None,
+    modality: Modality = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
     """Find likely wrong labels, examples unlike any class, and near-duplicates in DATA (fits the fast preset)."""

@@ -184,91 +184,72 @@ def cross_validate(
     return result
 
 
-def run_search(
-    candidates: list[Candidate],
-    features_for: Callable[[str], Any],
-    y: np.ndarray,
-    n_classes: int,
-    folds: Folds,
-    seed: int,
-    time_budget: float | None = None,
-    on_result: Callable[[Result], None] | None = None,
-    n_jobs: int = 1,
-    started: float | None = None,
-    kinds_done: set[str] | None = None,
-    scores: ScoreCache | None = None,
-) -> list[Result]:
-    """Score candidates in order (most promising first); stop starting new ones past the budget.
-
-    The baseline and the first other candidate always run, so a deep model and the baseline are always compared.
-    """
-    started = time.perf_counter() if started is None else started
-    results: list[Result] = []
-    kinds_done = set() if kinds_done is None else kinds_done
-    for candidate in candidates:
-        elapsed = time.perf_counter() - started
-        group = "baseline" if candidate.kind == "baseline" else "model"
-        if time_budget is not None and elapsed > time_budget and group in kinds_done:
-            result = Result(candidate, status="skipped", message=f"time budget of {time_budget:.0f} s reached")
-        else:
-            try:
-                cached = scores.get(candidate) if scores is not None else None
-                if cached is not None:
-                    result = cached
-                else:
-                    features = features_for(candidate.backbone)
-                    result = cross_validate(candidate, features, y, n_classes, folds, seed, n_jobs)
-                    if scores is not None:
-                        scores.put(result, float(np.mean([len(t) for _, t in folds]) / len(y)))
-                kinds_done.add(group)
-            except Exception as error:  # one broken candidate must not sink the search
-                logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)
-                result = Result(candidate, status="failed", message=f"{type(error).__name__}: {error}")
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return results
-
-
 CHEAP_LEARNERS = frozenset({"linear", "prototypes"})
 
 
-def staged_search(
-    candidates: list[Candidate],
-    features_for: Callable[[str], Any],
-    y: np.ndarray,
-    n_classes: int,
-    folds: Folds,
-    seed: int,
-    time_budget: float | None = None,
-    on_result: Callable[[Result], None] | None = None,
-    n_jobs: int = 1,
-    scores: ScoreCache | None = None,
-) -> list[Result]:
-    """Two stages, as successive halving does: cheap heads (linear, prototypes) on every backbone and the
-    baseline first; then the costly heads (MLP, cosine, fused features) only on the backbone whose cheap heads
-    scored best. The others are listed as not tried, with the reason."""
-    started = time.perf_counter()
-    kinds_done: set[str] = set()
-    first = [c for c in candidates if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
-    rest = [c for c in candidates if c not in first]
-    options = dict(time_budget=time_budget, on_result=on_result, n_jobs=n_jobs, started=started,
-                   kinds_done=kinds_done, scores=scores)
-    results = run_search(first, features_for, y, n_classes, folds, seed, **options)  # type: ignore[arg-type]
-    scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
-    if not scored or len({c.backbone.split("+")[0] for c in rest}) <= 1:
-        return results + run_search(rest, features_for, y, n_classes, folds, seed, **options)  # type: ignore[arg-type]
-    top = best(scored, y).candidate.backbone
-    chosen = [c for c in rest if c.backbone.split("+")[0] == top]
-    results += run_search(chosen, features_for, y, n_classes, folds, seed, **options)  # type: ignore[arg-type]
-    for candidate in rest:
-        if candidate not in chosen:
-            message = f"costly heads are tried on the best backbone only ({top})"
-            skipped = Result(candidate, status="skipped", message=message)
-            results.append(skipped)
-            if on_result is not None:
-                on_result(skipped)
-    return results
+@dataclass
+class Search:
+    """Scores candidates on fixed folds: what every candidate shares (features, labels, folds, budget, caches).
+
+    The time budget counts from the search's creation; once it is spent no new candidate starts, except that the
+    baseline and the first other candidate always run, so a deep model and the baseline are always compared.
+    """
+
+    features_for: Callable[[str], Any]
+    y: np.ndarray
+    n_classes: int
+    folds: Folds
+    seed: int
+    time_budget: float | None = None
+    on_result: Callable[[Result], None] | None = None
+    n_jobs: int = 1
+    scores: ScoreCache | None = None
+    started: float = field(default_factory=time.perf_counter)
+    groups_done: set[str] = field(default_factory=set)
+
+    def _report(self, result: Result) -> Result:
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def score(self, candidate: Candidate) -> Result:
+        group = "baseline" if candidate.kind == "baseline" else "model"
+        elapsed = time.perf_counter() - self.started
+        if self.time_budget is not None and elapsed > self.time_budget and group in self.groups_done:
+            return Result(candidate, status="skipped", message=f"time budget of {self.time_budget:.0f} s reached")
+        try:
+            result = self.scores.get(candidate) if self.scores is not None else None
+            if result is None:
+                features = self.features_for(candidate.backbone)
+                result = cross_validate(candidate, features, self.y, self.n_classes, self.folds, self.seed,
+                                        self.n_jobs)
+                if self.scores is not None:
+                    self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
+        except Exception as error:  # one broken candidate must not sink the search
+            logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)
+            return Result(candidate, status="failed", message=f"{type(error).__name__}: {error}")
+        self.groups_done.add(group)
+        return result
+
+    def run(self, candidates: list[Candidate]) -> list[Result]:
+        """Score candidates in order (most promising first)."""
+        return [self._report(self.score(candidate)) for candidate in candidates]
+
+    def staged(self, candidates: list[Candidate]) -> list[Result]:
+        """Two stages, as successive halving does: cheap heads (linear, prototypes) on every backbone and the
+        baseline first; then the costly heads (MLP, cosine, fused features) only on the backbone whose cheap heads
+        scored best. The others are listed as not tried, with the reason."""
+        first = [c for c in candidates if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
+        rest = [c for c in candidates if c not in first]
+        results = self.run(first)
+        scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
+        if not scored or len({c.backbone.split("+")[0] for c in rest}) <= 1:
+            return results + self.run(rest)
+        top = best(scored, self.y).candidate.backbone
+        chosen = [c for c in rest if c.backbone.split("+")[0] == top]
+        results += self.run(chosen)
+        message = f"costly heads are tried on the best backbone only ({top})"
+        return results + [self._report(Result(c, status="skipped", message=message)) for c in rest if c not in chosen]
 
 
 def log_loss(result: Result, y: np.ndarray) -> float:

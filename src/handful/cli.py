@@ -74,8 +74,17 @@ def _show_training(clf: handful.Classifier, out: Path | None) -> None:
         console.print(f"[yellow]{len(clf.problems_)} problem(s) in the data[/] ({len(skipped)} file(s) skipped):")
         for problem in clf.problems_[:10]:
             console.print(f"  {problem}", highlight=False)
+    curve = getattr(clf, "learning_curve_", None)
+    if curve is not None and not curve.skipped and curve.verdict:
+        console.print(f"More data: {curve.verdict}", highlight=False)
+    diagnosis = getattr(clf, "diagnosis_", None)
+    if diagnosis is not None:
+        console.print(f"Diagnosis: [bold]{diagnosis.verdict}[/]. {diagnosis.headline}", highlight=False)
+        for advice in diagnosis.advice[:3]:
+            console.print(f"  - {advice}", highlight=False)
     if out is not None:
-        console.print(f"Model saved to [bold]{out}[/] ({clf.fit_seconds_:.0f} s)")
+        console.print(f"Model saved to [bold]{out}[/] ({clf.fit_seconds_:.0f} s). "
+                      f"Full report: handful report {out} -o report.html")
 
 
 @app.command()
@@ -344,6 +353,32 @@ def report(
         _fail(str(error))
     if not quiet:
         console.print(f"Report written to [bold]{saved}[/]; open it in a web browser.")
+
+
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(help="A saved model folder, or a folder whose sub-folders are models.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    quiet: Quiet = False,
+) -> None:
+    """Serve MODEL over HTTP: a test page at /, the API under /v1, its schema at /openapi.json.
+
+    Settings from the environment: HANDFUL_API_KEY (then every /v1 call needs the X-API-Key header),
+    HANDFUL_MAX_UPLOAD_MB, HANDFUL_MAX_BATCH, HANDFUL_MAX_TEXT_CHARS.
+    """
+    _setup(quiet)
+    import uvicorn
+
+    from handful.serve import create_app
+
+    try:
+        api = create_app(model)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    if not quiet:
+        console.print(f"Serving on [bold]http://{host}:{port}/[/] (API docs: /docs, schema: /openapi.json)")
+    uvicorn.run(api, host=host, port=port, log_level="warning" if quiet else "info")
 
 
 def main() -> None:  # pragma: no cover - console entry point

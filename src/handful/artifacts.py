@@ -72,6 +72,7 @@ def write_model(path: str | Path, manifest: dict[str, Any], tensors: dict[str, n
             os.fsync(handle.fileno())
         with weights.open("rb") as handle:
             os.fsync(handle.fileno())
+        os.chmod(weights, 0o666 & ~_umask())  # safetensors writes 0600; a model is shared like any other file
         _fsync_dir(staging)
         if target.exists():
             retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
@@ -129,6 +130,12 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     except Exception as error:
         raise ModelFileError(f"{weights} cannot be read ({error}).") from error
     return manifest, tensors
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _json_default(value: Any) -> Any:

@@ -74,6 +74,8 @@ def test_save_load_identical_predictions(fitted: tuple[Classifier, Path], tmp_pa
     inputs = sorted(folder.rglob("*.png"))
     path = clf.save(tmp_path / "model")
     assert sorted(p.name for p in path.iterdir()) == ["head.safetensors", "manifest.json"]
+    modes = {p.name: p.stat().st_mode & 0o777 for p in path.iterdir()}
+    assert modes["head.safetensors"] == modes["manifest.json"]  # both follow the umask
     loaded = handful.load(path)
     assert np.array_equal(loaded.predict_proba(inputs), clf.predict_proba(inputs))
     assert loaded.leaderboard_ == json.loads(json.dumps(clf.leaderboard_))

@@ -1,0 +1,345 @@
+"""The HTTP service: list saved models, show their cards, and predict from uploaded files or JSON texts.
+
+Models are loaded once at start-up and looked up by name in a dictionary, so a name never becomes a path.
+Every error is JSON ``{"error": ..., "detail": ...}`` with its status; no request can stop the server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+import logging
+import re
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+import handful
+from handful.data.decode import BadInputError, decode_audio, decode_image
+from handful.serve.schemas import (
+    Accuracy,
+    ErrorResponse,
+    ModelCard,
+    ModelInfo,
+    ModelList,
+    PredictResponse,
+    TextsRequest,
+)
+from handful.serve.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+MANIFEST = "manifest.json"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 404, 413, 415, 422)
+}
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a machine-readable ``detail`` beside its message."""
+
+    def __init__(self, status_code: int, error: str, detail: Any = None) -> None:
+        super().__init__(status_code=status_code, detail=error)
+        self.error, self.extra = error, detail
+
+
+@dataclass
+class Served:
+    """One loaded model, with the lock that serialises its predictions and the licence from its manifest."""
+
+    name: str
+    clf: handful.Classifier
+    licence: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def accuracy(self) -> Accuracy | None:
+        holdout = self.clf.holdout_
+        if holdout and holdout.get("accuracy") is not None:
+            low, high = holdout["accuracy_interval"]
+            return Accuracy(value=holdout["accuracy"], low=low, high=high, source="holdout")
+        score = self.clf.cv_score_
+        if score is None:
+            return None
+        return Accuracy(value=score.mean, low=score.low, high=score.high, source="cross-validation")
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(name=self.name, modality=self.clf.modality_, classes=[str(c) for c in self.clf.classes_],
+                         accuracy=self.accuracy())
+
+    def card(self) -> ModelCard:
+        summary = self.clf.summary()
+        metrics = {k: summary[k] for k in ("cv_balanced_accuracy", "cv_accuracy", "holdout", "baseline")}
+        return ModelCard(**self.info().model_dump(), backbone=self.clf.backbone_, learner=self.clf.learner_,
+                         licence=self.licence, n_examples=int(self.clf.n_examples_), metrics=metrics)
+
+
+def find_models(source: str | Path) -> dict[str, Served]:
+    """Load the model folder ``source``, or every model in its sub-folders (each named after its folder).
+
+    Raises FileNotFoundError or ValueError when there is nothing to serve.
+    """
+    root = Path(source).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder. Give a saved model folder or a folder of model folders.")
+    if (root / MANIFEST).is_file():
+        folders = {root.name if NAME.match(root.name) and root.name.strip(".") else "model": root}
+    else:
+        folders = {}
+        for sub in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()):
+            if NAME.match(sub.name) and sub.name.strip("."):
+                folders[sub.name] = sub
+            else:
+                logger.warning("skipped %s: a model name may hold only letters, digits, '_', '.' and '-'", sub)
+    if not folders:
+        raise ValueError(f"{root} holds no model: expected {MANIFEST} in it or in its sub-folders.")
+    models = {}
+    for name, folder in folders.items():
+        clf = handful.load(folder)
+        clf.set_params(cache_dir=False, verbose=0)  # uploads are not kept in the feature cache
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        models[name] = Served(name, clf, str(manifest.get("backbone", {}).get("licence", "unknown")))
+    return models
+
+
+def _error(status: int, error: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413 before anything parses them (pure ASGI middleware).
+
+    A body with a too-large Content-Length is refused at once; any other body is read up to the limit and
+    replayed to the app, so a chunked upload cannot slip past it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        too_big = _error(413, f"the request body is over the {self.limit / 1024 / 1024:g} MB limit",
+                         {"limit_bytes": self.limit})
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_big(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await too_big(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, sent = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_app(source: str | Path | dict[str, Served], settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app serving the model(s) at ``source`` (a model folder or a folder of model folders).
+
+    Example:
+        >>> import uvicorn
+        >>> from handful.serve import create_app
+        >>> uvicorn.run(create_app("models/"), host="127.0.0.1", port=8000)  # doctest: +SKIP
+    """
+    settings = settings or Settings()
+    models = source if isinstance(source, dict) else find_models(source)
+    api = FastAPI(title="handful", version=handful.__version__,
+                  description="Predict with models trained by handful. Errors are JSON {error, detail}.")
+    api.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+
+    @api.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if isinstance(error, ApiError):
+            return _error(error.status_code, error.error, error.extra)
+        return _error(error.status_code, str(error.detail))
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(422, "the request is not valid", _plain(error.errors()))
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error", type(error).__name__)
+
+    def authorised(request: Request) -> None:
+        if settings.api_key is None:
+            return
+        given = request.headers.get("x-api-key", "")
+        if not hmac.compare_digest(given.encode("utf-8"), settings.api_key.get_secret_value().encode("utf-8")):
+            raise ApiError(401, "missing or wrong API key", "send the key in the X-API-Key header")
+
+    def served(name: str) -> Served:
+        if not NAME.match(name) or not name.strip("."):
+            raise ApiError(422, "invalid model name", "a name holds only letters, digits, '_', '.' and '-'")
+        if name not in models:
+            raise ApiError(404, f"no model named {name!r}", {"models": sorted(models)})
+        return models[name]
+
+    page = resources.files("handful.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @api.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": len(models)}
+
+    @api.get("/v1/models", response_model=ModelList, responses=ERRORS, dependencies=[Depends(authorised)])
+    def list_models() -> ModelList:
+        return ModelList(models=[m.info() for m in models.values()])
+
+    @api.get("/v1/models/{name}", response_model=ModelCard, responses=ERRORS, dependencies=[Depends(authorised)])
+    def model_card(name: str) -> ModelCard:
+        return served(name).card()
+
+    body_doc = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": TextsRequest.model_json_schema()},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            "top_k": {"type": "integer", "default": 3}}}},
+    }}}
+
+    @api.post("/v1/models/{name}:predict", response_model=PredictResponse, responses=ERRORS,
+              dependencies=[Depends(authorised)], openapi_extra=body_doc)
+    async def predict(name: str, request: Request) -> PredictResponse:
+        """Top-k labels per input: image/audio models take multipart ``files``; text models JSON ``texts``."""
+        model = served(name)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        text_model = model.clf.modality_ == "text"
+        if text_model and kind == "application/json":
+            texts, top_k = _texts(await request.body(), settings)
+            return await run_in_threadpool(_run, model, texts, texts, top_k)
+        if not text_model and kind == "multipart/form-data":
+            uploads, top_k = await _uploads(request, settings)
+            return await run_in_threadpool(_predict_files, model, uploads, top_k)
+        wanted = "JSON {\"texts\": [...]}" if text_model else "multipart/form-data with one or more 'files'"
+        raise ApiError(415, f"model {name!r} takes {model.clf.modality_} input: send {wanted}",
+                       {"content_type": kind or None})
+
+    return api
+
+
+def _plain(value: Any) -> Any:
+    """Validation errors as plain JSON (pydantic may put exceptions or bytes inside them)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _texts(raw: bytes, settings: Settings) -> tuple[list[str], int]:
+    try:
+        body = TextsRequest.model_validate_json(raw)
+    except ValidationError as error:
+        raise ApiError(422, "the JSON body is not valid: expected {\"texts\": [\"...\"], \"top_k\": 3}",
+                       _plain(error.errors(include_url=False))) from error
+    if len(body.texts) > settings.max_batch:
+        raise ApiError(413, f"{len(body.texts)} texts, over the batch limit of {settings.max_batch}",
+                       {"max_batch": settings.max_batch})
+    for index, text in enumerate(body.texts):
+        if not text.strip():
+            raise ApiError(422, f"text {index} is empty", {"index": index})
+        if len(text) > settings.max_text_chars:
+            raise ApiError(422, f"text {index} has {len(text):,} characters, over the limit of "
+                           f"{settings.max_text_chars:,}", {"index": index, "max_text_chars": settings.max_text_chars})
+    return body.texts, body.top_k
+
+
+async def _uploads(request: Request, settings: Settings) -> tuple[list[tuple[str, bytes]], int]:
+    try:
+        form = await request.form(max_files=settings.max_batch + 1, max_fields=20)
+    except Exception as error:  # a malformed or over-long multipart body
+        raise ApiError(422 if "Too many" not in str(error) else 413, "the multipart body cannot be read",
+                       str(getattr(error, "detail", error))) from error
+    try:
+        files = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
+        if not files:
+            raise ApiError(422, "no files: send one or more files in the multipart field 'files'")
+        if len(files) > settings.max_batch:
+            raise ApiError(413, f"{len(files)} files, over the batch limit of {settings.max_batch}",
+                           {"max_batch": settings.max_batch})
+        raw_k = form.get("top_k", "3")
+        if not isinstance(raw_k, str) or not raw_k.strip().isdigit() or not 1 <= int(raw_k) <= 100:
+            raise ApiError(422, "top_k must be a whole number from 1 to 100", {"top_k": str(raw_k)})
+        return [(f.filename or f"file {i}", await f.read()) for i, f in enumerate(files)], int(raw_k)
+    finally:
+        await form.close()
+
+
+def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int) -> PredictResponse:
+    """Decode each upload from its bytes (the content decides, not the name), then predict from clean copies."""
+    image = model.clf.modality_ == "image"
+    bad = []
+    decoded: list[Any] = []
+    for filename, data in uploads:
+        try:
+            if not data:
+                raise BadInputError("the file is empty (0 bytes)")
+            decoded.append(decode_image(data) if image else decode_audio(data))
+        except BadInputError as error:
+            bad.append({"file": filename, "reason": str(error)})
+    if bad:
+        names = ", ".join(repr(b["file"]) for b in bad)
+        raise ApiError(415, f"cannot read {names} as {'an image' if image else 'audio'}", bad)
+    with tempfile.TemporaryDirectory(prefix="handful-serve-") as folder:
+        paths = []
+        for index, value in enumerate(decoded):
+            path = Path(folder) / f"{index:04d}{'.png' if image else '.wav'}"
+            if image:
+                value.save(path, format="PNG")
+            else:
+                import soundfile
+
+                buffer = io.BytesIO()
+                soundfile.write(buffer, value.samples, value.sample_rate, format="WAV", subtype="FLOAT")
+                path.write_bytes(buffer.getvalue())
+            paths.append(str(path))
+        return _run(model, paths, [name for name, _ in uploads], top_k)
+
+
+def _run(model: Served, inputs: list[Any], shown: list[str], top_k: int) -> PredictResponse:
+    with model.lock:
+        proba = model.clf.predict_proba(inputs)
+    classes = [str(c) for c in model.clf.classes_]
+    predictions = []
+    for label, row in zip(shown, np.asarray(proba), strict=True):
+        order = np.argsort(-row)[:top_k]
+        predictions.append({"input": label, "label": classes[int(order[0])],
+                            "top": [{"label": classes[int(i)], "probability": float(row[i])} for i in order]})
+    return PredictResponse.model_validate({"model": model.name, "predictions": predictions})

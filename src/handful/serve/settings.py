@@ -1,0 +1,32 @@
+"""Service settings, read from ``HANDFUL_*`` environment variables with pydantic-settings."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Limits and the optional API key of the HTTP service.
+
+    Example:
+        >>> Settings(max_batch=8).max_batch
+        8
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HANDFUL_", extra="ignore", frozen=True)
+
+    api_key: SecretStr | None = Field(default=None, description="When set, every /v1 call needs it in X-API-Key.")
+    max_upload_mb: float = Field(default=20.0, gt=0, description="Largest request body, in megabytes.")
+    max_batch: int = Field(default=32, ge=1, description="Most files or texts in one prediction request.")
+    max_text_chars: int = Field(default=10_000, ge=1, description="Longest text accepted, in characters.")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_means_none(cls, value: object) -> object:
+        """``HANDFUL_API_KEY=`` (set but empty) means no key, not a key anyone matches by sending nothing."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

@@ -44,6 +44,15 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 def _interval(estimate: dict[str, Any] | None) -> str:
     if not estimate:
         return "-"
@@ -266,17 +275,12 @@ def check(
         _fail(str(error))
     found = clf.label_issues_
     if output is not None:
-        import csv
-
-        with output.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"])
-            for rank, e in enumerate(found["examples"], start=1):
-                writer.writerow([rank, e["kind"], e["text"] or e["source"], e["given"], e["suggested"], e["score"],
-                                 "", ""])
-            for rank, d in enumerate(found["duplicates"], start=1):
-                writer.writerow([rank, "duplicate conflict" if d["conflict"] else "duplicate", d["first_source"],
-                                 d["first_label"], "", d["similarity"], d["second_source"], d["second_label"]])
+        rows = [[rank, e["kind"], e["text"] or e["source"], e["given"], e["suggested"], e["score"], "", ""]
+                for rank, e in enumerate(found["examples"], start=1)]
+        rows += [[rank, "duplicate conflict" if d["conflict"] else "duplicate", d["first_source"], d["first_label"], "",
+                  d["similarity"], d["second_source"], d["second_label"]]
+                 for rank, d in enumerate(found["duplicates"], start=1)]
+        _write_csv(output, ["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"], rows)
     if json_output:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
@@ -322,13 +326,8 @@ def suggest(
         _fail(str(error))
     column = "text" if clf.modality_ == "text" else "file"
     if output is not None:
-        import csv
-
-        with output.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["rank", column, "predicted", "probability", "uncertainty"])
-            for r in records:
-                writer.writerow([r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]])
+        _write_csv(output, ["rank", column, "predicted", "probability", "uncertainty"],
+                   [[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
     if quiet:
         return
     table = Table("#", column, "predicted", "probability", "uncertainty", title="Label these next")

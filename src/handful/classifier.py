@@ -280,9 +280,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
             return X
         if isinstance(X, str | Path):
             path = Path(X)
-            if path.is_dir() or (path.is_file() and self.modality_ == "text" and path.suffix.lower() in
-                                 (".csv", ".tsv", ".jsonl", ".ndjson")):
-                return load(path, self.modality_, self.text_column, self.label_column).train
+            if not path.exists() or path.is_dir() or (self.modality_ == "text" and path.suffix.lower() in
+                                 (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")):
+                return read_unlabelled(path, self.modality_, self.text_column)
             raise TypeError(
                 f"expected a list of inputs, got a single {type(X).__name__}. Did you mean [{str(X)!r}]?"
             )
@@ -345,12 +345,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         if method not in next_to_label.METHODS:
             raise ValueError(f"method must be one of {', '.join(next_to_label.METHODS)}, got {method!r}")
-        if isinstance(X, Dataset):
-            pool = X
-        elif isinstance(X, str | Path):
-            pool = read_unlabelled(X, self.modality_, self.text_column)
-        else:
-            pool = from_inputs(list(X), None, self.modality_)
+        pool = self._inputs(X)
         if len(pool) == 0:
             raise ValueError("no usable unlabelled input to choose from."
                              + "".join(f"\n{p}" for p in pool.problems[:10]))

@@ -276,3 +276,11 @@ def test_repeats_adapt_to_data_size() -> None:
     from handful.config import adaptive_repeats
 
     assert [adaptive_repeats(2, n) for n in (16, 120, 400, 5000)] == [5, 3, 2, 1]
+
+
+def test_predict_on_a_flat_folder_of_unlabelled_files(fitted: tuple[Classifier, Path], tmp_path: Path) -> None:
+    clf, folder = fitted
+    (tmp_path / "new").mkdir()
+    for name in ("red_0.png", "red_1.png"):
+        (tmp_path / "new" / name).write_bytes((folder / "red" / name).read_bytes())
+    assert list(clf.predict(tmp_path / "new")) == ["red", "red"]

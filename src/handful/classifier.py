@@ -162,7 +162,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.training_sources_ = [e.source for e in train.examples]
         self.n_folds_ = len(folds)
         self._review(train, y_index, features_for(self.backbone_), winner.candidate.scaling, seed)
-        self.fit_seconds_ = time.perf_counter() - started
         self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
         return self

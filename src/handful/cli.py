@@ -30,6 +30,7 @@ Modality = Annotated[str | None, typer.Option(help="image, text or audio (inferr
 TextColumn = Annotated[str | None, typer.Option(help="Text column of a table.")]
 LabelColumn = Annotated[str | None, typer.Option(help="Label column of a table.")]
 Seed = Annotated[int, typer.Option(help="Random seed: the same seed and data give the same result.")]
+ModelFolder = Annotated[Path, typer.Argument(help="A saved model folder.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables; errors only.")]
 
 
@@ -128,7 +129,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    model: ModelFolder,
     data: Annotated[Path, typer.Argument(help="Labelled data the model never saw (same layout as for train).")],
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     quiet: Quiet = False,
@@ -156,7 +157,7 @@ def evaluate(
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    model: ModelFolder,
     inputs: Annotated[list[str], typer.Argument(help="Files, a folder, or (text models) sentences or a table.")],
     output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     top_k: Annotated[int, typer.Option(help="How many labels to show per input.")] = 3,
@@ -310,7 +311,7 @@ def check(
 
 @app.command()
 def suggest(
-    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    model: ModelFolder,
     unlabelled: Annotated[Path, typer.Argument(help="A folder of unlabelled files (text models: a CSV or TXT).")],
     n: Annotated[int, typer.Option("-n", help="How many examples to suggest.")] = 20,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the suggestions to this CSV.")] = None,
@@ -340,7 +341,7 @@ def suggest(
 
 @app.command()
 def report(
-    model: Annotated[Path, typer.Argument(help="A saved model folder.")],
+    model: ModelFolder,
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
     quiet: Quiet = False,
 ) -> None:

@@ -22,8 +22,15 @@ MAX_IMAGE_PIXELS = 64_000_000  # ~8000 x 8000; larger is refused as a likely dec
 MAX_AUDIO_SECONDS = 600.0
 
 
+MAX_SAMPLE_RATE = 384_000
+
+
 class BadInputError(ValueError):
     """A single input that cannot be used; the message names the reason and, where it helps, the fix."""
+
+
+class TooLargeError(BadInputError):
+    """A readable input over a size limit (pixels, seconds): a service answers it with 413, not 415."""
 
 
 @dataclass(frozen=True)
@@ -51,17 +58,20 @@ def read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """Decode image bytes to an RGB image: EXIF rotation applied, transparency put on white, first frame only."""
+def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode image bytes to an RGB image: EXIF rotation applied, transparency put on white, first frame only.
+
+    The size is checked from the header before any pixel is decoded: over ``max_pixels`` raises TooLargeError.
+    """
     image: Image.Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise BadInputError(
-                    f"the image is {width}x{height} pixels, over the {MAX_IMAGE_PIXELS:,}-pixel limit "
+            if width * height > max_pixels:
+                raise TooLargeError(
+                    f"the image is {width}x{height} pixels, over the {max_pixels:,}-pixel limit "
                     "(a possible decompression bomb); resize it first"
                 )
             image.seek(0)
@@ -69,7 +79,7 @@ def decode_image(data: bytes) -> Image.Image:
     except BadInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise BadInputError(f"refused as a possible decompression bomb ({error})") from error
+        raise TooLargeError(f"refused as a possible decompression bomb ({error})") from error
     except Exception as error:  # PIL raises many types for corrupt data; all mean the same to the user
         raise BadInputError(f"not a readable image ({type(error).__name__}: {error})") from error
     try:
@@ -94,24 +104,37 @@ def load_image(path: str | Path) -> Image.Image:
     return decode_image(read_bytes(Path(path)))
 
 
-def decode_audio(data: bytes) -> Audio:
-    """Decode audio bytes (anything libsndfile reads) to mono float32 at the file's own rate."""
+def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS) -> Audio:
+    """Decode audio bytes (anything libsndfile reads) to mono float32 at the file's own rate.
+
+    A clip over ``max_seconds`` raises TooLargeError. The length is checked from the header and again while
+    reading (block by block, mixed to mono as it goes), so a header that lies about it cannot fill the memory.
+    """
     import soundfile
+
+    def too_long(frames: int, rate: int) -> TooLargeError:
+        return TooLargeError(f"the clip is {frames / rate:.0f} s long, over the {max_seconds:g} s limit; "
+                             "cut it into shorter clips")
 
     try:
         with soundfile.SoundFile(io.BytesIO(data)) as handle:
             rate = int(handle.samplerate)
-            if handle.frames > MAX_AUDIO_SECONDS * rate:
-                raise BadInputError(
-                    f"the clip is {handle.frames / rate:.0f} s long, over the {MAX_AUDIO_SECONDS:.0f} s limit; "
-                    "cut it into shorter clips"
-                )
-            samples = handle.read(dtype="float32", always_2d=True)
+            if not 1 <= rate <= MAX_SAMPLE_RATE:
+                raise BadInputError(f"the sample rate is {rate} Hz, outside 1 to {MAX_SAMPLE_RATE:,} Hz")
+            limit = int(max_seconds * rate)
+            if handle.frames > limit:
+                raise too_long(handle.frames, rate)
+            blocks, frames = [], 0
+            for block in handle.blocks(blocksize=65_536, dtype="float32", always_2d=True):
+                frames += len(block)
+                if frames > limit:
+                    raise too_long(frames, rate)
+                blocks.append(block.mean(axis=1, dtype=np.float32))
     except BadInputError:
         raise
     except Exception as error:
         raise BadInputError(f"not a readable audio file ({type(error).__name__}: {error})") from error
-    mono = samples.mean(axis=1).astype(np.float32)
+    mono = np.concatenate(blocks).astype(np.float32, copy=False) if blocks else np.zeros(0, np.float32)
     if mono.size == 0:
         raise BadInputError("the audio file holds no samples")
     if not np.isfinite(mono).all():

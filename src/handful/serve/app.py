@@ -22,14 +22,16 @@ from typing import Any
 import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 import handful
-from handful.data.decode import BadInputError, decode_audio, decode_image
+from handful.data.decode import BadInputError, TooLargeError, decode_audio, decode_image
 from handful.serve.schemas import (
     Accuracy,
     ErrorResponse,
@@ -45,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 MANIFEST = "manifest.json"
+DOCS_ASSETS = "/docs-assets"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 404, 413, 415, 422)
 }
@@ -180,9 +183,10 @@ def create_app(source: str | Path | dict[str, Served], settings: Settings | None
     """
     settings = settings or Settings()
     models = source if isinstance(source, dict) else find_models(source)
-    api = FastAPI(title="handful", version=handful.__version__,
+    api = FastAPI(title="handful", version=handful.__version__, docs_url=None, redoc_url=None,
                   description="Predict with models trained by handful. Errors are JSON {error, detail}.")
     api.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    _offline_docs(api)
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
@@ -207,8 +211,9 @@ def create_app(source: str | Path | dict[str, Served], settings: Settings | None
             raise ApiError(401, "missing or wrong API key", "send the key in the X-API-Key header")
 
     def served(name: str) -> Served:
-        if not NAME.match(name) or not name.strip("."):
-            raise ApiError(422, "invalid model name", "a name holds only letters, digits, '_', '.' and '-'")
+        if not NAME.match(name) or not name.strip(".") or len(name) > 255:
+            raise ApiError(422, "invalid model name",
+                           "a name holds only letters, digits, '_', '.' and '-', at most 255 of them")
         if name not in models:
             raise ApiError(404, f"no model named {name!r}", {"models": sorted(models)})
         return models[name]
@@ -250,12 +255,32 @@ def create_app(source: str | Path | dict[str, Served], settings: Settings | None
             return await run_in_threadpool(_run, model, texts, texts, top_k)
         if not text_model and kind == "multipart/form-data":
             uploads, top_k = await _uploads(request, settings)
-            return await run_in_threadpool(_predict_files, model, uploads, top_k)
+            return await run_in_threadpool(_predict_files, model, uploads, top_k, settings)
         wanted = "JSON {\"texts\": [...]}" if text_model else "multipart/form-data with one or more 'files'"
         raise ApiError(415, f"model {name!r} takes {model.clf.modality_} input: send {wanted}",
                        {"content_type": kind or None})
 
     return api
+
+
+def _offline_docs(api: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc from the files the fastapi-offline package ships (no CDN)."""
+    assets = resources.files("fastapi_offline").joinpath("static")
+    api.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @api.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="handful API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+                                   swagger_ui_parameters={"validatorUrl": None})  # the badge calls a web service
+
+    @api.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="handful API", with_google_fonts=False,
+                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png")
 
 
 def _plain(value: Any) -> Any:
@@ -302,20 +327,29 @@ async def _uploads(request: Request, settings: Settings) -> tuple[list[tuple[str
         await form.close()
 
 
-def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int) -> PredictResponse:
-    """Decode each upload from its bytes (the content decides, not the name), then predict from clean copies."""
+def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int,
+                   settings: Settings) -> PredictResponse:
+    """Decode each upload from its bytes (the content decides, not the name), then predict from clean copies.
+
+    Unreadable files answer 415; files that are all readable but over the pixel or duration limit answer 413.
+    Either way the error names every bad file and why.
+    """
     image = model.clf.modality_ == "image"
-    bad = []
+    bad, too_large = [], 0
     decoded: list[Any] = []
     for filename, data in uploads:
         try:
             if not data:
                 raise BadInputError("the file is empty (0 bytes)")
-            decoded.append(decode_image(data) if image else decode_audio(data))
+            decoded.append(decode_image(data, max_pixels=settings.max_image_pixels) if image
+                           else decode_audio(data, max_seconds=settings.max_audio_seconds))
         except BadInputError as error:
+            too_large += isinstance(error, TooLargeError)
             bad.append({"file": filename, "reason": str(error)})
     if bad:
         names = ", ".join(repr(b["file"]) for b in bad)
+        if too_large == len(bad):
+            raise ApiError(413, f"{names} over the {'pixel' if image else 'duration'} limit", bad)
         raise ApiError(415, f"cannot read {names} as {'an image' if image else 'audio'}", bad)
     with tempfile.TemporaryDirectory(prefix="handful-serve-") as folder:
         paths = []

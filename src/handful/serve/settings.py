@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handful.data.decode import MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS
+
 
 class Settings(BaseSettings):
     """Limits and the optional API key of the HTTP service.
@@ -20,6 +22,11 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=20.0, gt=0, description="Largest request body, in megabytes.")
     max_batch: int = Field(default=32, ge=1, description="Most files or texts in one prediction request.")
     max_text_chars: int = Field(default=10_000, ge=1, description="Longest text accepted, in characters.")
+    # Tighter than the library's own limits, never looser: the model decodes its inputs again with those.
+    max_image_pixels: int = Field(default=25_000_000, ge=1, le=MAX_IMAGE_PIXELS,
+                                  description="Largest image accepted, in pixels (width x height).")
+    max_audio_seconds: float = Field(default=120.0, gt=0, le=MAX_AUDIO_SECONDS,
+                                     description="Longest audio clip accepted, in seconds.")
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,8 @@ import pytest
 from PIL import Image
 
 import handful
-from tests.conftest import shared, write_images
+from tests.conftest import shared, write_images, write_tones
+from tests.integration.chromium import Chromium
 
 pytestmark = pytest.mark.slow
 
@@ -28,21 +31,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """Train a small model, start ``python -m handful serve`` on it, and stop the server whatever happens."""
-    model = handful.Classifier(preset="fast", backbone="tiny-image", random_state=0, verbose=0, cache_dir=False,
-                               cv_folds=2, cv_repeats=1).fit(write_images(tmp_path / "photos")).save(
-        tmp_path / "models" / "colours")
+@contextmanager
+def serving(model: Path, log_path: Path) -> Iterator[str]:
+    """Start ``python -m handful serve MODEL`` on a free port, yield its URL, and stop it whatever happens."""
     port = free_port()
-    log = (tmp_path / "server.log").open("w")
+    log = log_path.open("w")
     process = subprocess.Popen([sys.executable, "-m", "handful", "serve", str(model), "--port", str(port), "--quiet"],
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             try:
                 if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
@@ -59,6 +59,27 @@ def server(tmp_path: Path) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+QUICK = {"preset": "fast", "random_state": 0, "verbose": 0, "cache_dir": False, "cv_folds": 2, "cv_repeats": 1}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """A small image model trained here, served by a real ``handful serve`` subprocess."""
+    model = handful.Classifier(backbone="tiny-image", **QUICK).fit(write_images(tmp_path / "photos")).save(
+        tmp_path / "models" / "colours")
+    with serving(model, tmp_path / "server.log") as url:
+        yield url
+
+
+@pytest.fixture
+def audio_server(tmp_path: Path) -> Iterator[str]:
+    """A small audio model (low vs high tones) served the same way."""
+    model = handful.Classifier(backbone="tiny-audio", **QUICK).fit(write_tones(tmp_path / "tones", per_class=5)).save(
+        tmp_path / "models" / "tones")
+    with serving(model, tmp_path / "server.log") as url:
+        yield url
 
 
 def test_real_photo_over_http(server: str) -> None:
@@ -97,3 +118,30 @@ def test_page_renders_in_headless_chromium(server: str, tmp_path: Path) -> None:
     colours, counts = np.unique(pixels // 8, axis=0, return_counts=True)
     assert len(colours) > 20, "the page looks blank"
     assert (counts > 200).sum() >= 4, "fewer than four colours cover a visible area"
+
+
+def test_microphone_recording_is_predicted_in_chromium(audio_server: str, tmp_path: Path) -> None:
+    """Record with Chromium's fake microphone (a beep), Stop: the page encodes a WAV, posts it, shows predictions."""
+    import base64
+
+    import soundfile
+
+    fake_mic = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                "--autoplay-policy=no-user-gesture-required")
+    with Chromium(tmp_path / "profile", *fake_mic) as browser:
+        browser.open(f"{audio_server}/")
+        assert browser.wait_for("$('model').value && !$('mic-box').hidden && $('record').textContent") == "Record"
+        browser.js("$('record').click()", gesture=True)
+        browser.wait_for("$('record').textContent === 'Stop'")
+        time.sleep(1.5)
+        browser.js("$('record').click()", gesture=True)
+        shown = browser.wait_for("[...document.querySelectorAll('#results h3, #results .error')]"
+                                 ".map((e) => e.textContent).join('|')")
+        assert shown in ("recording.wav → high", "recording.wav → low"), shown
+        bars = browser.js("document.querySelectorAll('#results .bar').length")
+        assert bars == 2  # both classes, with their probabilities
+        clip = browser.js("chosen[0].arrayBuffer().then((b) => { let s = ''; new Uint8Array(b).forEach("
+                          "(x) => { s += String.fromCharCode(x); }); return btoa(s); })")
+    samples, rate = soundfile.read(io.BytesIO(base64.b64decode(clip)), dtype="float32")
+    assert rate >= 8000 and samples.ndim == 1 and 0.5 < len(samples) / rate < 5  # the clip the page sent
+    assert np.abs(samples).max() > 0.01  # the fake microphone's beep, not silence

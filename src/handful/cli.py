@@ -365,7 +365,8 @@ def serve(
     """Serve MODEL over HTTP: a test page at /, the API under /v1, its schema at /openapi.json.
 
     Settings from the environment: HANDFUL_API_KEY (then every /v1 call needs the X-API-Key header),
-    HANDFUL_MAX_UPLOAD_MB, HANDFUL_MAX_BATCH, HANDFUL_MAX_TEXT_CHARS.
+    HANDFUL_MAX_UPLOAD_MB, HANDFUL_MAX_BATCH, HANDFUL_MAX_TEXT_CHARS, HANDFUL_MAX_IMAGE_PIXELS,
+    HANDFUL_MAX_AUDIO_SECONDS. Docs work offline at /docs and /redoc.
     """
     _setup(quiet)
     import uvicorn

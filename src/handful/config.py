@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from handful.augment import Augmentation, parse_augment
 from handful.backbones.registry import unknown_name_error
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -15,6 +17,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learners": ["linear", "prototypes"],
         "cv_repeats": 1,
         "fusion": False,
+        "augment": "off",
     },
     "best": {
         "when": "the default: every offline backbone for the modality and every head, chosen by repeated CV",
@@ -26,6 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learners": ["linear", "mlp", "cosine", "prototypes"],
         "cv_repeats": 2,
         "fusion": True,
+        "augment": "light",  # tried last, on the best backbone with linear and the best head, kept only if it helps
     },
 }
 
@@ -48,6 +52,13 @@ class Config:
     seed: int
     fusion: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] | None = None  # Augmentation.describe(modality); None: no augmented candidates
+
+    def augmentation(self) -> Augmentation | None:
+        """The augmentation that augmented candidates use, or None."""
+        if not self.augment:
+            return None
+        return Augmentation(self.augment["strength"], frozenset(self.augment["disabled"]), int(self.augment["views"]))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,8 +95,12 @@ def resolve(
     time_budget: float | None,
     seed: int,
     n_examples: int = 0,
+    augment: str | Path | Augmentation | None = None,
 ) -> Config:
-    """Merge a preset with explicit arguments (an explicit argument always wins) and validate the result."""
+    """Merge a preset with explicit arguments (an explicit argument always wins) and validate the result.
+
+    ``augment`` is None (the preset decides), ``"off"``, or a setting for :func:`handful.augment.parse_augment`.
+    """
     from handful.backbones.registry import get_spec
     from handful.learners import LEARNERS
 
@@ -108,6 +123,7 @@ def resolve(
         raise ValueError(f"cv_repeats must be a positive integer or None, got {cv_repeats!r}")
     if time_budget is not None and time_budget <= 0:
         raise ValueError(f"time_budget is in seconds and must be positive, got {time_budget!r}")
+    augmentation = parse_augment(chosen.get("augment", "off") if augment is None else augment)
     return Config(
         preset=preset_name,
         modality=modality,
@@ -122,4 +138,5 @@ def resolve(
         # sound-event embedding misses (phonetic detail, voice); colour histograms add nothing to an ImageNet CNN,
         # and the sparse text n-grams do not mix with dense embeddings.
         fusion=bool(chosen["fusion"]) and modality == "audio",
+        augment=augmentation.validate(modality).describe(modality) if augmentation is not None else None,
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from handful.evaluation.metrics import Estimate, balanced_accuracy, cv_estimate
 from handful.learners import make_learner
@@ -33,6 +34,7 @@ class Candidate:
     learner: str
     scaling: str
     kind: str  # "pretrained", "baseline" or "test"
+    augment: str = ""  # an Augmentation key: trained on augmented views of each training example as well
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Result:
             "backbone": self.candidate.backbone,
             "learner": self.candidate.learner,
             "kind": self.candidate.kind,
+            "augment": self.candidate.augment,
             "status": self.status,
             "message": self.message,
             "balanced_accuracy": self.estimate.as_dict() if self.estimate else None,
@@ -78,7 +81,8 @@ class ScoreCache:
         from handful.backbones.registry import get_spec
 
         parts = [get_spec(p).cache_key() for p in candidate.backbone.split("+")]
-        text = json.dumps([self.context, __version__, parts, candidate.learner, candidate.scaling])
+        fields = [self.context, __version__, parts, candidate.learner, candidate.scaling]
+        text = json.dumps(fields + [candidate.augment] if candidate.augment else fields)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, candidate: Candidate) -> Result | None:
@@ -142,18 +146,45 @@ def make_folds(y: np.ndarray, folds: int, repeats: int, seed: int) -> Folds:
     return [(train, test) for train, test in splitter.split(np.zeros(len(y)), y)]
 
 
+Views = tuple[Any, np.ndarray]  # features of augmented views, and the index of the example owning each row
+
+
+def view_rows(train: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Rows of the augmented views whose example is in ``train``: the only views a fold may train on."""
+    return np.flatnonzero(np.isin(owner, train))
+
+
+def with_views(features: Any, y: np.ndarray, rows: np.ndarray, views: Views | None) -> tuple[Any, np.ndarray]:
+    """Features and labels of examples ``rows`` followed by the augmented views of those same examples."""
+    if views is None:
+        return features[rows], y[rows]
+    view_features, owner = views
+    extra = view_rows(rows, owner)
+    if scipy.sparse.issparse(features):
+        stacked = scipy.sparse.vstack([features[rows], view_features[extra]]).tocsr()
+    else:
+        stacked = np.concatenate([np.asarray(features[rows]), np.asarray(view_features[extra])])
+    return stacked, np.concatenate([y[rows], y[owner[extra]]])
+
+
 def _fit_fold(
-    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, train: np.ndarray, test: np.ndarray, seed: int
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, train: np.ndarray, test: np.ndarray, seed: int,
+    views: Views | None = None,
 ) -> np.ndarray:
     learner = make_learner(candidate.learner, candidate.scaling)
-    learner.fit(features[train], y[train], n_classes, seed)
+    learner.fit(*with_views(features, y, train, views), n_classes, seed)
     return learner.predict_proba(features[test])
 
 
 def cross_validate(
-    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int, n_jobs: int = 1
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int, n_jobs: int = 1,
+    views: Views | None = None,
 ) -> Result:
     """Fit the candidate's learner on each fold's training part and score it on the rest.
+
+    With ``views`` (augmented views' features and the example owning each), a fold trains on its training
+    examples plus the views of those examples only, and is scored on original examples only: no fold ever trains
+    on an augmented copy of an example it is tested on.
 
     With ``n_jobs`` > 1 folds run in worker processes (joblib limits each worker's BLAS threads); results do not
     depend on ``n_jobs``.
@@ -163,12 +194,14 @@ def cross_validate(
     oof = np.zeros((len(y), n_classes))
     seen = np.zeros(len(y))
     if n_jobs == 1:
-        probas = [_fit_fold(candidate, features, y, n_classes, tr, te, seed + i) for i, (tr, te) in enumerate(folds)]
+        probas = [_fit_fold(candidate, features, y, n_classes, tr, te, seed + i, views)
+                  for i, (tr, te) in enumerate(folds)]
     else:
         from joblib import Parallel, delayed
 
         probas = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_fold)(candidate, features, y, n_classes, tr, te, seed + i) for i, (tr, te) in enumerate(folds)
+            delayed(_fit_fold)(candidate, features, y, n_classes, tr, te, seed + i, views)
+            for i, (tr, te) in enumerate(folds)
         )
     for (_, test), proba in zip(folds, probas, strict=True):
         predicted = proba.argmax(axis=1)
@@ -193,6 +226,7 @@ class Search:
 
     The time budget counts from the search's creation; once it is spent no new candidate starts, except that the
     baseline and the first other candidate always run, so a deep model and the baseline are always compared.
+    ``views_for(backbone, augment)`` gives the augmented views (features, owner) of a candidate with ``augment``.
     """
 
     features_for: Callable[[str], Any]
@@ -204,6 +238,7 @@ class Search:
     on_result: Callable[[Result], None] | None = None
     n_jobs: int = 1
     scores: ScoreCache | None = None
+    views_for: Callable[[str, str], Views] | None = None
     started: float = field(default_factory=time.perf_counter)
     groups_done: set[str] = field(default_factory=set)
 
@@ -221,8 +256,13 @@ class Search:
             result = self.scores.get(candidate) if self.scores is not None else None
             if result is None:
                 features = self.features_for(candidate.backbone)
+                views = None
+                if candidate.augment:
+                    if self.views_for is None:
+                        raise ValueError("an augmented candidate needs Search.views_for")
+                    views = self.views_for(candidate.backbone, candidate.augment)
                 result = cross_validate(candidate, features, self.y, self.n_classes, self.folds, self.seed,
-                                        self.n_jobs)
+                                        self.n_jobs, views)
                 if self.scores is not None:
                     self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
         except Exception as error:  # one broken candidate must not sink the search
@@ -238,18 +278,36 @@ class Search:
     def staged(self, candidates: list[Candidate]) -> list[Result]:
         """Two stages, as successive halving does: cheap heads (linear, prototypes) on every backbone and the
         baseline first; then the costly heads (MLP, cosine, fused features) only on the backbone whose cheap heads
-        scored best. The others are listed as not tried, with the reason."""
-        first = [c for c in candidates if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
-        rest = [c for c in candidates if c not in first]
+        scored best. The others are listed as not tried, with the reason. Augmented candidates come last (see
+        :meth:`augmented`)."""
+        plain = [c for c in candidates if not c.augment]
+        first = [c for c in plain if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
+        rest = [c for c in plain if c not in first]
         results = self.run(first)
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
         if not scored or len({c.backbone.split("+")[0] for c in rest}) <= 1:
-            return results + self.run(rest)
+            results += self.run(rest)
+            return results + self.augmented([c for c in candidates if c.augment], results)
         top = best(scored, self.y).candidate.backbone
         chosen = [c for c in rest if c.backbone.split("+")[0] == top]
         results += self.run(chosen)
         message = f"costly heads are tried on the best backbone only ({top})"
-        return results + [self._report(Result(c, status="skipped", message=message)) for c in rest if c not in chosen]
+        results += [self._report(Result(c, status="skipped", message=message)) for c in rest if c not in chosen]
+        return results + self.augmented([c for c in candidates if c.augment], results)
+
+    def augmented(self, candidates: list[Candidate], results: list[Result]) -> list[Result]:
+        """The last stage: augmented candidates on the best backbone only, for the linear head and the best head
+        there, so augmentation costs a bounded time. The others are left off the leaderboard (not tried)."""
+        scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"
+                  and "+" not in r.candidate.backbone]
+        if not candidates or not scored:
+            return []
+        leader = best(scored, self.y).candidate
+        wanted = [c for c in candidates if c.backbone == leader.backbone and c.learner in ("linear", leader.learner)]
+        if len(wanted) < len(candidates):
+            logger.info("augmentation is tried on %s with %s only", leader.backbone,
+                        " and ".join(sorted({c.learner for c in wanted})) or "no head")
+        return self.run(wanted)
 
 
 def log_loss(result: Result, y: np.ndarray) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from handful.augment import Augmentation
 from handful.backbones.registry import Backbone
 from handful.data.dataset import Example
 from handful.data.decode import load_audio, load_image
@@ -141,6 +142,76 @@ def embed(
     if not examples:
         return np.zeros((0, spec.dim), dtype=np.float32)
     return np.stack([known[e.digest] for e in examples]).astype(np.float32)
+
+
+def embed_views(
+    backbone: Backbone,
+    examples: Sequence[Example],
+    augmentation: Augmentation,
+    seed: int,
+    cache_root: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[Any, np.ndarray]:
+    """Features of ``augmentation.views`` augmented views of every example, and which example owns each row.
+
+    Row ``i * views + v`` is view ``v`` of ``examples[i]``; ``owner[row]`` is ``i``. A view is drawn from a
+    Generator derived from (``seed``, the example's digest, ``v``), so it does not depend on the order of the
+    examples, and its features are cached under (backbone cache key, augmentation key, seed, digest, view).
+    Works for any backbone name, whatever its features are; ``progress(n)`` counts examples.
+    """
+    from handful.augment import augment, view_generator
+
+    spec = backbone.spec
+    views = augmentation.views
+    owner = np.repeat(np.arange(len(examples)), views)
+    sparse = spec.kind == "baseline" and spec.modality == "text"
+    cache = None
+    if cache_root is not None and not sparse:
+        cache = FeatureCache(cache_root, f"{spec.cache_key()}/views-{augmentation.key()}-seed{seed}")
+    names = {e.digest: [f"{e.digest}.{v}" for v in range(views)] for e in examples}
+    known = cache.get([n for e in examples for n in names[e.digest]]) if cache is not None else {}
+    missing = [e for e in {e.digest: e for e in examples}.values() if any(n not in known for n in names[e.digest])]
+    if progress is not None and len(missing) < len(examples):
+        progress(len(examples) - len(missing))
+    rows: list[Any] = []
+    pending: list[tuple[str, Any]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        features = backbone.embed([value for _, value in pending])
+        if sparse:
+            rows.append(features)
+        else:
+            features = np.asarray(features, dtype=np.float32)
+            if cache is not None:
+                cache.put([name for name, _ in pending], features)
+            known.update({name: row for (name, _), row in zip(pending, features, strict=True)})
+        pending.clear()
+
+    step = backbone.batch_size if missing else 1
+    for example in missing:
+        value = decode_example(example, spec.modality)
+        for view, name in enumerate(names[example.digest]):
+            if name not in known:
+                pending.append((name, augment(value, spec.modality, augmentation,
+                                              view_generator(seed, example.digest, view))))
+        if len(pending) >= step:
+            flush()
+        if progress is not None:
+            progress(1)
+    flush()
+    if sparse:
+        import scipy.sparse
+
+        if not rows:
+            return scipy.sparse.csr_matrix((0, spec.dim), dtype=np.float32), owner
+        stacked = scipy.sparse.vstack(rows).tocsr()
+        order = {name: i for i, name in enumerate(n for e in missing for n in names[e.digest])}
+        return stacked[[order[n] for e in examples for n in names[e.digest]]], owner
+    if not examples:
+        return np.zeros((0, spec.dim), dtype=np.float32), owner
+    return np.stack([known[n] for e in examples for n in names[e.digest]]).astype(np.float32), owner
 
 
 def _embed_sparse(backbone: Backbone, examples: Sequence[Example], progress: Progress | None) -> Any:

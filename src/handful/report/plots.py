@@ -36,7 +36,7 @@ def _png(figure: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def leaderboard_png(rows: list[dict[str, Any]], chosen: tuple[str, str]) -> str | None:
+def leaderboard_png(rows: list[dict[str, Any]], chosen: tuple[str, ...]) -> str | None:
     """Each scored option as a dot with its 95% interval; the chosen one green, the simple baseline brown.
 
     Example:
@@ -51,12 +51,13 @@ def leaderboard_png(rows: list[dict[str, Any]], chosen: tuple[str, str]) -> str 
     figure, axes = _figure(9.0, 1.4 + 0.38 * len(scored))
     for i, row in enumerate(reversed(scored)):
         score = row["balanced_accuracy"]
-        colour = CHOSEN if (row["backbone"], row["learner"]) == chosen else (
+        key = (row["backbone"], row["learner"], row.get("augment") or "")[: len(chosen)]
+        colour = CHOSEN if key == chosen else (
             BASELINE if row.get("kind") == "baseline" else OTHER)
         axes.errorbar(score["mean"], i, xerr=[[score["mean"] - score["low"]], [score["high"] - score["mean"]]],
                       fmt="o", color=colour, capsize=4, markersize=7)
-    names = [f"{r['backbone']} + {r['learner']}" + (" (simple baseline)" if r.get("kind") == "baseline" else "")
-             for r in reversed(scored)]
+    names = [f"{r['backbone']} + {r['learner']}" + (" + augmented" if r.get("augment") else "")
+             + (" (simple baseline)" if r.get("kind") == "baseline" else "") for r in reversed(scored)]
     axes.set_yticks(range(len(scored)), names)
     axes.set_xlabel("Balanced accuracy on unseen examples (dot: average; bar: 95% range)")
     axes.set_title("How well each option did (green: chosen)")

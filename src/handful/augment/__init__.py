@@ -1,0 +1,188 @@
+"""Label-preserving augmentation: several transformed views of each training example, per modality.
+
+With a frozen backbone, augmentation works by embedding a few augmented views of every training example (cached
+like any feature) and training the head on them beside the originals. Every view is drawn from a Generator
+derived from (seed, the example's content digest, the view's index), so views are reproducible and do not depend
+on the order of the examples.
+
+Example:
+    >>> from handful.augment import parse_augment
+    >>> parse_augment("medium,no-flip").key()
+    'medium-4views-no-flip-v1'
+    >>> parse_augment("off") is None
+    True
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handful.augment import audio, image, text
+
+VERSION = "1"  # changes whenever a transform changes, so cached views are never reused across it
+STRENGTHS: tuple[str, ...] = ("light", "medium", "strong")
+DEFAULT_VIEWS = 4
+MAX_VIEWS = 32
+TRANSFORMS: dict[str, tuple[str, ...]] = {
+    "image": tuple(image.TRANSFORMS),
+    "text": tuple(text.TRANSFORMS),
+    "audio": tuple(audio.TRANSFORMS),
+}
+ALL_TRANSFORMS: tuple[str, ...] = tuple(sorted({name for names in TRANSFORMS.values() for name in names}))
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """How training examples are augmented: the strength, the transforms switched off, and views per example."""
+
+    strength: str = "light"
+    disabled: frozenset[str] = field(default_factory=frozenset)
+    views: int = DEFAULT_VIEWS
+
+    def key(self) -> str:
+        """A stable string naming these settings (part of every cache key of augmented features and scores)."""
+        off = "".join(f"-no-{name}" for name in sorted(self.disabled))
+        return f"{self.strength}-{self.views}views{off}-v{VERSION}"
+
+    def transforms(self, modality: str) -> list[str]:
+        """The transforms applied for ``modality``, in the order they are applied."""
+        return [name for name in TRANSFORMS[modality] if name not in self.disabled]
+
+    def validate(self, modality: str) -> Augmentation:
+        """Check the switched-off names against ``modality``'s transforms; returns self."""
+        for name in self.disabled:
+            if name not in TRANSFORMS[modality]:
+                raise _unknown(f"{modality} transform", name, TRANSFORMS[modality])
+        if not self.transforms(modality):
+            raise ValueError(f"every {modality} transform is switched off; to train without augmentation use "
+                             "augment='off' (--augment off).")
+        return self
+
+    def describe(self, modality: str) -> dict[str, Any]:
+        """What a model card records: strength, views per example, transforms used and switched off."""
+        return {"strength": self.strength, "views": self.views, "transforms": self.transforms(modality),
+                "disabled": sorted(self.disabled), "key": self.key()}
+
+
+def _unknown(what: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueError:
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(f"Unknown {what} {name!r}. Valid: {', '.join(sorted(valid))}.{hint}")
+
+
+def _from_mapping(data: dict[str, Any], where: str) -> Augmentation | None:
+    known = {"strength", "disabled", "views", "off"}
+    for key in data:
+        if key not in known:
+            raise _unknown(f"augmentation setting in {where}:", str(key), sorted(known))
+    if data.get("off") is True:
+        return None
+    strength = str(data.get("strength", "light"))
+    if strength not in STRENGTHS:
+        raise _unknown(f"augmentation strength in {where}:", strength, STRENGTHS)
+    disabled = data.get("disabled", [])
+    if isinstance(disabled, str) or not isinstance(disabled, list):
+        raise ValueError(f"'disabled' in {where} must be a list of transform names, e.g. [\"flip\", \"rotate\"]; "
+                         f"got {disabled!r}")
+    for name in disabled:
+        if name not in ALL_TRANSFORMS:
+            raise _unknown("transform", str(name), ALL_TRANSFORMS)
+    return Augmentation(strength, frozenset(str(n) for n in disabled), _views(data.get("views", DEFAULT_VIEWS)))
+
+
+def _views(value: Any) -> int:
+    try:
+        views = int(value)
+    except (TypeError, ValueError):
+        views = 0
+    if isinstance(value, bool) or views < 1 or views > MAX_VIEWS or str(views) != str(value).strip():
+        raise ValueError(f"views must be a whole number from 1 to {MAX_VIEWS}, got {value!r}")
+    return views
+
+
+def parse_augment(spec: str | Path | Augmentation | None) -> Augmentation | None:
+    """Read an augmentation setting; ``None`` means no augmentation.
+
+    Accepted: ``"off"``; a strength ``"light"``, ``"medium"`` or ``"strong"``; transforms to switch off such as
+    ``"no-flip,no-rotate"``; ``"views=8"``; any comma-separated mix (``"medium,no-flip,views=6"``); or the path
+    of a JSON or TOML file with ``strength``, ``disabled`` (a list of names) and ``views`` (or ``off = true``).
+
+    Example:
+        >>> parse_augment("strong,no-flip,views=6")
+        Augmentation(strength='strong', disabled=frozenset({'flip'}), views=6)
+    """
+    if spec is None or isinstance(spec, Augmentation):
+        return spec
+    if not isinstance(spec, str | Path):
+        raise TypeError(f"augment must be None, 'off', a strength, a list like 'no-flip,no-rotate' or a config "
+                        f"file path; got a {type(spec).__name__}")
+    path = Path(spec)
+    if path.suffix.lower() in (".json", ".toml"):
+        return _read_file(path)
+    words = [w.strip().lower() for w in str(spec).split(",") if w.strip()]
+    if not words:
+        raise ValueError("augment is empty; use 'off', 'light', 'medium', 'strong' or e.g. 'no-flip,no-rotate'.")
+    if words == ["off"] or words == ["none"]:
+        return None
+    strength, disabled, views = "light", set(), DEFAULT_VIEWS
+    for word in words:
+        if word in STRENGTHS:
+            strength = word
+        elif word.startswith("no-"):
+            name = word[3:]
+            if name not in ALL_TRANSFORMS:
+                raise _unknown("transform", name, ALL_TRANSFORMS)
+            disabled.add(name)
+        elif word.startswith("views="):
+            views = _views(word.removeprefix("views="))
+        elif word in ("on", "default"):
+            continue
+        else:
+            valid = [*STRENGTHS, "off", "views=N", *(f"no-{n}" for n in ALL_TRANSFORMS)]
+            raise _unknown("augment setting", word, valid)
+    return Augmentation(strength, frozenset(disabled), views)
+
+
+def _read_file(path: Path) -> Augmentation | None:
+    if not path.is_file():
+        raise ValueError(f"augmentation config file {path} does not exist; pass an existing .json or .toml file, or "
+                         "a setting such as 'light' or 'no-flip,no-rotate'.")
+    try:
+        raw = path.read_text(encoding="utf-8")
+        data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"cannot read the augmentation config {path}: {error}") from error
+    if isinstance(data, dict) and isinstance(data.get("augment"), dict):  # a [augment] table in a larger file
+        data = data["augment"]
+    if not isinstance(data, dict):
+        raise ValueError(f"the augmentation config {path} must hold an object with strength, disabled and views.")
+    return _from_mapping(data, str(path))
+
+
+def view_generator(seed: int, digest: str, view: int) -> np.random.Generator:
+    """The Generator of one view of one example: a function of the seed, the content digest and the view index."""
+    entropy = int.from_bytes(hashlib.sha256(f"{seed}:{digest}:{view}".encode()).digest()[:16], "big")
+    return np.random.default_rng(entropy)
+
+
+def augment(value: Any, modality: str, augmentation: Augmentation, rng: np.random.Generator) -> Any:
+    """One augmented view of a decoded input (RGB image, str or Audio) of ``modality``, of the same type."""
+    enabled = augmentation.transforms(modality)
+    if modality == "image":
+        return image.augment_image(value, rng, augmentation.strength, enabled)
+    if modality == "text":
+        return text.augment_text(value, rng, augmentation.strength, enabled)
+    if modality == "audio":
+        return audio.augment_audio(value, rng, augmentation.strength, enabled)
+    raise ValueError(f"modality must be image, text or audio, got {modality!r}")
+
+
+__all__ = ["ALL_TRANSFORMS", "STRENGTHS", "TRANSFORMS", "Augmentation", "augment", "parse_augment", "view_generator"]

@@ -382,5 +382,32 @@ def serve(
     uvicorn.run(api, host=host, port=port, log_level="warning" if quiet else "info")
 
 
+@app.command()
+def export(
+    model: ModelFolder,
+    format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write (default: MODEL.onnx).")] = None,
+    sample: Annotated[list[str] | None, typer.Option(
+        "--sample", help="An input (image file, or text) for the parity check; repeat it. Default: generated.")] = None,
+    tolerance: Annotated[float, typer.Option(help="Largest accepted difference in probabilities.")] = 1e-4,
+    quiet: Quiet = False,
+) -> None:
+    """Export MODEL (backbone + head) to ONNX with a JSON sidecar for runners, checked against PyTorch."""
+    _setup(quiet)
+    from handful.export import MissingExportDependencyError, ParityError, export_onnx
+
+    if format != "onnx":
+        _fail(f"unknown export format {format!r}; the only one is onnx (--format onnx).")
+    try:
+        result = export_onnx(model, out, sample or None, tolerance)
+    except (MissingExportDependencyError, ParityError, ValueError, FileNotFoundError, OSError) as error:
+        _fail(str(error))
+    if not quiet:
+        console.print(f"Exported to [bold]{result.path}[/] ({result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s); "
+                      f"runner metadata in {result.sidecar}")
+    console.print(f"Parity with PyTorch on {result.n_checked} inputs: largest absolute difference in probabilities "
+                  f"{result.max_abs_diff:.2e} (tolerance {result.tolerance:.0e})", highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -309,6 +309,9 @@ class Registry:
         with a ``comparison`` that refused it gets the status ``refused``.
         """
         check_name(name)
+        if (self.root / name / MANIFEST).is_file():
+            raise ValueError(f"{self.root / name} is a model folder saved outside the registry; register under "
+                             "another name, or move that folder out of the registry root.")
         self._sweep()
         staging = self.root / INCOMING / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         staging.parent.mkdir(parents=True, exist_ok=True)

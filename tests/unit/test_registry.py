@@ -74,6 +74,11 @@ def test_versions_promotion_rollback_and_exact_errors(tmp_path: Path, saved: Pat
         check_name("../x")
     with pytest.raises(ValueError, match="is not a handful model registry"):
         Registry(tmp_path / "elsewhere")
+    shutil.copytree(saved, tmp_path / "models" / "plain")  # a model saved with -o into the root: never written into
+    with pytest.raises(ValueError) as error:
+        registry.add("plain", copier(saved))
+    assert str(error.value) == (f"{tmp_path / 'models' / 'plain'} is a model folder saved outside the registry; "
+                                "register under another name, or move that folder out of the registry root.")
 
 
 def test_delete_guards_the_promoted_version_and_removes_only_its_folder(tmp_path: Path, saved: Path) -> None:

@@ -57,6 +57,11 @@ class Classifier(ClassifierMixin, BaseEstimator):
         n_jobs: processes scoring cross-validation folds; -1 for one per CPU core.
         text_column, label_column: column names in a table, when they cannot be guessed.
         verbose: 0 for silence, 1 for progress bars.
+        augment: label-preserving augmentation for the frozen-backbone heads: ``None`` lets the preset decide
+            (``best``: ``"light"``, tried on the best backbone and kept only if cross-validation says it helps;
+            ``fast``: off), ``"off"``, a strength (``"light"``, ``"medium"``, ``"strong"``), transforms to switch
+            off (``"no-flip,no-rotate"``: for text in images, left/right, steering), ``"views=8"``, a mix of
+            these, or a JSON/TOML file (see :func:`handful.augment.parse_augment`).
 
     Example:
         >>> import handful
@@ -80,6 +85,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         label_column: str | None = None,
         n_jobs: int = -1,
         verbose: int = 1,
+        augment: str | Path | None = None,
     ) -> None:
         self.preset = preset
         self.backbone = backbone
@@ -94,6 +100,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.label_column = label_column
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.augment = augment
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None) -> Classifier:
@@ -111,7 +118,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         check_trainable(train, self.cv_folds)
         cfg = config.resolve(
             self.preset, train.modality, self.backbone, self.learners, self.cv_folds, self.cv_repeats,
-            self.time_budget, seed, len(train),
+            self.time_budget, seed, len(train), augment=self.augment,
         )
         self.classes_ = np.asarray(train.classes, dtype=object)
         y_index = np.searchsorted(np.asarray(train.classes), np.asarray(train.labels, dtype=str))
@@ -127,22 +134,39 @@ class Classifier(ClassifierMixin, BaseEstimator):
                     features[part] = self._embed(part, train)
             return _stack([features[part] for part in name.split("+")])
 
-        with progress_bar("Scoring candidates", len(candidates), self.verbose) as advance:
+        views: dict[str, selection.Views] = {}
+        augmentation = cfg.augmentation()
+
+        def views_for(name: str, key: str) -> selection.Views:
+            if augmentation is None or key != augmentation.key():
+                raise ValueError(f"no augmentation {key!r} in this fit")
+            if name not in views:
+                views[name] = self._embed_views(name, train, augmentation, seed)
+            return views[name]
+
+        # Augmented candidates run on one backbone with at most two heads (Search.augmented).
+        planned = sum(not c.augment for c in candidates) + min(2, sum(bool(c.augment) for c in candidates))
+        with progress_bar("Scoring candidates", planned, self.verbose) as advance:
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda _: advance(1),
                 n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates
-                scores=self._score_cache(train, y_index, folds, seed),
+                scores=self._score_cache(train, y_index, folds, seed), views_for=views_for,
             )
             results = search.staged(candidates)
         winner = selection.best(results, y_index)
         head = make_learner(winner.candidate.learner, winner.candidate.scaling)
-        head.fit(features_for(winner.candidate.backbone), y_index, len(self.classes_), seed)
+        chosen_views = views_for(winner.candidate.backbone, winner.candidate.augment) if winner.candidate.augment \
+            else None
+        head.fit(*selection.with_views(features_for(winner.candidate.backbone), y_index, np.arange(len(y_index)),
+                                       chosen_views), len(self.classes_), seed)
 
         self.config_ = cfg
         self.modality_ = train.modality
         self.backbone_ = winner.candidate.backbone
         self.learner_ = winner.candidate.learner
+        self.augment_ = winner.candidate.augment
+        self.augmentation_ = self._augmentation_record(cfg, results, winner)
         self.head_ = head
         self.leaderboard_ = sorted(
             (r.row() for r in results),
@@ -160,9 +184,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.class_counts_ = train.class_counts()
         self.data_fingerprint_ = train.fingerprint()
         self.training_sources_ = [e.source for e in train.examples]
-        # Where the data came from, so a registered version can be retrained on it plus new data (handful update).
-        self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
-        self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
         self._review(train, y_index, features_for(self.backbone_), winner.candidate.scaling, seed)
         self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
@@ -195,9 +216,31 @@ class Classifier(ClassifierMixin, BaseEstimator):
             for name in cfg.backbones:
                 for learner in (n for n in cfg.learners if n != "prototypes"):
                     found.append(selection.Candidate(f"{name}+{cfg.baseline}", learner, "standard", "fused"))
+        augmentation = cfg.augmentation()
+        if augmentation is not None:  # twins trained on augmented views too; Search.augmented picks which run
+            found += [selection.Candidate(c.backbone, c.learner, c.scaling, c.kind, augmentation.key())
+                      for c in list(found) if "+" not in c.backbone]
         scaling = "tfidf" if cfg.modality == "text" else get_spec(cfg.baseline).normalize
         found.append(selection.Candidate(cfg.baseline, "linear", scaling, "baseline"))
         return found
+
+    @staticmethod
+    def _augmentation_record(cfg: config.Config, results: list[selection.Result], winner: selection.Result
+                             ) -> dict[str, Any] | None:
+        """What the model card says about augmentation: the settings, whether the chosen model used it, and the
+        gain of each augmented candidate over the same candidate without augmentation."""
+        if cfg.augment is None:
+            return None
+        plain = {(r.candidate.backbone, r.candidate.learner): r for r in results
+                 if not r.candidate.augment and r.status == "ok" and r.estimate is not None}
+        gains = []
+        for r in results:
+            twin = plain.get((r.candidate.backbone, r.candidate.learner))
+            if r.candidate.augment and r.status == "ok" and r.estimate is not None and twin and twin.estimate:
+                gains.append({"backbone": r.candidate.backbone, "learner": r.candidate.learner,
+                              "gain": round(r.estimate.mean - twin.estimate.mean, 6)})
+        return {**cfg.augment, "used": bool(winner.candidate.augment),
+                "tried": any(r.candidate.augment and r.status == "ok" for r in results), "gains": gains}
 
     def _score_cache(
         self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int
@@ -257,6 +300,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def _embed(self, name: str, dataset: Dataset) -> Any:
         with progress_bar(f"Embedding with {name}", len(dataset), self.verbose) as advance:
             return feature_cache.embed(self._encoder(name), dataset.examples, self._cache_root(), advance)
+
+    def _embed_views(self, name: str, dataset: Dataset, augmentation: Any, seed: int) -> selection.Views:
+        title = f"Embedding {augmentation.views} augmented views with {name}"
+        with progress_bar(title, len(dataset), self.verbose) as advance:
+            return feature_cache.embed_views(self._encoder(name), dataset.examples, augmentation, seed,
+                                             self._cache_root(), advance)
 
     def _label_issues(self, train: Dataset, y: np.ndarray, proba: np.ndarray | None, blocks: list[Any]
                       ) -> dict[str, Any]:
@@ -416,6 +465,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 ],
             },
             "learner": {"name": self.learner_, "params": params},
+            "augmentation": getattr(self, "augmentation_", None),
             "params": _jsonable_params(self.get_params()),
             "config": self.config_.as_dict(),
             "metrics": {
@@ -433,9 +483,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             "data": {
                 "fingerprint": self.data_fingerprint_, "n_examples": self.n_examples_,
                 "class_counts": self.class_counts_, "problems": [str(p) for p in self.problems_[:1000]],
-                "n_problems": len(self.problems_), "sources": getattr(self, "data_sources_", []),
+                "n_problems": len(self.problems_),
             },
-            "update": getattr(self, "update_", None),
             "fit_seconds": round(self.fit_seconds_, 2),
         }
         return artifacts.write_model(path, manifest, tensors)
@@ -454,6 +503,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.modality_ = manifest["modality"]
             clf.backbone_ = backbone["name"]
             clf.learner_ = manifest["learner"]["name"]
+            clf.augmentation_ = manifest.get("augmentation")
+            clf.augment_ = (clf.augmentation_ or {}).get("key", "") if (clf.augmentation_ or {}).get("used") else ""
             clf.head_ = head
             clf.config_ = config.Config(**{**manifest["config"], "backbones": tuple(manifest["config"]["backbones"]),
                                            "learners": tuple(manifest["config"]["learners"])})
@@ -467,8 +518,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.data_fingerprint_, clf.n_examples_ = data["fingerprint"], data["n_examples"]
             clf.class_counts_ = data["class_counts"]
             clf.problems_ = data["problems"]
-            clf.data_sources_ = list(data.get("sources") or [])
-            clf.update_ = manifest.get("update")
             clf.fit_seconds_ = manifest.get("fit_seconds", 0.0)
             clf.oof_proba_ = None
             clf.label_issues_ = manifest.get("label_issues") or noise.summarize(None, np.zeros(0), [], [])

@@ -131,8 +131,8 @@ class Report:
 
     def html(self) -> str:
         """The report as one HTML string."""
-        sections = [self._summary(), self._update(), self._diagnosis(), self._leaderboard(), self._errors(),
-                    self._curve(), self._examples(), self._label_issues()]
+        sections = [self._summary(), self._diagnosis(), self._leaderboard(), self._errors(), self._curve(),
+                    self._examples(), self._label_issues()]
         clf = self.clf
         title = f"handful report: {clf.backbone_} + {clf.learner_}"
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -162,26 +162,6 @@ class Report:
                 f'cross-validation: the model is trained on part of your examples and tested on the rest, several '
                 f'times. Examples per class: {counts}.</p>')
 
-    def _update(self) -> str:
-        """Old vs new, when this model came from ``handful update``: the paired fold scores and the decision."""
-        c = getattr(self.clf, "update_", None)
-        if not c:
-            return ""
-        rows = "".join(
-            f"<tr><td>{label}</td><td>{_e(c[side]['backbone'])} + {_e(c[side]['learner'])}</td><td>{trained}</td>"
-            f"<td>{c[side]['mean']:.3f}</td><td>{c[side]['mean_all_examples']:.3f}</td></tr>"
-            for side, label, trained in (("old", f"promoted before (v{c['old_version']})", c["n_old"]),
-                                         ("new", "this model", c["n_old"] + c["n_new"])))
-        differences = " ".join(f"{d:+.2f}" for d in c["difference"])
-        verdict = "Promoted" if c["promote"] else "Not promoted"
-        return (f'<h2 id="update">Old vs new</h2><p class="verdict {"fine" if c["promote"] else ""}"><b>{verdict}.'
-                f'</b> {_e(c["reason"])}.</p><table><tr><th>version</th><th>model</th><th>trained on</th><th>'
-                f'balanced accuracy, held-out old examples</th><th>all held-out examples</th></tr>{rows}</table>'
-                f'<p class="muted">Both were refitted on the same {c["n_folds"]} cross-validation folds of the '
-                f'{c["n_old"]} old and {c["n_new"]} new examples (the old one on the old examples only) and scored on '
-                f'the same held-out examples. Rule: {_e(c["rule"])}. Per-fold difference (new - old): '
-                f'{differences}.</p>')
-
     def _diagnosis(self) -> str:
         diagnosis = getattr(self.clf, "diagnosis_", None)
         if diagnosis is None:
@@ -197,17 +177,37 @@ class Report:
     def _leaderboard(self) -> str:
         clf = self.clf
         rows = []
+        chosen = getattr(clf, "augment_", "") or ""
+        record = getattr(clf, "augmentation_", None) or {}
+        gains = {(g["backbone"], g["learner"]): g["gain"] for g in record.get("gains", [])}
         for row in clf.leaderboard_:
-            win = row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_
+            augment = row.get("augment") or ""
+            win = row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_ and augment == chosen
             score = _score(row.get("balanced_accuracy")) if row["status"] == "ok" else _e(
                 f"{row['status']}: {row.get('message', '')}")
             kind = "simple baseline" if row.get("kind") == "baseline" else row.get("kind", "")
-            rows.append(f'<tr class="{"win" if win else ""}"><td>{_e(row["backbone"])}</td><td>{_e(row["learner"])}'
-                        f'</td><td>{_e(kind)}</td><td>{score}</td><td>{row.get("seconds", 0):.1f}</td></tr>')
-        png = plots.leaderboard_png(clf.leaderboard_, (clf.backbone_, clf.learner_))
+            head = f"{row['learner']} + augmented" if augment else row["learner"]
+            gain = gains.get((row["backbone"], row["learner"])) if augment else None
+            rows.append(f'<tr class="{"win" if win else ""}"><td>{_e(row["backbone"])}</td><td>{_e(head)}'
+                        f'</td><td>{_e(kind)}</td><td>{score}</td><td>{"" if gain is None else f"{gain:+.3f}"}</td>'
+                        f'<td>{row.get("seconds", 0):.1f}</td></tr>')
+        png = plots.leaderboard_png(clf.leaderboard_, (clf.backbone_, clf.learner_, chosen))
         return (f'<h2 id="leaderboard">Options tried</h2>{_img(png, "leaderboard")}<table><tr><th>features '
-                f'(backbone)</th><th>head</th><th>kind</th><th>balanced accuracy (95% range)</th><th>seconds</th></tr>'
-                + "".join(rows) + "</table>")
+                f'(backbone)</th><th>head</th><th>kind</th><th>balanced accuracy (95% range)</th><th>gain from '
+                f'augmentation</th><th>seconds</th></tr>' + "".join(rows) + "</table>" + self._augmentation())
+
+    def _augmentation(self) -> str:
+        record = getattr(self.clf, "augmentation_", None)
+        if not record:
+            return '<p class="muted">No augmentation was tried.</p>'
+        off = f" Switched off: {_e(', '.join(record['disabled']))}." if record.get("disabled") else ""
+        verdict = ("The chosen model was trained on them." if record.get("used") else
+                   "The chosen model was trained without them: they did not help here." if record.get("tried") else
+                   "No augmented option was scored (time budget).")
+        return (f'<p id="augmentation"><b>Augmentation</b> ({_e(record["strength"])}, {record["views"]} views of '
+                f'each training example, kept in that example\'s cross-validation fold): '
+                f'{_e(", ".join(record["transforms"]))}.{off} {verdict} "gain from augmentation" is the score of '
+                f'the augmented option minus that of the same option without augmentation.</p>')
 
     def _errors(self) -> str:
         clf = self.clf

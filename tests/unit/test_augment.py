@@ -1,0 +1,292 @@
+"""Augmentation: transforms keep type, size, range and rate; views stay in their example's fold; settings parse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import handful
+from handful import augment as aug
+from handful import selection
+from handful.augment import Augmentation, parse_augment, view_generator
+from handful.augment import audio as audio_transforms
+from handful.augment import image as image_transforms
+from handful.augment import text as text_transforms
+from handful.backbones.cache import embed_views
+from handful.backbones.registry import get_backbone
+from handful.data import from_inputs
+from handful.data.decode import Audio
+from tests.conftest import NEGATIVE, POSITIVE, write_images
+
+MODULES = {"image": image_transforms, "text": text_transforms, "audio": audio_transforms}
+
+
+def _photo(width: int = 40, height: int = 30) -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), mode="RGB")
+
+
+def _clip(rate: int = 8000) -> Audio:
+    t = np.arange(int(0.4 * rate)) / rate
+    return Audio((0.9 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+
+
+@pytest.mark.parametrize("strength", aug.STRENGTHS)
+@pytest.mark.parametrize("name", aug.TRANSFORMS["image"])
+def test_image_transform_keeps_size_mode_and_uint8(name: str, strength: str) -> None:
+    photo = _photo()
+    for seed in range(5):
+        out = image_transforms.TRANSFORMS[name](photo, np.random.default_rng(seed), strength)
+        assert out.size == photo.size and out.mode == "RGB"
+        assert np.asarray(out).dtype == np.uint8
+
+
+@pytest.mark.parametrize("strength", aug.STRENGTHS)
+@pytest.mark.parametrize("name", aug.TRANSFORMS["audio"])
+def test_audio_transform_keeps_rate_type_and_range(name: str, strength: str) -> None:
+    for rate in (8000, 16000):
+        clip = _clip(rate)
+        for seed in range(3):
+            out = audio_transforms.TRANSFORMS[name](clip, np.random.default_rng(seed), strength)
+            assert isinstance(out, Audio) and out.sample_rate == rate
+            assert out.samples.dtype == np.float32 and out.samples.ndim == 1 and len(out.samples) > 0
+            assert np.isfinite(out.samples).all() and np.abs(out.samples).max() <= 1.0
+            if name != "stretch":
+                assert len(out.samples) == len(clip.samples)
+
+
+def test_audio_transforms_handle_a_very_short_clip() -> None:
+    short = Audio(np.full(50, 0.5, dtype=np.float32), 8000)
+    for name, transform in audio_transforms.TRANSFORMS.items():
+        out = transform(short, np.random.default_rng(0), "strong")
+        assert out.sample_rate == 8000 and len(out.samples) > 0, name
+
+
+def test_noise_is_added_at_the_chosen_snr() -> None:
+    clip = _clip()
+    out = audio_transforms.noise(clip, np.random.default_rng(1), "strong")
+    residual = out.samples - clip.samples
+    snr = 20 * np.log10(np.sqrt(np.mean(clip.samples**2)) / np.sqrt(np.mean(residual**2)))
+    low, high = audio_transforms.SNR_DB["strong"]
+    assert low - 0.5 <= snr <= high + 0.5
+
+
+@pytest.mark.parametrize("name", aug.TRANSFORMS["text"])
+def test_text_transform_gives_a_non_empty_string_and_keeps_negations(name: str) -> None:
+    sentence = "The movie is not good. The acting was great and the story was boring!"
+    for seed in range(20):
+        out = text_transforms.TRANSFORMS[name](sentence, np.random.default_rng(seed), "strong")
+        assert isinstance(out, str) and out.strip()
+        assert "not" in out.split()
+
+
+def test_synonym_replacement_uses_the_packaged_list_and_keeps_case() -> None:
+    outs = {text_transforms.synonym("Movie night", np.random.default_rng(s), "light") for s in range(20)}
+    assert outs - {"Movie night"}
+    assert all(o.split()[0][0].isupper() and o.endswith("night") for o in outs)
+
+
+def test_reorder_shuffles_sentences_and_leaves_one_sentence_alone() -> None:
+    text = "First one. Second one! Third one?"
+    outs = {text_transforms.reorder(text, np.random.default_rng(s), "medium") for s in range(20)}
+    assert len(outs) > 1 and all(sorted(o.split(" ")) == sorted(text.split(" ")) for o in outs)
+    assert text_transforms.reorder("Only one sentence here", np.random.default_rng(0), "strong") == (
+        "Only one sentence here")
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "audio"])
+def test_a_disabled_transform_is_never_applied(modality: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    value: Any = {"image": _photo(), "text": "a great film. not bad at all!", "audio": _clip()}[modality]
+    module = MODULES[modality]
+    for name in aug.TRANSFORMS[modality]:
+        def refuse(*args: Any, _name: str = name) -> Any:
+            raise AssertionError(f"{_name} was applied although it is switched off")
+
+        with monkeypatch.context() as patch:
+            patch.setitem(module.TRANSFORMS, name, refuse)
+            if modality == "text" and name == "reorder":
+                patch.setattr(module, "reorder", refuse)
+            setting = Augmentation("strong", frozenset({name}), 4)
+            for view in range(40):
+                aug.augment(value, modality, setting, view_generator(0, "digest", view))
+
+
+def test_no_flip_keeps_a_left_right_asymmetric_image_the_right_way_round() -> None:
+    pixels = np.zeros((48, 64, 3), dtype=np.uint8)
+    pixels[:, 32:] = 255  # dark left, bright right
+    photo = Image.fromarray(pixels, mode="RGB")
+
+    def flipped(setting: Augmentation) -> int:
+        count = 0
+        for view in range(150):
+            out = np.asarray(aug.augment(photo, "image", setting, view_generator(3, "asym", view)), dtype=float)
+            count += out[:, :32].mean() > out[:, 32:].mean()
+        return count
+
+    assert flipped(parse_augment("strong,no-flip")) == 0  # type: ignore[arg-type]
+    assert flipped(parse_augment("strong")) > 20  # type: ignore[arg-type]
+
+
+def test_views_are_reproducible_distinct_and_independent_of_order(tmp_path: Path) -> None:
+    texts = POSITIVE[:3] + NEGATIVE[:3]
+    data = from_inputs(texts, ["pos"] * 3 + ["neg"] * 3, "text")
+    setting = Augmentation("medium", frozenset(), 3)
+    backbone = get_backbone("tiny-text")
+    first, owner = embed_views(backbone, data.examples, setting, 7, None)
+    again, _ = embed_views(backbone, data.examples, setting, 7, tmp_path)
+    cached, _ = embed_views(backbone, data.examples, setting, 7, tmp_path)
+    reversed_rows, reversed_owner = embed_views(backbone, data.examples[::-1], setting, 7, None)
+    other_seed, _ = embed_views(backbone, data.examples, setting, 8, None)
+    assert first.shape == (18, backbone.spec.dim) and owner.tolist() == np.repeat(np.arange(6), 3).tolist()
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, cached)
+    np.testing.assert_array_equal(first[:3], reversed_rows[-3:])
+    assert reversed_owner.tolist() == owner.tolist()
+    assert not np.array_equal(first, other_seed)
+    assert len({row.tobytes() for row in first}) > 12  # views differ from one another
+
+
+def test_views_keep_their_examples_labels() -> None:
+    features = np.arange(4, dtype=float)[:, None]
+    y = np.array([0, 1, 0, 1])
+    owner = np.repeat(np.arange(4), 2)
+    stacked, labels = selection.with_views(features, y, np.array([1, 2]), (features[owner], owner))
+    assert stacked[:, 0].tolist() == [1, 2, 1, 1, 2, 2] and labels.tolist() == [1, 0, 1, 1, 0, 0]
+
+
+class _Recorder:
+    """A learner that remembers which examples (by the id written in column 0) each fold trained on."""
+
+    seen: list[set[int]] = []
+
+    def __init__(self, name: str, scaling: str) -> None:
+        pass
+
+    def fit(self, features: Any, y: np.ndarray, n_classes: int, seed: int) -> _Recorder:
+        _Recorder.seen.append({int(v) for v in np.asarray(features)[:, 0]})
+        self.n_classes = n_classes
+        return self
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        return np.full((len(features), self.n_classes), 1.0 / self.n_classes)
+
+
+def test_no_augmented_view_of_a_test_example_is_ever_trained_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    n, views = 20, 3
+    y = np.array([0, 1] * (n // 2))
+    features = np.column_stack([np.arange(n), np.zeros(n)]).astype(float)
+    owner = np.repeat(np.arange(n), views)
+    view_features = np.column_stack([owner, np.ones(len(owner))]).astype(float)  # a view carries its owner's id
+    folds = selection.make_folds(y, 5, 2, seed=0)
+    monkeypatch.setattr(selection, "make_learner", _Recorder)
+    _Recorder.seen = []
+    candidate = selection.Candidate("tiny-image", "linear", "l2", "test", augment="light-3views-v1")
+    selection.cross_validate(candidate, features, y, 2, folds, 0, views=(view_features, owner))
+    assert len(_Recorder.seen) == len(folds)
+    for (train, test), trained in zip(folds, _Recorder.seen, strict=True):
+        assert trained == set(train.tolist())
+        assert not trained & set(test.tolist())
+        assert not set(owner[selection.view_rows(train, owner)].tolist()) & set(test.tolist())
+        assert len(selection.view_rows(train, owner)) == views * len(train)
+
+
+def test_parse_augment_reads_words_and_files(tmp_path: Path) -> None:
+    assert parse_augment("off") is None
+    assert parse_augment("medium") == Augmentation("medium", frozenset(), aug.DEFAULT_VIEWS)
+    assert parse_augment("no-flip,no-rotate,views=6") == Augmentation("light", frozenset({"flip", "rotate"}), 6)
+    (tmp_path / "a.json").write_text(json.dumps({"strength": "strong", "disabled": ["flip"], "views": 2}))
+    (tmp_path / "a.toml").write_text('[augment]\nstrength = "medium"\ndisabled = ["pitch"]\n')
+    (tmp_path / "off.toml").write_text("off = true\n")
+    assert parse_augment(tmp_path / "a.json") == Augmentation("strong", frozenset({"flip"}), 2)
+    assert parse_augment(str(tmp_path / "a.toml")) == Augmentation("medium", frozenset({"pitch"}), 4)
+    assert parse_augment(tmp_path / "off.toml") is None
+    assert parse_augment("light").key() != parse_augment("light,no-flip").key()  # type: ignore[union-attr]
+
+
+def test_parse_augment_errors_name_the_valid_choices() -> None:
+    with pytest.raises(ValueError, match="Unknown transform 'flipp'.*Did you mean 'flip'"):
+        parse_augment("no-flipp")
+    with pytest.raises(ValueError, match="Unknown augment setting 'mediun'.*Did you mean 'medium'"):
+        parse_augment("mediun")
+    with pytest.raises(ValueError, match="views must be a whole number from 1 to 32"):
+        parse_augment("views=0")
+    with pytest.raises(ValueError, match="Unknown text transform 'flip'"):
+        parse_augment("no-flip").validate("text")  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="every text transform is switched off"):
+        parse_augment("no-synonym,no-insert,no-delete,no-swap,no-reorder").validate("text")  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="does not exist"):
+        parse_augment("missing.toml")
+
+
+def test_best_preset_puts_an_augmented_candidate_on_the_leaderboard(tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos")
+    heads = ["linear", "prototypes"]  # the preset stays "best", which decides the augmentation
+    clf = handful.Classifier(backbone="tiny-image", learners=heads, random_state=0, verbose=0).fit(photos)
+    augmented = [r for r in clf.leaderboard_ if r["augment"]]
+    assert augmented and all(r["status"] == "ok" and r["backbone"] == "tiny-image" for r in augmented)
+    assert {r["learner"] for r in augmented} <= {"linear", *clf.config_.learners}
+    assert clf.augmentation_["tried"] and clf.augmentation_["transforms"] == list(aug.TRANSFORMS["image"])
+    assert len(clf.augmentation_["gains"]) == len(augmented)
+    fast = handful.Classifier(preset="fast", backbone="tiny-image", learners=heads, random_state=0, verbose=0)
+    fast.fit(photos)
+    assert not any(r["augment"] for r in fast.leaderboard_) and fast.augmentation_ is None
+
+
+def test_an_augmented_model_is_reproducible_and_its_card_says_what_was_used(tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos")
+    settings = dict(backbone="tiny-image", learners="linear", augment="medium,no-flip,views=2", random_state=3,
+                    verbose=0, cache_dir=False)
+    first = handful.Classifier(**settings).fit(photos)  # type: ignore[arg-type]
+    second = handful.Classifier(**settings).fit(photos)  # type: ignore[arg-type]
+    files = sorted(str(p) for p in photos.rglob("*.png"))
+    np.testing.assert_array_equal(first.predict_proba(files), second.predict_proba(files))
+    scores = [(r["learner"], r["augment"], r["balanced_accuracy"]) for r in first.leaderboard_]
+    assert scores == [(r["learner"], r["augment"], r["balanced_accuracy"]) for r in second.leaderboard_]
+    record = first.augmentation_
+    assert record["strength"] == "medium" and record["views"] == 2 and "flip" not in record["transforms"]
+    assert record["disabled"] == ["flip"]
+    saved = first.save(tmp_path / "model")
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["augmentation"] == record and manifest["config"]["augment"]["disabled"] == ["flip"]
+    loaded = handful.load(saved)
+    np.testing.assert_array_equal(loaded.predict_proba(files), first.predict_proba(files))
+    html = loaded.report_.html()
+    assert "Augmentation" in html and "crop, rotate, colour, blur, noise, cutout" in html
+    assert "Switched off: flip" in html
+
+
+def test_the_final_model_is_fit_on_views_when_an_augmented_candidate_wins(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos")
+    original_best = selection.best
+
+    def prefer_augmented(results: list[selection.Result], y: np.ndarray) -> selection.Result:
+        augmented = [r for r in results if r.candidate.augment and r.status == "ok"]
+        return augmented[0] if augmented else original_best(results, y)
+
+    monkeypatch.setattr(selection, "best", prefer_augmented)
+    fitted_rows: list[int] = []
+    original_with_views = selection.with_views
+
+    def spy(features: Any, y: np.ndarray, rows: np.ndarray, views: Any) -> Any:
+        out = original_with_views(features, y, rows, views)
+        fitted_rows.append(len(out[1]))
+        return out
+
+    monkeypatch.setattr(selection, "with_views", spy)
+    clf = handful.Classifier(backbone="tiny-image", learners="linear", augment="light,views=3", random_state=0,
+                             verbose=0).fit(photos)
+    assert clf.augment_ and clf.augmentation_["used"]
+    assert fitted_rows[-1] == 16 * (1 + 3)  # 16 photos and 3 views of each
+
+
+def test_score_cache_keys_differ_with_augmentation(tmp_path: Path) -> None:
+    cache = selection.ScoreCache(tmp_path, "context")
+    plain = selection.Candidate("tiny-image", "linear", "l2", "test")
+    assert cache.key(plain) != cache.key(selection.Candidate("tiny-image", "linear", "l2", "test", "light-4views-v1"))
+    assert plain.augment == "" and "augment" in selection.Result(plain).row()

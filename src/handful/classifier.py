@@ -375,14 +375,17 @@ class Classifier(ClassifierMixin, BaseEstimator):
         records += [{"input": p.where, "error": p.message} for p in dataset.problems if p.action == "skipped"]
         return records
 
-    def suggest(self, X: Any, n: int = 20, method: str = "margin") -> list[dict[str, Any]]:
+    def suggest(self, X: Any, n: int = 20, method: str | None = None) -> list[dict[str, Any]]:
         """The ``n`` unlabelled inputs worth labelling next, best first: uncertain, and unlike each other.
 
         Args:
             X: a folder of unlabelled files (flat or not; sub-folder names are ignored), for text models a
                 CSV/TSV/JSONL table or a .txt file (one text a line), or a list of paths or texts.
             n: how many to suggest.
-            method: the uncertainty measure: ``"margin"``, ``"entropy"`` or ``"least_confident"``.
+            method: the strategy; ``None`` for the default, ``"cluster"`` (the most uncertain of each of ``n``
+                groups among the ``5 n`` most uncertain); ``"diverse"`` (uncertainty times distance to those
+                already chosen); or uncertainty alone: ``"margin"``, ``"entropy"``, ``"least_confident"``.
+                See :mod:`handful.evaluation.suggest`.
 
         Returns:
             One record per suggestion: ``rank``, ``input`` (path or text), ``source``, ``predicted``,
@@ -394,6 +397,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             'unlabelled_photos/img_0412.jpg'
         """
         self._check_fitted()
+        method = next_to_label.DEFAULT if method is None else method
         if method not in next_to_label.METHODS:
             raise ValueError(f"method must be one of {', '.join(next_to_label.METHODS)}, got {method!r}")
         pool = self._inputs(X)

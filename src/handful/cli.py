@@ -327,7 +327,9 @@ def suggest(
     unlabelled: Annotated[Path, typer.Argument(help="A folder of unlabelled files (text models: a CSV or TXT).")],
     n: Annotated[int, typer.Option("-n", help="How many examples to suggest.")] = 20,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the suggestions to this CSV.")] = None,
-    method: Annotated[str, typer.Option(help="Uncertainty: margin, entropy or least_confident.")] = "margin",
+    method: Annotated[str | None, typer.Option(
+        help="Strategy: cluster, diverse, or uncertainty alone: margin, entropy, least_confident. "
+             "Default: the one that did best in benchmarks/suggest.py.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Rank the UNLABELLED inputs worth labelling next: those MODEL is least sure of, unlike each other."""

@@ -133,11 +133,53 @@ def test_uncertainty_measures() -> None:
 def test_select_prefers_uncertain_and_skips_copies() -> None:
     proba = np.array([[0.5, 0.5], [0.5, 0.5], [0.55, 0.45], [0.99, 0.01], [0.6, 0.4]])
     features = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.7, 0.7], [0.6, 0.8]])
-    chosen = select(proba, features, 2).tolist()
+    chosen = select(proba, features, 2, "diverse").tolist()
     assert chosen == [0, 2]  # the copy of example 0 is passed over
-    assert select(proba, features, 10).tolist()[:2] == [0, 2] and len(select(proba, features, 10)) == 5
+    assert select(proba, features, 10, "diverse").tolist()[:2] == [0, 2]
+    assert len(select(proba, features, 10, "diverse")) == 5
+    assert select(proba, features, 2, "margin").tolist() == [0, 1]  # uncertainty alone takes the copy
     with pytest.raises(ValueError, match="n must be a positive integer"):
         select(proba, features, 0)
+    with pytest.raises(ValueError, match="method must be one of cluster, diverse, margin, entropy, least_confident"):
+        select(proba, features, 2, "random")  # type: ignore[arg-type]
+
+
+def blobs(copies: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Four tight groups of eight points on a circle; the most uncertain point of group 0 has ``copies`` copies."""
+    rng = np.random.default_rng(0)
+    angles = np.repeat([0.0, 1.6, 3.2, 4.8], 8) + rng.normal(0, 0.05, 32)
+    features = np.c_[np.cos(angles), np.sin(angles), rng.normal(0, 0.01, (32, 3))]
+    top = np.linspace(0.5, 0.95, 32)  # example 0 the least sure
+    features[1 : 1 + copies] = features[0]
+    proba = np.c_[top, 1 - top]
+    return proba, features
+
+
+def test_cluster_takes_one_per_group_and_never_two_copies() -> None:
+    proba, features = blobs()
+    chosen = select(proba, features, 4, "cluster", pool=8)
+    assert chosen.tolist() == [0, 8, 16, 24]  # the least sure of each group; no copy of example 0
+    assert select(proba, features, 4, "cluster", pool=8).tolist() == chosen.tolist()  # deterministic
+    margin_first = select(proba, features, 4, "margin").tolist()
+    assert margin_first == [0, 1, 2, 3]  # uncertainty alone: example 0 and its three copies
+
+
+def test_cluster_with_fewer_distinct_points_than_wanted() -> None:
+    proba = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.6, 0.4], [0.9, 0.1]])
+    features = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    chosen = select(proba, features, 4, "cluster").tolist()
+    assert len(chosen) == 4 and len(set(chosen)) == 4 and chosen[0] == 0
+    for method in ("cluster", "diverse", "margin", "entropy", "least_confident"):
+        assert sorted(select(proba, features, 50, method).tolist()) == [0, 1, 2, 3, 4]  # type: ignore[arg-type]
+
+
+def test_strategies_on_sparse_features() -> None:
+    from scipy import sparse
+
+    proba, features = blobs(copies=0)
+    counts = sparse.csr_matrix(np.abs(features))
+    assert select(proba, counts, 4, "cluster").tolist() == select(proba, np.abs(features), 4, "cluster").tolist()
+    assert select(proba, [counts, np.abs(features)], 4, "diverse").shape == (4,)
 
 
 def test_classifier_suggest_flat_folder(planted: tuple[Classifier, Path], tmp_path: Path) -> None:
@@ -157,7 +199,8 @@ def test_classifier_suggest_flat_folder(planted: tuple[Classifier, Path], tmp_pa
     everything = clf.suggest(pool, n=100)
     assert len(everything) == 16 and chosen > np.mean([r["uncertainty"] for r in everything])
     assert clf.suggest(pool, n=4) == records
-    with pytest.raises(ValueError, match="method must be one of margin, entropy, least_confident"):
+    assert clf.suggest(pool, n=4, method="margin")[0]["uncertainty"] == max(r["uncertainty"] for r in everything)
+    with pytest.raises(ValueError, match="method must be one of cluster, diverse, margin, entropy, least_confident"):
         clf.suggest(pool, method="max")
 
 
@@ -205,6 +248,12 @@ def test_cli_suggest_writes_csv(tmp_path: Path) -> None:
     assert [r["rank"] for r in rows] == ["1", "2", "3"] and set(rows[0]) == {
         "rank", "file", "predicted", "probability", "uncertainty"}
     assert "Label these next" in result.output
+    result = runner.invoke(app, ["suggest", str(tmp_path / "model"), str(pool), "--method", "margin", "-n", "9",
+                                 "-o", str(out), "--quiet"])
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert result.exit_code == 0 and sorted(Path(r["file"]).name for r in rows) == [f"x_{i}.png" for i in range(5)]
+    result = runner.invoke(app, ["suggest", str(tmp_path / "model"), str(pool), "--method", "nearest"])
+    assert result.exit_code == 1 and "method must be one of cluster, diverse" in result.output
     result = runner.invoke(app, ["suggest", str(tmp_path / "model"), str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "does not exist" in result.output
 

@@ -15,6 +15,8 @@ from handful.artifacts import ModelFileError
 from handful.backbones import list_backbones
 from handful.classifier import Classifier, NotFittedError
 from handful.config import PRESETS
+from handful.registry import Registry
+from handful.versions import update
 
 __version__ = "0.1.0"
 
@@ -33,4 +35,7 @@ def load(path: str | Path) -> Classifier:
     return Classifier.load(path)
 
 
-__all__ = ["PRESETS", "Classifier", "ModelFileError", "NotFittedError", "__version__", "list_backbones", "load"]
+__all__ = [
+    "PRESETS", "Classifier", "ModelFileError", "NotFittedError", "Registry", "__version__", "list_backbones", "load",
+    "update",
+]

@@ -184,6 +184,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.class_counts_ = train.class_counts()
         self.data_fingerprint_ = train.fingerprint()
         self.training_sources_ = [e.source for e in train.examples]
+        # Where the data came from, so a registered version can be retrained on it plus new data (handful update).
+        self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
+        self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
         self._review(train, y_index, features_for(self.backbone_), winner.candidate.scaling, seed)
         self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
@@ -487,8 +490,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
             "data": {
                 "fingerprint": self.data_fingerprint_, "n_examples": self.n_examples_,
                 "class_counts": self.class_counts_, "problems": [str(p) for p in self.problems_[:1000]],
-                "n_problems": len(self.problems_),
+                "n_problems": len(self.problems_), "sources": getattr(self, "data_sources_", []),
             },
+            "update": getattr(self, "update_", None),
             "fit_seconds": round(self.fit_seconds_, 2),
         }
         return artifacts.write_model(path, manifest, tensors)
@@ -522,6 +526,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.data_fingerprint_, clf.n_examples_ = data["fingerprint"], data["n_examples"]
             clf.class_counts_ = data["class_counts"]
             clf.problems_ = data["problems"]
+            clf.data_sources_ = list(data.get("sources") or [])
+            clf.update_ = manifest.get("update")
             clf.fit_seconds_ = manifest.get("fit_seconds", 0.0)
             clf.oof_proba_ = None
             clf.label_issues_ = manifest.get("label_issues") or noise.summarize(None, np.zeros(0), [], [])

@@ -32,6 +32,8 @@ LabelColumn = Annotated[str | None, typer.Option(help="Label column of a table."
 Seed = Annotated[int, typer.Option(help="Random seed: the same seed and data give the same result.")]
 ModelFolder = Annotated[Path, typer.Argument(help="A saved model folder.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables; errors only.")]
+RegistryRoot = Annotated[Path | None, typer.Option(
+    help="The model registry folder (default: $HANDFUL_HOME, else ./models).", show_default=False)]
 
 
 def _setup(quiet: bool) -> None:
@@ -109,7 +111,11 @@ def _show_training(clf: handful.Classifier, out: Path | None) -> None:
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to save the model in.")] = Path("model"),
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Folder to save the model in (default: ./model), unless --name registers it.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Register the model as a new version of NAME in the registry at --root.")] = None,
+    root: RegistryRoot = None,
     preset: Annotated[str, typer.Option(help="best (default) or fast.")] = "best",
     backbone: Backbones = None,
     learner: Annotated[list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes.")] = None,
@@ -123,8 +129,17 @@ def train(
              "views=N; or a JSON/TOML file. Default: the preset's (best: light, kept only if it helps).")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train on DATA, choose the best model by cross-validation, and save it."""
+    """Train on DATA, choose the best model by cross-validation, and save it (or register it with --name)."""
     _setup(quiet)
+    registry = None
+    if name is not None:
+        if output is not None:
+            _fail("give --output (a plain model folder) or --name (a version in the registry), not both.", 2)
+        try:
+            registry = handful.Registry(_root(root), create=True)
+            handful.registry.check_name(name)
+        except (ValueError, OSError) as error:
+            _fail(str(error), 2)
     clf = handful.Classifier(
         preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,
         time_budget=time_budget, random_state=seed, text_column=text_column, label_column=label_column,
@@ -132,11 +147,17 @@ def train(
     )
     try:
         clf.fit(data)
-        saved = clf.save(output)
+        if registry is None or name is None:
+            saved = clf.save(output or Path("model"))
+        else:
+            version = registry.add(name, clf.save)
+            saved = version.path
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         _fail(str(error))
     if not quiet:
         _show_training(clf, saved)
+        if registry is not None:
+            console.print(_registered(version, registry), highlight=False)
 
 
 @app.command()
@@ -371,7 +392,8 @@ def report(
 
 @app.command()
 def serve(
-    model: Annotated[Path, typer.Argument(help="A saved model folder, or a folder whose sub-folders are models.")],
+    model: Annotated[Path, typer.Argument(help="A saved model folder, a folder whose sub-folders are models, or a "
+                                               "model registry root (its promoted versions, kept current).")],
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     quiet: Quiet = False,
@@ -421,6 +443,189 @@ def export(
                       f"runner metadata in {result.sidecar}")
     console.print(f"Parity with PyTorch on {result.n_checked} inputs: largest absolute difference in probabilities "
                   f"{result.max_abs_diff:.2e} (tolerance {result.tolerance:.0e})", highlight=False)
+
+
+# ---------------------------------------------------------------------- the model registry
+models_app = typer.Typer(help="Registered models and their versions: list, show, promote, rollback, delete.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+VersionArgument = Annotated[str, typer.Argument(help="A version: v3 or 3.")]
+NameArgument = Annotated[str, typer.Argument(help="The registered model's name.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+NOT_PROMOTED = 3  # exit status of `handful update` when the new version was registered but not promoted
+
+
+def _root(root: Path | None) -> Path:
+    return root if root is not None else handful.registry.default_root()
+
+
+def _registry(root: Path | None) -> handful.Registry:
+    try:
+        return handful.Registry(_root(root))
+    except (ValueError, OSError) as error:
+        _fail(str(error))
+        raise  # unreachable: _fail exits
+
+
+def _registered(version: handful.registry.Version, registry: handful.Registry) -> str:
+    if version.promoted:
+        return (f"Registered {version.label} in {registry.root}; it is the promoted version "
+                f"(handful serve {registry.root} serves it).")
+    serving = registry.promoted().get(version.name)
+    now = f"v{serving.version} stays promoted" if serving else "no version is promoted"
+    return (f"Registered {version.label} in {registry.root}, not promoted: {now}. "
+            f"Promote it with: handful models promote {version.name} v{version.version}")
+
+
+def _brief(estimate: dict[str, Any] | None) -> str:
+    return f"{estimate['mean']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]" if estimate else "-"
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
+    root: RegistryRoot = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """List registered versions: status (production, ready, retired, refused), scores, data size."""
+    registry = _registry(root)
+    try:
+        versions = registry.versions(name)
+        if name is not None:
+            registry.get(name, versions[0].version if versions else 1)  # an unknown name says what is known
+    except ValueError as error:
+        _fail(str(error))
+    if json_output:
+        sys.stdout.write(json.dumps([v.as_dict() for v in versions], indent=2) + "\n")
+        return
+    table = Table("name", "version", "status", "created (UTC)", "cv balanced acc. [95% CI]", "held-out acc.",
+                  "examples", "model", title=f"Models in {registry.root}")
+    for v in versions:
+        holdout = v.metrics.get("holdout") or {}
+        table.add_row(v.name, f"v{v.version}", v.status, v.created[:16].replace("T", " "),
+                      _brief(v.metrics.get("cv_balanced_accuracy")),
+                      f"{holdout['accuracy']:.3f}" if holdout.get("accuracy") is not None else "-",
+                      str(v.metrics.get("n_examples", "-")),
+                      f"{v.metrics.get('backbone')} + {v.metrics.get('learner')}",
+                      style="bold green" if v.promoted else ("dim" if v.status in ("retired", "refused") else ""))
+    console.print(table)
+    if not versions:
+        console.print("No model registered yet: handful train DATA --name NAME", highlight=False)
+
+
+@models_app.command("show")
+def models_show(
+    name: NameArgument,
+    version: Annotated[str | None, typer.Argument(help="A version (default: the promoted one).")] = None,
+    root: RegistryRoot = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Show one version: where it is, its metrics, its data (fingerprint, sources), and how it compared."""
+    registry = _registry(root)
+    try:
+        found = registry.get(name, version)
+    except ValueError as error:
+        _fail(str(error))
+    details = {**found.as_dict(), "history": registry.history(name)}
+    if json_output:
+        sys.stdout.write(json.dumps(details, indent=2) + "\n")
+        return
+    m = found.metrics
+    console.print(f"[bold]{found.label}[/] ({found.status}), created {found.created}", highlight=False)
+    console.print(f"  folder: {found.path}", highlight=False)
+    console.print(f"  model: {m.get('backbone')} + {m.get('learner')}, {m.get('modality')}, classes "
+                  f"{', '.join(m.get('classes') or [])}, {m.get('n_examples')} examples", highlight=False)
+    console.print(f"  cv balanced accuracy: {_brief(m.get('cv_balanced_accuracy'))}", highlight=False)
+    if m.get("holdout"):
+        console.print(f"  held-out accuracy: {m['holdout']['accuracy']:.3f} (n={m['holdout']['n']})", highlight=False)
+    console.print(f"  data fingerprint: {found.fingerprint}", highlight=False)
+    console.print(f"  data sources: {', '.join(found.sources) or '(not recorded)'}", highlight=False)
+    if found.comparison:
+        _show_comparison(found.comparison)
+
+
+def _show_comparison(c: dict[str, Any]) -> None:
+    console.print(f"  compared with v{c['old_version']} on the same {c['n_folds']} folds "
+                  f"({c['n_old']} old + {c['n_new']} new examples):", highlight=False)
+    for side in ("old", "new"):
+        console.print(f"    {side}: {c[side]['backbone']} + {c[side]['learner']}, balanced accuracy on held-out old "
+                      f"examples {c[side]['mean']:.3f} (on all held-out examples {c[side]['mean_all_examples']:.3f})",
+                      highlight=False)
+    console.print("    per-fold difference (new - old): " + " ".join(f"{d:+.2f}" for d in c["difference"]),
+                  highlight=False)
+    verdict = "[bold green]promoted[/]" if c["promote"] else "[bold yellow]not promoted[/]"
+    console.print(f"    {verdict}: {c['reason']}", highlight=False)
+
+
+@models_app.command("promote")
+def models_promote(name: NameArgument, version: VersionArgument, root: RegistryRoot = None) -> None:
+    """Serve VERSION of NAME from now on (a running handful serve picks it up within about a second)."""
+    registry = _registry(root)
+    try:
+        found = registry.promote(name, version)
+    except ValueError as error:
+        _fail(str(error))
+    console.print(f"{found.label} is now the promoted version.", highlight=False)
+
+
+@models_app.command("rollback")
+def models_rollback(name: NameArgument, root: RegistryRoot = None) -> None:
+    """Promote again the version of NAME that was promoted before the current one."""
+    registry = _registry(root)
+    try:
+        found = registry.rollback(name)
+    except ValueError as error:
+        _fail(str(error))
+    console.print(f"Rolled back: {found.label} is the promoted version again.", highlight=False)
+
+
+@models_app.command("delete")
+def models_delete(
+    name: NameArgument,
+    version: VersionArgument,
+    root: RegistryRoot = None,
+    force: Annotated[bool, typer.Option("--force", help="Delete even the promoted version (the previous promoted "
+                                                          "one is served again).")] = False,
+) -> None:
+    """Delete VERSION of NAME: its registry entry and its model folder (never your data)."""
+    registry = _registry(root)
+    try:
+        after = registry.delete(name, version, force=force)
+    except ValueError as error:
+        _fail(str(error))
+    number = handful.registry.parse_version(version)
+    console.print(f"Deleted {name} v{number}." + (f" {after.label} is the promoted version." if after else ""),
+                  highlight=False)
+
+
+@app.command()
+def update(
+    name: NameArgument,
+    data: Annotated[Path, typer.Argument(help="New labelled examples (same layout as for train).")],
+    root: RegistryRoot = None,
+    json_output: JsonOutput = False,
+    quiet: Quiet = False,
+) -> None:
+    """Retrain NAME on its training data plus DATA; promote the new version only if it is not worse.
+
+    Both are compared on the same cross-validation folds of the combined data. Exit status 0 when the new version
+    was promoted, 3 when it was registered but not promoted (the promoted version keeps serving).
+    """
+    _setup(quiet)
+    registry = _registry(root)
+    try:
+        result = handful.update(registry, name, data, verbose=0 if quiet or json_output else 1)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
+        _fail(str(error))
+    if json_output:
+        sys.stdout.write(json.dumps({"old": result.old.as_dict(), "new": result.new.as_dict()}, indent=2) + "\n")
+    elif not quiet:
+        console.print(f"{result.new.label} trained on {result.comparison['n_old']} old + "
+                      f"{result.comparison['n_new']} new examples.", highlight=False)
+        _show_comparison(result.comparison)
+        console.print(_registered(result.new, registry), highlight=False)
+    if not result.promoted:
+        raise typer.Exit(NOT_PROMOTED)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -131,8 +131,8 @@ class Report:
 
     def html(self) -> str:
         """The report as one HTML string."""
-        sections = [self._summary(), self._diagnosis(), self._leaderboard(), self._errors(), self._curve(),
-                    self._examples(), self._label_issues()]
+        sections = [self._summary(), self._update(), self._diagnosis(), self._leaderboard(), self._errors(),
+                    self._curve(), self._examples(), self._label_issues()]
         clf = self.clf
         title = f"handful report: {clf.backbone_} + {clf.learner_}"
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -161,6 +161,26 @@ class Report:
                 f'accuracy (the average share of each class recognised; 0.5 is guessing for two classes) measured by '
                 f'cross-validation: the model is trained on part of your examples and tested on the rest, several '
                 f'times. Examples per class: {counts}.</p>')
+
+    def _update(self) -> str:
+        """Old vs new, when this model came from ``handful update``: the paired fold scores and the decision."""
+        c = getattr(self.clf, "update_", None)
+        if not c:
+            return ""
+        rows = "".join(
+            f"<tr><td>{label}</td><td>{_e(c[side]['backbone'])} + {_e(c[side]['learner'])}</td><td>{trained}</td>"
+            f"<td>{c[side]['mean']:.3f}</td><td>{c[side]['mean_all_examples']:.3f}</td></tr>"
+            for side, label, trained in (("old", f"promoted before (v{c['old_version']})", c["n_old"]),
+                                         ("new", "this model", c["n_old"] + c["n_new"])))
+        differences = " ".join(f"{d:+.2f}" for d in c["difference"])
+        verdict = "Promoted" if c["promote"] else "Not promoted"
+        return (f'<h2 id="update">Old vs new</h2><p class="verdict {"fine" if c["promote"] else ""}"><b>{verdict}.'
+                f'</b> {_e(c["reason"])}.</p><table><tr><th>version</th><th>model</th><th>trained on</th><th>'
+                f'balanced accuracy, held-out old examples</th><th>all held-out examples</th></tr>{rows}</table>'
+                f'<p class="muted">Both were refitted on the same {c["n_folds"]} cross-validation folds of the '
+                f'{c["n_old"]} old and {c["n_new"]} new examples (the old one on the old examples only) and scored on '
+                f'the same held-out examples. Rule: {_e(c["rule"])}. Per-fold difference (new - old): '
+                f'{differences}.</p>')
 
     def _diagnosis(self) -> str:
         diagnosis = getattr(self.clf, "diagnosis_", None)

@@ -1,6 +1,8 @@
 """The HTTP service: list saved models, show their cards, and predict from uploaded files or JSON texts.
 
-Models are loaded once at start-up and looked up by name in a dictionary, so a name never becomes a path.
+Models are loaded once at start-up and looked up by name in a dictionary, so a name never becomes a path. From a
+model registry root, each name's promoted version is served and a newly promoted one is picked up while running
+(see :mod:`handful.serve.live`).
 Every error is JSON ``{"error": ..., "detail": ...}`` with its status; no request can stop the server.
 """
 
@@ -13,7 +15,7 @@ import logging
 import re
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -74,6 +76,7 @@ class Served:
     name: str
     clf: handful.Classifier
     licence: str
+    version: str | None = None  # the registry version ("v3"), None for a plain model folder
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def accuracy(self) -> Accuracy | None:
@@ -88,7 +91,7 @@ class Served:
 
     def info(self) -> ModelInfo:
         return ModelInfo(name=self.name, modality=self.clf.modality_, classes=[str(c) for c in self.clf.classes_],
-                         accuracy=self.accuracy())
+                         accuracy=self.accuracy(), version=self.version)
 
     def card(self) -> ModelCard:
         summary = self.clf.summary()
@@ -97,14 +100,19 @@ class Served:
                          licence=self.licence, n_examples=int(self.clf.n_examples_), metrics=metrics)
 
 
-def find_models(source: str | Path) -> dict[str, Served]:
-    """Load the model folder ``source``, or every model in its sub-folders (each named after its folder).
+def find_models(source: str | Path) -> Mapping[str, Served]:
+    """Load the model folder ``source``, or every model in its sub-folders (each named after its folder), or, from
+    a model registry root, each name's promoted version (kept up to date while serving).
 
     Raises FileNotFoundError or ValueError when there is nothing to serve.
     """
     root = Path(source).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder. Give a saved model folder or a folder of model folders.")
+    if handful.registry.is_registry(root):
+        from handful.serve.live import RegistryModels
+
+        return RegistryModels(root)
     if (root / MANIFEST).is_file():
         folders = {root.name if NAME.match(root.name) and root.name.strip(".") else "model": root}
     else:
@@ -116,13 +124,15 @@ def find_models(source: str | Path) -> dict[str, Served]:
                 logger.warning("skipped %s: a model name may hold only letters, digits, '_', '.' and '-'", sub)
     if not folders:
         raise ValueError(f"{root} holds no model: expected {MANIFEST} in it or in its sub-folders.")
-    models = {}
-    for name, folder in folders.items():
-        clf = handful.load(folder)
-        clf.set_params(cache_dir=False, verbose=0)  # uploads are not kept in the feature cache
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        models[name] = Served(name, clf, str(manifest.get("backbone", {}).get("licence", "unknown")))
-    return models
+    return {name: load_served(name, folder) for name, folder in folders.items()}
+
+
+def load_served(name: str, folder: Path, version: str | None = None) -> Served:
+    """Load the model in ``folder`` to serve as ``name``. Raises ModelFileError (a ValueError) if it cannot."""
+    clf = handful.load(folder)
+    clf.set_params(cache_dir=False, verbose=0)  # uploads are not kept in the feature cache
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    return Served(name, clf, str(manifest.get("backbone", {}).get("licence", "unknown")), version)
 
 
 def _error(status: int, error: str, detail: Any = None) -> JSONResponse:
@@ -173,7 +183,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def create_app(source: str | Path | dict[str, Served], settings: Settings | None = None) -> FastAPI:
+def create_app(source: str | Path | Mapping[str, Served], settings: Settings | None = None) -> FastAPI:
     """The FastAPI app serving the model(s) at ``source`` (a model folder or a folder of model folders).
 
     Example:
@@ -182,7 +192,7 @@ def create_app(source: str | Path | dict[str, Served], settings: Settings | None
         >>> uvicorn.run(create_app("models/"), host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
     settings = settings or Settings()
-    models = source if isinstance(source, dict) else find_models(source)
+    models = source if isinstance(source, Mapping) else find_models(source)
     api = FastAPI(title="handful", version=handful.__version__, docs_url=None, redoc_url=None,
                   description="Predict with models trained by handful. Errors are JSON {error, detail}.")
     api.add_middleware(BodyLimit, limit=settings.max_upload_bytes)

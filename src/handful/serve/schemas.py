@@ -28,6 +28,8 @@ class ModelInfo(BaseModel):
     modality: str
     classes: list[str]
     accuracy: Accuracy | None
+    version: str | None = Field(default=None, description="The registry version served (e.g. 'v3'); null for a "
+                                                          "plain model folder.")
 
 
 class ModelList(BaseModel):

@@ -1,0 +1,226 @@
+"""Update a registered model with more data: retrain on the old data plus the new, compare the new version with
+the promoted one on the same cross-validation folds, and promote it only if it is not worse.
+
+The comparison answers "would the new model serve at least as well as the one serving now?". The combined data
+is split into the same repeated stratified folds the new search used; on every fold both are refitted: the old
+version's candidate (its backbone and head) on the old examples of the fold's training part only, as the old
+version was trained, and the new search's winner on all of it, old and new. Both are scored on the fold's
+held-out examples that come from the old data: their labels were already trusted (the new labels are what is on
+trial; a model trained on them would otherwise be judged by them). The paired per-fold differences (new - old)
+decide:
+
+    promote  when  mean difference >= -1 standard error of that mean
+
+with the standard error corrected for the overlap of cross-validation training sets (Nadeau & Bengio, 2003), as
+for every interval handful reports. "Not worse" rather than "better": more data that does not hurt is kept. The
+scores on all held-out examples (old and new) are reported beside it. New examples with wrong labels pull the
+new model away from the old, trusted labels, so such an update is refused and the old version keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handful import selection
+from handful.backbones import cache as feature_cache
+from handful.backbones.registry import LazyBackbone
+from handful.classifier import Classifier
+from handful.data import Dataset, load
+from handful.evaluation.metrics import balanced_accuracy
+from handful.learners import make_learner
+from handful.registry import Registry, Version
+
+logger = logging.getLogger(__name__)
+
+RULE = ("promote when the mean paired difference (new - old) in balanced accuracy on the held-out old examples is "
+        ">= -1 standard error (Nadeau-Bengio corrected)")
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What ``update`` did: the version it compared against, the version it registered, and the comparison."""
+
+    old: Version
+    new: Version
+    comparison: dict[str, Any]
+
+    @property
+    def promoted(self) -> bool:
+        return self.new.promoted
+
+
+def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1) -> UpdateResult:
+    """Retrain ``name`` on its recorded training data plus ``new_data`` and register the result as a new version.
+
+    Features already in the cache (the old data's) are reused: only the new examples are embedded. The new
+    version is promoted only if it is not worse than the promoted one (see the module docstring); either way it is
+    registered, with the comparison, so it can be inspected (``handful models show``) or promoted by hand.
+
+    Raises:
+        ValueError: no promoted version, its training data is not recorded or is gone, or the new data is unusable.
+
+    Example:
+        >>> result = update(Registry("models"), "defects", "new_photos/")  # doctest: +SKIP
+        >>> result.promoted, result.comparison["mean_difference"]  # doctest: +SKIP
+        (True, 0.021)
+    """
+    old_version = registry.get(name)
+    old = Classifier.load(old_version.path)
+    sources = list(old_version.sources) or list(old.data_sources_)
+    fix = f"train a new version from all of it with: handful train DATA --name {name}"
+    if not sources:
+        raise ValueError(f"{old_version.label} does not record where its training data came from (it was trained "
+                         f"from a list in Python, or by an older handful); {fix}")
+    gone = [s for s in sources if not Path(s).exists()]
+    if gone:
+        raise ValueError(f"the training data of {old_version.label} is gone: {gone[0]} does not exist. Restore it "
+                         f"there, or {fix}")
+    new_source = str(Path(new_data).expanduser().resolve())
+    if new_source in sources:
+        raise ValueError(f"{new_data} is already training data of {old_version.label}; give a folder or table of "
+                         "new examples.")
+    parts = [load(s, old.modality_, old.text_column, old.label_column) for s in sources]
+    fresh = load(new_source, old.modality_, old.text_column, old.label_column)
+    train, n_old, n_repeated = _combine([p.train for p in parts] + [fresh.train])
+    if n_old == len(train):
+        raise ValueError(f"{new_data} holds no example that {old_version.label} was not already trained on.")
+    holdouts = [p.holdout for p in [*parts, fresh] if p.holdout is not None]
+
+    clf = Classifier(**{**old.get_params(), "verbose": verbose})
+    clf.fit(train)
+    if holdouts:
+        clf.holdout_ = clf.evaluate(_combine(holdouts)[0])
+    clf.data_sources_ = [*sources, new_source]
+    comparison = compare(old, clf, train, np.arange(len(train)) < n_old)
+    comparison.update(old_version=old_version.version, new_data=new_source, n_old=n_old,
+                      n_new=len(train) - n_old, n_repeated=n_repeated)
+    clf.update_ = comparison
+    reason = comparison["reason"]
+    new_version = registry.add(name, clf.save, promote=comparison["promote"], comparison=comparison,
+                               reason=f"update: {reason}", replaces=old_version.version)
+    if comparison["promote"] and not new_version.promoted:
+        logger.warning("%s was not promoted: another version of %s was promoted while it trained", new_version.label,
+                       name)
+    return UpdateResult(old_version, new_version, comparison)
+
+
+def _combine(parts: list[Dataset]) -> tuple[Dataset, int, int]:
+    """The examples of every part in order, each (content, label) pair once; with how many came from the parts
+    before the last (the old data) and how many of the last part's were repeats."""
+    examples, labels, problems, seen = [], [], [], set()
+    n_before_last = repeated = 0
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        for example, label in zip(part.examples, part.labels, strict=True):
+            if (example.digest, label) in seen:
+                repeated += last
+                continue
+            seen.add((example.digest, label))
+            examples.append(example)
+            labels.append(label)
+        problems += part.problems
+        if not last:
+            n_before_last = len(examples)
+    return Dataset(examples, labels, parts[-1].modality, problems, root=parts[-1].root), n_before_last, repeated
+
+
+def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.ndarray) -> dict[str, Any]:
+    """Score ``old``'s candidate (trained on the old examples only) and ``new``'s on the same folds of ``data``.
+
+    Each fold's held-out examples are scored twice: the old examples among them (labels already trusted: this
+    decides) and all of them (shown beside it).
+
+    Args:
+        old: the promoted model (its backbone, head and feature scaling are refitted per fold).
+        new: the model trained on all of ``data`` (its ``config_`` gives the folds and the seed).
+        data: the combined training data, in the order ``new`` was fitted on.
+        old_examples: a boolean mask of the examples the old model was trained on.
+
+    Returns:
+        Per-fold balanced accuracies of both, their differences, mean and standard error, and the decision.
+    """
+    classes = np.asarray([str(c) for c in new.classes_])
+    y = np.searchsorted(classes, np.asarray(data.labels, dtype=str))
+    cfg = new.config_
+    folds = selection.make_folds(y, selection.n_folds(y, cfg.cv_folds), cfg.cv_repeats, cfg.seed)
+    cache_root = _cache_root(new)
+    everyone = np.ones(len(y), dtype=bool)
+    old_predictions = _fold_predictions(old.learner_, old.head_.scaling, _features(old.backbone_, data, cache_root),
+                                        y, folds, cfg.seed, old_examples)
+    new_predictions = _fold_predictions(new.learner_, new.head_.scaling, _features(new.backbone_, data, cache_root),
+                                        y, folds, cfg.seed, everyone)
+    scored = {}
+    for part, mask in (("old_examples", old_examples), ("all_examples", everyone)):
+        pairs = [(balanced_accuracy(y[test][mask[test]], o[mask[test]], len(classes)),
+                  balanced_accuracy(y[test][mask[test]], n[mask[test]], len(classes)))
+                 for (_, test), o, n in zip(folds, old_predictions, new_predictions, strict=True) if mask[test].any()]
+        scored[part] = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
+    old_scores, new_scores = scored["old_examples"][:, 0], scored["old_examples"][:, 1]
+    difference = new_scores - old_scores
+    test_fraction = float(np.mean([len(test) for _, test in folds]) / len(y))
+    error = _standard_error(difference, test_fraction)
+    mean = float(difference.mean())
+    promote = bool(mean >= -error)
+    versus = (f"mean paired difference {mean:+.3f} {'>=' if promote else '<'} -{error:.3f} (1 standard error) "
+              f"over {len(difference)} folds, on the held-out old examples")
+    reason = (f"the new version is not worse than the promoted one: {versus}" if promote
+              else f"the new version scores worse than the promoted one: {versus}; the promoted one stays")
+    everything = scored["all_examples"]
+    return {
+        "rule": RULE,
+        "old": {"backbone": old.backbone_, "learner": old.learner_, "scores": old_scores.tolist(),
+                "mean": float(old_scores.mean()), "mean_all_examples": float(everything[:, 0].mean())},
+        "new": {"backbone": new.backbone_, "learner": new.learner_, "scores": new_scores.tolist(),
+                "mean": float(new_scores.mean()), "mean_all_examples": float(everything[:, 1].mean())},
+        "difference": difference.tolist(),
+        "mean_difference": mean,
+        "standard_error": error,
+        "mean_difference_all_examples": float((everything[:, 1] - everything[:, 0]).mean()),
+        "n_folds": len(difference),
+        "promote": promote,
+        "reason": reason,
+    }
+
+
+def _standard_error(difference: np.ndarray, test_fraction: float) -> float:
+    if len(difference) < 2:
+        return 0.0
+    ratio = test_fraction / max(1e-9, 1 - test_fraction)
+    return float(np.sqrt((1.0 / len(difference) + ratio) * difference.var(ddof=1)))
+
+
+def _fold_predictions(
+    learner: str, scaling: str, features: Any, y: np.ndarray, folds: selection.Folds, seed: int, fit_on: np.ndarray
+) -> list[np.ndarray]:
+    """Per fold, the predicted classes of its held-out examples by a ``learner`` head fitted on the fold's training
+    examples where ``fit_on`` (the same head and seeds as cross-validation in the search). Classes absent from
+    those examples (classes the old data did not have) are never predicted, as the old model could not."""
+    found = []
+    for index, (train, test) in enumerate(folds):
+        part = train[fit_on[train]]
+        present = np.unique(y[part])
+        if len(present) < 2:
+            found.append(np.full(len(test), present[0] if len(present) else -1))
+            continue
+        head = make_learner(learner, scaling)
+        head.fit(features[part], np.searchsorted(present, y[part]), len(present), seed + index)
+        found.append(present[head.predict_proba(features[test]).argmax(axis=1)])
+    return found
+
+
+def _features(backbone: str, data: Dataset, cache_root: Path | None) -> Any:
+    blocks = [feature_cache.embed(LazyBackbone(part), data.examples, cache_root) for part in backbone.split("+")]
+    return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
+
+
+def _cache_root(clf: Classifier) -> Path | None:
+    if clf.cache_dir is False:
+        return None
+    if clf.cache_dir is None or clf.cache_dir is True:
+        return feature_cache.default_cache_dir()
+    return Path(clf.cache_dir)

@@ -16,7 +16,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from handful import artifacts, config, selection
 from handful._progress import progress_bar
 from handful.backbones import cache as feature_cache
-from handful.backbones.registry import Backbone, LazyBackbone, get_spec
+from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
 from handful.data.dataset import MODALITIES
 from handful.data.sources import read_unlabelled
@@ -25,7 +25,7 @@ from handful.evaluation import suggest as next_to_label
 from handful.evaluation.curve import LearningCurve, learning_curve
 from handful.evaluation.diagnosis import Diagnosis, diagnose, misclassified
 from handful.evaluation.metrics import Estimate, balanced_accuracy, holdout_metrics
-from handful.learners import Learner, learner_from_state, make_learner
+from handful.learners import LEARNERS, Learner, learner_from_state
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +155,13 @@ class Classifier(ClassifierMixin, BaseEstimator):
             )
             results = search.staged(candidates)
         winner = selection.best(results, y_index)
-        head = make_learner(winner.candidate.learner, winner.candidate.scaling)
         chosen_views = views_for(winner.candidate.backbone, winner.candidate.augment) if winner.candidate.augment \
             else None
-        head.fit(*selection.with_views(features_for(winner.candidate.backbone), y_index, np.arange(len(y_index)),
-                                       chosen_views), len(self.classes_), seed)
+        refit_budget = None if cfg.time_budget is None else max(  # fine-tuning: what is left, or a fold's share
+            cfg.time_budget - (time.perf_counter() - started), cfg.time_budget / len(folds))
+        head = selection.fit_learner(winner.candidate, features_for(winner.candidate.backbone), y_index,
+                                     len(self.classes_), np.arange(len(y_index)), seed, chosen_views, refit_budget,
+                                     self.verbose)
 
         self.config_ = cfg
         self.modality_ = train.modality
@@ -177,8 +179,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
         baselines = [r for r in results if r.candidate.kind == "baseline" and r.status == "ok"]
         self.baseline_ = baselines[0].row() if baselines else None
         self.oof_proba_ = winner.oof_proba
-        self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba,
-                                                [features[p] for p in winner.candidate.backbone.split("+")])
+        # A fine-tuned model's trunk rows are raw activations: outliers, duplicates and the learning curve (with a
+        # linear proxy) are measured on the frozen backbone's embeddings instead.
+        frozen = [frozen_name(p) for p in winner.candidate.backbone.split("+")]
+        self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba, [features_for(p) for p in frozen])
         self.problems_ = list(loaded.train.problems)
         self.n_examples_ = len(train)
         self.class_counts_ = train.class_counts()
@@ -188,7 +192,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
         self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
-        self._review(train, y_index, features_for(self.backbone_), winner.candidate.scaling, seed)
+        self._review(train, y_index, features_for(self.backbone_), winner.candidate.scaling, seed,
+                     features_for("+".join(frozen)))
         self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -213,11 +218,16 @@ class Classifier(ClassifierMixin, BaseEstimator):
             spec = get_spec(name.split("+")[0])
             fused = "+" in name
             for learner in cfg.learners:
+                if LEARNERS[learner].tunes_backbone:  # fine-tuning runs on the backbone's trunk, where it has one
+                    trunk = None if fused else trunk_name(name)
+                    if trunk is not None:
+                        found.append(selection.Candidate(trunk, learner, spec.normalize, spec.kind))
+                    continue
                 found.append(selection.Candidate(
                     name, learner, "standard" if fused else spec.normalize, "fused" if fused else spec.kind))
         if cfg.fusion:
             for name in cfg.backbones:
-                for learner in (n for n in cfg.learners if n != "prototypes"):
+                for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone):
                     found.append(selection.Candidate(f"{name}+{cfg.baseline}", learner, "standard", "fused"))
         augmentation = cfg.augmentation()
         if augmentation is not None:  # twins trained on augmented views too; Search.augmented picks which run
@@ -253,8 +263,11 @@ class Classifier(ClassifierMixin, BaseEstimator):
             return None
         return selection.ScoreCache(root, selection.search_context([e.digest for e in train.examples], y, folds, seed))
 
-    def _review(self, train: Dataset, y: np.ndarray, features: Any, scaling: str, seed: int) -> None:
-        """What to do next: the learning curve and its forecast, the diagnosis, and the out-of-fold mistakes."""
+    def _review(self, train: Dataset, y: np.ndarray, features: Any, scaling: str, seed: int,
+                curve_features: Any = None) -> None:
+        """What to do next: the learning curve and its forecast, the diagnosis, and the out-of-fold mistakes.
+
+        ``curve_features`` are what the learning curve is measured on, when not ``features``."""
         classes = [str(c) for c in self.classes_]
         oof = self.oof_proba_
         texts = [e.text for e in train.examples] if train.modality == "text" else None
@@ -265,7 +278,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         try:
             with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance:
                 self.learning_curve_: LearningCurve | None = learning_curve(
-                    features, y, classes, curve_folds, self.learner_, scaling, seed, on_fold=advance)
+                    features if curve_features is None else curve_features, y, classes, curve_folds, self.learner_,
+                    scaling, seed, on_fold=advance)
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed curve must not cost the model
             logger.warning("could not measure the learning curve: %s", error)
             self.learning_curve_ = LearningCurve(skipped=f"it could not be measured ({error})")

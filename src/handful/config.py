@@ -20,13 +20,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "augment": "off",
     },
     "best": {
-        "when": "the default: every offline backbone for the modality and every head, chosen by repeated CV",
+        "when": "the default: every offline backbone for the modality and every head (fine-tuning the best "
+                "backbone's last layers too), chosen by repeated CV",
         "backbones": {
             "image": ["efficientnet-lite0", "efficientnet-lite2"],
             "text": ["minilm-l6", "e5-small"],
             "audio": ["aisfx", "logmel-efficientnet-lite0", "resemblyzer"],
         },
-        "learners": ["linear", "mlp", "cosine", "prototypes"],
+        "learners": ["linear", "mlp", "cosine", "prototypes", "finetune"],
         "cv_repeats": 2,
         "fusion": True,
         "augment": "light",  # tried last, on the best backbone with linear and the best head, kept only if it helps
@@ -101,7 +102,7 @@ def resolve(
 
     ``augment`` is None (the preset decides), ``"off"``, or a setting for :func:`handful.augment.parse_augment`.
     """
-    from handful.backbones.registry import get_spec
+    from handful.backbones.registry import get_spec, list_backbones, trunk_name
     from handful.learners import LEARNERS
 
     chosen = preset(preset_name)
@@ -117,6 +118,10 @@ def resolve(
     for name in learner_names:
         if name not in LEARNERS:
             raise unknown_name_error("learner", name, list(LEARNERS))
+        if learners is not None and LEARNERS[name].tunes_backbone and not any(trunk_name(n) for n in names):
+            tunable = sorted(s.trunk_of or "" for s in list_backbones(modality, trunks=True) if s.trunk_of)
+            raise ValueError(f"the {name!r} learner fine-tunes a backbone, and none of {', '.join(names)} can be "
+                             f"fine-tuned. For {modality}, choose one of: {', '.join(tunable)}.")
     if not isinstance(cv_folds, int) or cv_folds < 2:
         raise ValueError(f"cv_folds must be an integer of at least 2, got {cv_folds!r}")
     if cv_repeats is not None and (not isinstance(cv_repeats, int) or cv_repeats < 1):

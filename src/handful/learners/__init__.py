@@ -7,21 +7,32 @@ from typing import Any
 import numpy as np
 
 from handful.learners.base import Learner, Scaler
+from handful.learners.finetune import FineTune
 from handful.learners.linear import LinearHead
 from handful.learners.mlp import CosineHead, MLPHead
 from handful.learners.prototypes import PrototypeHead
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.name: cls for cls in (LinearHead, MLPHead, CosineHead, PrototypeHead)
+    cls.name: cls for cls in (LinearHead, MLPHead, CosineHead, PrototypeHead, FineTune)
 }
 
 
-def make_learner(name: str, scaling: str) -> Learner:
-    """A fresh learner of kind ``name`` with the feature scaling its backbone needs."""
+def make_learner(
+    name: str, scaling: str, backbone: str | None = None, time_budget: float | None = None, verbose: int = 0
+) -> Learner:
+    """A fresh learner of kind ``name`` with the feature scaling its backbone needs.
+
+    A learner that tunes a backbone (``finetune``) also needs the name of the trunk backbone whose rows it gets,
+    and takes a time budget in seconds and ``verbose``; other learners ignore those.
+    """
     from handful.backbones.registry import unknown_name_error
 
     if name not in LEARNERS:
         raise unknown_name_error("learner", name, list(LEARNERS))
+    if LEARNERS[name].tunes_backbone:
+        if backbone is None:
+            raise ValueError(f"the {name!r} learner needs the trunk backbone its features come from")
+        return FineTune(scaling=scaling, backbone=backbone, time_budget=time_budget, verbose=verbose)
     return LEARNERS[name](scaling=scaling)
 
 

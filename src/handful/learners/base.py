@@ -73,6 +73,7 @@ class Learner:
     name: ClassVar[str]
     description: ClassVar[str]
     dense_only: ClassVar[bool] = True
+    tunes_backbone: ClassVar[bool] = False  # trains a backbone's tail on trunk rows (see learners.finetune)
 
     def __init__(self, scaling: str = "l2") -> None:
         self.scaling = scaling

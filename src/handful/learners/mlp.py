@@ -58,10 +58,16 @@ class MLPHead(Learner):
         max_epochs: int = 100,
         patience: int = 10,
         cosine: bool = False,
+        label_smoothing: float = 0.05,
+        mixup: float = 0.0,
     ) -> None:
         super().__init__(scaling)
         self.hidden, self.dropout, self.weight_decay, self.lr = hidden, dropout, weight_decay, lr
         self.max_epochs, self.patience, self.cosine = max_epochs, patience, cosine
+        # label_smoothing: share of each target spread over the other classes. mixup: the Beta(a, a) parameter of
+        # mixup in feature space (Zhang et al. 2018); 0 for none. Each batch is blended with a shuffled copy of
+        # itself, features and targets alike, with one weight drawn per batch.
+        self.label_smoothing, self.mixup = label_smoothing, mixup
         self.n_in = 0
         self.epochs_ = 0
         self.module: Any = None
@@ -91,7 +97,7 @@ class MLPHead(Learner):
         module = self.module
         weights = torch.tensor(class_weights(y[train_idx], self.n_classes), dtype=torch.float32)
         optimiser = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
-        cross_entropy = nn.CrossEntropyLoss(weight=weights, label_smoothing=0.05)
+        cross_entropy = nn.CrossEntropyLoss(weight=weights, label_smoothing=self.label_smoothing)
         xs, ys = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
         # About ten steps an epoch: with tiny heads, per-step overhead, not arithmetic, is what costs time.
         batch = int(np.clip(len(train_idx) // 10, 16, 128))
@@ -103,10 +109,19 @@ class MLPHead(Learner):
                 idx = order[start : start + batch]
                 if len(idx) < 2:  # batch norm needs two rows
                     continue
-                logits, embedding = module(xs[idx])
-                loss = cross_entropy(logits, ys[idx])
+                blend, partner = 1.0, idx
+                if self.mixup > 0:
+                    blend, partner = float(rng.beta(self.mixup, self.mixup)), rng.permutation(idx)
+                inputs = xs[idx] if blend == 1.0 else blend * xs[idx] + (1 - blend) * xs[partner]
+                logits, embedding = module(inputs)
+                loss = blend * cross_entropy(logits, ys[idx])
+                if blend < 1.0:
+                    loss = loss + (1 - blend) * cross_entropy(logits, ys[partner])
                 if self.cosine:
-                    target = nn.functional.one_hot(ys[idx], self.n_classes).float()
+                    target = blend * nn.functional.one_hot(ys[idx], self.n_classes).float()
+                    if blend < 1.0:
+                        target = target + (1 - blend) * nn.functional.one_hot(ys[partner], self.n_classes).float()
+                    target = nn.functional.normalize(target, dim=1)
                     loss = (1 - (embedding * target).sum(dim=1)).mean() + 0.1 * loss
                 optimiser.zero_grad()
                 loss.backward()
@@ -141,7 +156,7 @@ class MLPHead(Learner):
             "scaling": self.scaling, "hidden": self.hidden, "dropout": self.dropout,
             "weight_decay": self.weight_decay, "lr": self.lr, "max_epochs": self.max_epochs,
             "patience": self.patience, "cosine": self.cosine, "n_classes": self.n_classes, "n_in": self.n_in,
-            "epochs": self.epochs_,
+            "epochs": self.epochs_, "label_smoothing": self.label_smoothing, "mixup": self.mixup,
         }
 
     def state(self) -> State:
@@ -155,7 +170,8 @@ class MLPHead(Learner):
         import torch
 
         keys = ("scaling", "hidden", "dropout", "weight_decay", "lr", "max_epochs", "patience", "cosine")
-        head = cls(**{k: params[k] for k in keys})
+        head = cls(**{k: params[k] for k in keys}, label_smoothing=params.get("label_smoothing", 0.05),
+                   mixup=params.get("mixup", 0.0))
         head.n_classes, head.n_in, head.epochs_ = params["n_classes"], params["n_in"], params["epochs"]
         head.scaler = Scaler.from_state(params["scaling"], tensors)
         head.module = _build(head.n_in, head.hidden, head.n_classes, head.dropout, head.cosine)

@@ -1,4 +1,4 @@
-"""Label noise found and examples suggested for labelling, on ../shared/data.
+"""Label noise found on ../shared/data.
 
 Protocols:
   ants     the default preset (``handful.Classifier(random_state=0)``) on ants_bees/train: where does the known bad
@@ -6,14 +6,10 @@ Protocols:
            and is it flagged?
   noise    SST-2: 100 training sentences per class drawn with seeds 0-4, 10 labels (5%) flipped at random; the
            default preset is fitted and its flagged set scored: precision, recall, and precision among the top 10.
-  suggest  start from a small labelled set (spoken digits: 2 per class; SST-2: 8 per class; preset "fast"), add
-           20 examples from an unlabelled pool chosen by ``Classifier.suggest``, by uncertainty alone (margin, the
-           top 20) or at random, retrain and score on a fixed held-out set (digits: the dataset's own test split,
-           recordings 0-4 of every speaker and digit, 200 clips; SST-2: the test split, 1821 sentences); seeds 0-4.
-           Each set is also scored with a fixed model (the default backbone + logistic regression, "_probe"), since
-           on 20-40 examples the search itself can pick a weaker candidate and hide the effect of the selection.
 
-Usage: HANDFUL_CACHE_DIR=/tmp/hcache python benchmarks/label_quality.py [ants|noise|suggest ...]  (all by default)
+What to label next (``handful suggest``) is measured by benchmarks/suggest.py.
+
+Usage: HANDFUL_CACHE_DIR=/tmp/hcache python benchmarks/label_quality.py [ants|noise ...]  (all by default)
 Writes benchmarks/results/label_quality.json (merging with what is there) and prints a Markdown table.
 """
 
@@ -35,14 +31,11 @@ from handful.backbones.registry import LazyBackbone
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.evaluation.noise import rank_label_issues
-from handful.evaluation.suggest import uncertainty
-from handful.learners import make_learner
 
 DATA = Path(os.environ.get("HANDFUL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
 OUTPUT = RESULTS / "label_quality.json"
 SEEDS = range(5)
-ROUND_KEYS = [k + suffix for suffix in ("", "_probe") for k in ("start", "suggest", "uncertainty_only", "random")]
 
 
 def mean_sd(values: list[float]) -> dict[str, float]:
@@ -126,66 +119,7 @@ def bench_noise() -> dict[str, Any]:
     }
 
 
-def _accuracy(train: Dataset, test: Dataset, seed: int) -> float:
-    clf = handful.Classifier(preset="fast", random_state=seed, verbose=0).fit(train)
-    return float(clf.evaluate(test)["accuracy"])
-
-
-def _probe(backbone: str, train: Dataset, test: Dataset) -> float:
-    """A fixed model (the default backbone, frozen, + logistic regression): no model search to add noise."""
-    classes = train.classes
-    x_train = embed(LazyBackbone(backbone), train.examples, default_cache_dir())
-    x_test = embed(LazyBackbone(backbone), test.examples, default_cache_dir())
-    head = make_learner("linear", "l2").fit(x_train, np.searchsorted(classes, train.labels), len(classes), 0)
-    return float(np.mean(head.predict_proba(x_test).argmax(axis=1) == np.searchsorted(classes, test.labels)))
-
-
-def _round(name: str, backbone: str, data: Dataset, test: Dataset, start_per_class: int, pool_size: int | None
-           ) -> dict[str, Any]:
-    labels = np.asarray(data.labels, dtype=str)
-    runs = []
-    for seed in SEEDS:
-        rng = np.random.default_rng(seed)
-        start = [i for c in sorted(set(labels)) for i in rng.permutation(np.flatnonzero(labels == c))[:start_per_class]]
-        rest = np.setdiff1d(np.arange(len(data)), start)
-        pool_index = rest if pool_size is None else np.sort(rng.permutation(rest)[:pool_size])
-        pool = data.subset(pool_index)
-        clf = handful.Classifier(preset="fast", random_state=seed, verbose=0).fit(data.subset(start))
-        started = time.perf_counter()
-        chosen = [int(pool_index[r["index"]]) for r in clf.suggest(pool, n=20)]
-        suggest_seconds = time.perf_counter() - started
-        proba = clf.predict_proba(pool)
-        margin = uncertainty(proba, "margin")
-        uncertain = [int(pool_index[i]) for i in np.lexsort((np.arange(len(margin)), -margin))[:20]]
-        randomly = [int(i) for i in rng.choice(pool_index, 20, replace=False)]
-        run: dict[str, Any] = {"seed": seed}
-        for key, added in (("start", []), ("suggest", chosen), ("uncertainty_only", uncertain), ("random", randomly)):
-            run[key] = _accuracy(data.subset(start + added), test, seed)
-            run[f"{key}_probe"] = _probe(backbone, data.subset(start + added), test)
-        run.update({"suggest_seconds": round(suggest_seconds, 2),
-                    "suggested_classes": len(set(labels[chosen])), "random_classes": len(set(labels[randomly]))})
-        runs.append(run)
-        print(name, json.dumps(run), flush=True)
-    return {"runs": runs, **{key: mean_sd([r[key] for r in runs]) for key in ROUND_KEYS}}
-
-
-def bench_suggest() -> dict[str, Any]:
-    digits = load(DATA / "audio" / "spoken_digits").train
-    test_split = np.array([int(Path(e.source).stem.split("_")[2]) < 5 for e in digits.examples])
-    texts, labels = sst2("train")
-    return {
-        "protocol": "start labelled set + 20 chosen from the pool (suggest / top-20 margin / random), preset fast, "
-                    "retrained, accuracy on a fixed held-out set; seeds 0-4. *_probe: the same sets through a fixed "
-                    "model (default backbone frozen + logistic regression), free of the model search's noise",
-        "spoken_digits (start 2 per class, pool 1780, test 200)": _round(
-            "digits", "aisfx", digits.subset(np.flatnonzero(~test_split)), digits.subset(np.flatnonzero(test_split)),
-            2, None),
-        "sst2 (start 8 per class, pool 2000, test 1821)": _round(
-            "sst2", "minilm-l6", from_texts(texts, labels), from_texts(*sst2("test")), 8, 2000),
-    }
-
-
-BENCHES = {"ants": bench_ants, "noise": bench_noise, "suggest": bench_suggest}
+BENCHES = {"ants": bench_ants, "noise": bench_noise}
 
 
 def table(results: dict[str, Any]) -> str:
@@ -198,11 +132,6 @@ def table(results: dict[str, Any]) -> str:
         n = results["noise"]
         for key in ("precision", "recall", "precision_at_10", "n_flagged"):
             lines.append(f"| SST-2 200, 10 flipped | {key} | {n[key]['mean']:.3f} ± {n[key]['sd']:.3f} |")
-    if "suggest" in results:
-        for name, block in results["suggest"].items():
-            if isinstance(block, dict):
-                for key in ROUND_KEYS:
-                    lines.append(f"| {name} | {key} | {block[key]['mean']:.3f} ± {block[key]['sd']:.3f} |")
     return "\n".join(lines)
 
 

@@ -46,7 +46,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
     Args:
         preset: ``"best"`` (every offline backbone and head) or ``"fast"`` (the default backbone, simple heads).
         backbone: a backbone name or list of names, overriding the preset (see ``handful backbones``).
-        learners: head names overriding the preset: ``linear``, ``mlp``, ``cosine``, ``prototypes``.
+        learners: head names overriding the preset: ``linear``, ``mlp``, ``cosine``, ``prototypes``, ``finetune``
+            (trains the backbone's last layers too, on its trunk; see :mod:`handful.learners.finetune`).
         modality: ``"image"``, ``"text"`` or ``"audio"``; inferred from the data when ``None``.
         time_budget: seconds for the search; candidates not started by then are skipped (the baseline and the
             first pretrained candidate always run).

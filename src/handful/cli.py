@@ -118,7 +118,8 @@ def train(
     root: RegistryRoot = None,
     preset: Annotated[str, typer.Option(help="best (default) or fast.")] = "best",
     backbone: Backbones = None,
-    learner: Annotated[list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes.")] = None,
+    learner: Annotated[
+        list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes, finetune.")] = None,
     modality: Modality = None,
     time_budget: Annotated[float | None, typer.Option(help="Seconds for the model search.")] = None,
     text_column: TextColumn = None,

@@ -67,6 +67,19 @@ def test_training_lowers_the_loss_and_repeats_exactly(modality: str) -> None:
     assert not np.array_equal(other.predict_proba(x), head.predict_proba(x))
 
 
+def test_building_a_tail_leaves_torch_generator_alone() -> None:
+    from handful.learners import finetune
+
+    x, y = clusters(64, n=16)
+    params, tensors = FineTune(backbone="tiny-audio:trunk").fit(x, y, 2, seed=0).state()
+    finetune._pretrained.cache_clear()  # loading builds the tail afresh: its modules' random init must not leak
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    learner_from_state("finetune", params, tensors)
+    assert torch.equal(torch.rand(3), expected)
+
+
 @pytest.mark.parametrize("modality", ["image", "text"])
 def test_state_round_trips_without_pickle(modality: str) -> None:
     x, y = clusters(get_backbone(f"tiny-{modality}:trunk").spec.dim, n=60, k=3)

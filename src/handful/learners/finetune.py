@@ -39,6 +39,13 @@ from handful.learners.linear import LinearHead
 
 logger = logging.getLogger(__name__)
 
+# Settings that differ by recipe, unless given: images and sounds train in batches of 32, the tail at a tenth of
+# the head's rate; SetFit takes 8 sentences a step (28 pairs) and, with too few sentences to hold any back,
+# 20 epochs (40 steps for 8 sentences a class, as SetFit's 20 pair iterations give).
+RECIPE_DEFAULTS: dict[str, dict[str, float]] = {
+    "classify": {"batch_size": 32, "lr_tail": 1e-4, "blind_epochs": 4},
+    "setfit": {"batch_size": 8, "lr_tail": 1e-4, "blind_epochs": 20},
+}
 HELD_BACK = 0.2  # fraction of each class held back for early stopping
 MIN_HELD_BACK_CLASS = 5  # a class needs this many examples before one is held back
 MIN_HELD_BACK_TOTAL = 20
@@ -55,12 +62,13 @@ class FineTune(Learner):
             (at least one epoch always runs).
         max_epochs: epochs at most (contrastive epochs for text).
         patience: epochs without a better held-back loss before stopping.
-        blind_epochs: epochs when there are too few examples to hold any back.
+        blind_epochs: epochs when there are too few examples to hold any back (None: the recipe's default).
         lr_head, lr_tail: AdamW learning rates of the head and of the pretrained tail (text uses ``lr_tail`` for
-            its contrastive phase).
+            its contrastive phase; None: the recipe's default, see ``RECIPE_DEFAULTS``).
         weight_decay: AdamW weight decay.
-        label_smoothing: cross-entropy label smoothing (images and sounds).
-        batch_size: examples a step.
+        label_smoothing: cross-entropy label smoothing (images and sounds); 0 by default, as the epoch is chosen
+            by unsmoothed held-back log loss.
+        batch_size: examples a step (None: the recipe's default).
         verbose: 1 draws a progress bar with the epoch and the best held-back score.
 
     Example:
@@ -83,12 +91,12 @@ class FineTune(Learner):
         time_budget: float | None = None,
         max_epochs: int = 12,
         patience: int = 3,
-        blind_epochs: int = 4,
+        blind_epochs: int | None = None,
         lr_head: float = 1e-3,
-        lr_tail: float = 1e-4,
+        lr_tail: float | None = None,
         weight_decay: float = 1e-2,
-        label_smoothing: float = 0.1,
-        batch_size: int = 32,
+        label_smoothing: float = 0.0,
+        batch_size: int | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(scaling)
@@ -103,6 +111,11 @@ class FineTune(Learner):
         self.epochs_run_ = 0
         self.stopped_ = ""
         self.history_: list[dict[str, float]] = []
+
+    def setting(self, name: str) -> float:
+        """``batch_size``, ``lr_tail`` or ``blind_epochs``: the value given, else the recipe's default."""
+        given = getattr(self, name)
+        return float(given) if given is not None else RECIPE_DEFAULTS[self.recipe or "classify"][name]
 
     # ------------------------------------------------------------------ fitting
     def fit(self, features: Any, y: Array, n_classes: int, seed: int, groups: Array | None = None) -> FineTune:
@@ -157,7 +170,8 @@ class FineTune(Learner):
         weights = torch.tensor(class_weights(y[train_idx], self.n_classes), dtype=torch.float32)
         loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=self.label_smoothing)
         optimiser = torch.optim.AdamW(
-            [{"params": tail.parameters(), "lr": self.lr_tail}, {"params": head.parameters(), "lr": self.lr_head}],
+            [{"params": tail.parameters(), "lr": self.setting("lr_tail")},
+             {"params": head.parameters(), "lr": self.lr_head}],
             weight_decay=self.weight_decay,
         )
         ys = torch.from_numpy(y)
@@ -166,7 +180,7 @@ class FineTune(Learner):
             tail.train()
             head.train()
             losses = []
-            for idx in _batches(_one_row_each(members, rng), self.batch_size):
+            for idx in _batches(_one_row_each(members, rng), int(self.setting("batch_size"))):
                 embedding = nn.functional.normalize(tail(x[idx]), dim=1)
                 loss = loss_fn(head(embedding), ys[idx])
                 optimiser.zero_grad()
@@ -186,13 +200,13 @@ class FineTune(Learner):
         import torch
 
         tail = self.tail
-        optimiser = torch.optim.AdamW(tail.parameters(), lr=self.lr_tail, weight_decay=self.weight_decay)
+        optimiser = torch.optim.AdamW(tail.parameters(), lr=self.setting("lr_tail"), weight_decay=self.weight_decay)
         ys = torch.from_numpy(y)
 
         def train_epoch() -> float:
             tail.train()
             losses = []
-            for idx in _batches(_one_row_each(members, rng), self.batch_size):
+            for idx in _batches(_one_row_each(members, rng), int(self.setting("batch_size"))):
                 loss = pair_loss(torch.nn.functional.normalize(tail(x[idx]), dim=1), ys[idx])
                 if loss is None:  # one sentence, or one class only: no pair to learn from
                     continue
@@ -213,15 +227,16 @@ class FineTune(Learner):
     def _epochs(self, train_epoch: Any, held_loss: Any, held: bool, started: float) -> None:
         """Run epochs until early stopping, the epoch limit or the time budget; keep the best held-back epoch."""
         from handful._progress import status_bar
+        from handful.backbones.registry import frozen_name
 
-        epochs = self.max_epochs if held else self.blind_epochs
+        epochs = self.max_epochs if held else int(self.setting("blind_epochs"))
         best_loss, best_epoch, best_state = np.inf, 0, None
         if held:
             best_loss, accuracy = held_loss()
             best_state = self._snapshot()
             self.history_.append({"epoch": 0, "held_loss": best_loss, "held_accuracy": accuracy})
         self.stopped_ = "epoch limit"
-        with status_bar(f"Fine-tuning {self.backbone.split(':')[0]}", epochs, self.verbose) as update:
+        with status_bar(f"Fine-tuning {frozen_name(self.backbone)}", epochs, self.verbose) as update:
             epoch_start = time.perf_counter()
             for epoch in range(1, epochs + 1):
                 record: dict[str, float] = {"epoch": epoch, "train_loss": train_epoch()}
@@ -334,7 +349,8 @@ class FineTune(Learner):
         if learner.recipe == "setfit":
             learner.head = LinearHead.from_state(params["head"], head_tensors)
         else:
-            learner.head = nn.Linear(learner.tail.out_dim, learner.n_classes)
+            with torch.random.fork_rng(devices=[]):  # its random init, overwritten at once, must not shift the seed
+                learner.head = nn.Linear(learner.tail.out_dim, learner.n_classes)
             learner.head.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in head_tensors.items()})
             learner.head.eval()
         return learner
@@ -342,9 +358,14 @@ class FineTune(Learner):
 
 @functools.lru_cache(maxsize=2)
 def _pretrained(backbone: str) -> Any:
+    import torch
+
     from handful.backbones.registry import get_tail
 
-    return get_tail(backbone)
+    # Building the modules draws their (then overwritten) initial weights from torch's generator: drawn here on a
+    # fork of it, so a first fit in a process and a later one see the same random numbers, and none leak out.
+    with torch.random.fork_rng(devices=[]):
+        return get_tail(backbone)
 
 
 def pretrained_tail(backbone: str) -> Any:

@@ -62,9 +62,12 @@ class MiniLMTrunk(MiniLM):
         import torch
 
         encoder = self.model[0].auto_model
-        tokens = self.model.tokenize(list(batch))
+        # sentence-transformers 6 renamed tokenize (deprecated, with a warning) to preprocess
+        prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
+        tokens = prepare(list(batch))
+        inputs = {k: tokens[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens}
         with torch.inference_mode():
-            states = encoder(**tokens, output_hidden_states=True).hidden_states
+            states = encoder(**inputs, output_hidden_states=True).hidden_states
         hidden = states[len(states) - 1 - TRUNK_LAYERS].numpy()
         mask = tokens["attention_mask"].numpy()
         n, length, width = hidden.shape

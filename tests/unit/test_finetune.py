@@ -176,3 +176,12 @@ def test_classifier_fine_tunes_saves_and_loads(image_folder: Path, tmp_path: Pat
     assert loaded.learner_ == "finetune" and loaded.backbone_ == "tiny-image:trunk"
     assert np.array_equal(loaded.predict_proba(files), clf.predict_proba(files))
     assert np.mean(clf.predict(files) == [f.parent.name for f in files]) == 1.0
+
+
+def test_augmented_fine_tuning_trains_on_views_held_in_their_fold(image_folder: Path) -> None:
+    clf = Classifier(preset="best", backbone="tiny-image", learners=["finetune"], random_state=0, verbose=0,
+                     cv_repeats=1).fit(image_folder)
+    rows = [r for r in clf.leaderboard_ if r["backbone"] == "tiny-image:trunk"]
+    assert {(r["augment"] != "", r["status"]) for r in rows} == {(False, "ok"), (True, "ok")}
+    files = sorted(image_folder.glob("*/*.png"))
+    assert np.mean(clf.predict(files) == [f.parent.name for f in files]) == 1.0

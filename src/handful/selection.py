@@ -22,7 +22,7 @@ import scipy.sparse
 
 from handful.backbones.registry import frozen_name
 from handful.evaluation.metrics import Estimate, balanced_accuracy, cv_estimate
-from handful.learners import Learner, make_learner
+from handful.learners import LEARNERS, Learner, make_learner
 from handful.learners.finetune import FineTune
 
 logger = logging.getLogger(__name__)
@@ -279,9 +279,12 @@ class Search:
                     if self.views_for is None:
                         raise ValueError("an augmented candidate needs Search.views_for")
                     views = self.views_for(candidate.backbone, candidate.augment)
+                tunes = candidate.learner in LEARNERS and LEARNERS[candidate.learner].tunes_backbone
+                budget = self.fit_budget() if tunes else None
                 result = cross_validate(candidate, features, self.y, self.n_classes, self.folds, self.seed,
-                                        self.n_jobs, views, self.fit_budget())
-                if self.scores is not None:
+                                        self.n_jobs, views, budget)
+                # Fits that a time budget may have cut short depend on the machine's speed: never reused.
+                if self.scores is not None and budget is None:
                     self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
         except Exception as error:  # one broken candidate must not sink the search
             logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)

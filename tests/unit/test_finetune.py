@@ -185,3 +185,16 @@ def test_augmented_fine_tuning_trains_on_views_held_in_their_fold(image_folder: 
     assert {(r["augment"] != "", r["status"]) for r in rows} == {(False, "ok"), (True, "ok")}
     files = sorted(image_folder.glob("*/*.png"))
     assert np.mean(clf.predict(files) == [f.parent.name for f in files]) == 1.0
+
+
+def test_scores_of_fits_under_a_time_budget_are_not_reused(tmp_path: Path) -> None:
+    from handful.selection import ScoreCache
+
+    x, y = clusters(768, n=20)
+    tuned, probe = Candidate("tiny-image:trunk", "finetune", "l2", "test"), Candidate("tiny-image", "linear", "l2",
+                                                                                    "test")
+    scores = ScoreCache(tmp_path, "context")
+    features = {"tiny-image:trunk": x, "tiny-image": x[:, :32]}
+    search = Search(features.__getitem__, y, 2, make_folds(y, 2, 1, 0), seed=0, time_budget=1e6, scores=scores)
+    assert [r.status for r in search.run([tuned, probe])] == ["ok", "ok"]
+    assert scores.get(tuned) is None and scores.get(probe) is not None

@@ -3,11 +3,13 @@
 Protocols (default settings, one learner fit each, no cross-validation):
   ants      train on ants_bees/train, score on ants_bees/val, for EfficientNet-Lite0 and Lite2.
   sst2      N sentences a class drawn from SST-2 train per seed, scored on 500 test sentences (fixed draw).
+  digits    spoken digits, 10 clips a digit from each of george, jackson and lucas; scored on 10 a digit from
+            nicolas (an unseen voice); log-mel spectrogram images through EfficientNet-Lite0.
 
 The trunk rows and frozen embeddings come from the feature cache (set HANDFUL_CACHE_DIR to reuse them); the
 seconds are one learner fit, on one torch thread. Fits share the machine with whatever else runs on it.
 
-Usage: python benchmarks/finetune.py [ants|sst2 ...] [--seeds 0,1] [--per-class 8]
+Usage: python benchmarks/finetune.py [ants|sst2|digits ...] [--seeds 0,1] [--per-class 8]
 Writes benchmarks/results/finetune_<name>.json and prints a Markdown table.
 """
 
@@ -25,7 +27,7 @@ import numpy as np
 
 from handful.backbones.cache import default_cache_dir, embed
 from handful.backbones.registry import LazyBackbone
-from handful.data import from_texts, load
+from handful.data import from_inputs, from_texts, load
 from handful.data.dataset import Dataset
 from handful.learners import make_learner
 
@@ -77,9 +79,20 @@ def sst2(seeds: list[int], per_class: int) -> list[dict[str, Any]]:
     return found
 
 
+def digits(seeds: list[int], per_class: int) -> list[dict[str, Any]]:
+    root = DATA / "audio" / "spoken_digits"
+
+    def clips(speakers: tuple[str, ...]) -> Dataset:
+        files = [f for d in range(10) for s in speakers for f in sorted((root / str(d)).glob(f"{d}_{s}_*.wav"))[:10]]
+        return from_inputs([str(f) for f in files], [f.parent.name for f in files], "audio")
+
+    train, test = clips(("george", "jackson", "lucas")), clips(("nicolas",))
+    return [compare("logmel-efficientnet-lite0", train, test, seed) for seed in seeds]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sets", nargs="*", default=["ants", "sst2"], choices=["ants", "sst2"])
+    parser.add_argument("sets", nargs="*", default=["ants", "sst2", "digits"], choices=["ants", "sst2", "digits"])
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--per-class", type=int, default=8)
     args = parser.parse_args()
@@ -88,9 +101,9 @@ def main() -> None:
     print("| set | backbone | seed | linear probe | finetune | seconds (probe / finetune) | epochs |")
     print("|---|---|---|---|---|---|---|")
     for name in args.sets:
-        rows = {"ants": ants, "sst2": sst2}[name](seeds, args.per_class)
-        label = name if name == "ants" else f"sst2, {args.per_class} a class"
-        suffix = "" if name == "ants" else f"_{args.per_class}"
+        rows = {"ants": ants, "sst2": sst2, "digits": digits}[name](seeds, args.per_class)
+        label = f"sst2, {args.per_class} a class" if name == "sst2" else name
+        suffix = f"_{args.per_class}" if name == "sst2" else ""
         (RESULTS / f"finetune_{name}{suffix}.json").write_text(json.dumps(rows, indent=2) + "\n")
         for r in rows:
             print(f"| {label} | {r['backbone']} | {r['seed']} | {r['linear']:.3f} | {r['finetune']:.3f} | "

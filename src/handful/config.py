@@ -59,7 +59,8 @@ class Config:
         """The augmentation that augmented candidates use, or None."""
         if not self.augment:
             return None
-        return Augmentation(self.augment["strength"], frozenset(self.augment["disabled"]), int(self.augment["views"]))
+        return Augmentation(self.augment["strength"], frozenset(self.augment["disabled"]), int(self.augment["views"]),
+                            self.augment.get("background", ""), self.augment.get("background_digest", ""))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -76,6 +76,63 @@ def test_noise_is_added_at_the_chosen_snr() -> None:
     assert low - 0.5 <= snr <= high + 0.5
 
 
+def test_background_clips_are_mixed_in_at_the_chosen_snr() -> None:
+    clip = _clip()
+    hum = Audio((0.3 * np.sin(2 * np.pi * 60 * np.arange(4000) / 16000)).astype(np.float32), 16000)  # other rate
+    found = 0
+    for seed in range(12):
+        out = audio_transforms.noise(clip, np.random.default_rng(seed), "strong", [hum])
+        residual = (out.samples - clip.samples).astype(np.float64)
+        snr = 20 * np.log10(np.sqrt(np.mean(clip.samples**2)) / np.sqrt(np.mean(residual**2)))
+        assert 5 - 0.5 <= snr <= 15 + 0.5 and out.sample_rate == clip.sample_rate
+        spectrum = np.abs(np.fft.rfft(residual))
+        found += int(np.argmax(spectrum) * clip.sample_rate / len(residual) < 100)  # the 60 Hz hum, not hiss
+    assert 4 <= found <= 11  # two times in three a background clip, otherwise white or pink noise
+
+
+def test_background_setting_reads_a_folder_and_its_content_is_in_the_key(tmp_path: Path) -> None:
+    import soundfile
+
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    soundfile.write(folder / "street.wav", np.full(800, 0.1, dtype=np.float32), 8000)
+    (folder / "notes.txt").write_text("not a sound")
+    setting = parse_augment(f"medium,background={folder}")
+    assert setting is not None and setting.background == str(folder.resolve())
+    assert [c.sample_rate for c in setting.backgrounds()] == [8000]
+    assert setting.describe("audio")["background"] == str(folder.resolve())
+    soundfile.write(folder / "cafe.wav", np.full(800, -0.2, dtype=np.float32), 8000)
+    assert parse_augment(f"medium,background={folder}").key() != setting.key()
+    assert setting.key() != Augmentation("medium").key()
+    with pytest.raises(ValueError, match="background clips mix noise into sounds, but the data is image"):
+        setting.validate("image")
+    with pytest.raises(ValueError, match=r"cannot use .*missing for background clips"):
+        parse_augment(f"background={tmp_path / 'missing'}")
+
+
+def test_views_of_sounds_use_the_background_clips(tmp_path: Path) -> None:
+    import soundfile
+
+    from handful.data import load
+
+    write_tones_folder = tmp_path / "tones"
+    from tests.conftest import write_tones
+
+    write_tones(write_tones_folder, per_class=2)
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    soundfile.write(pool / "hum.wav", (0.5 * np.sin(np.arange(8000) / 8000 * 2 * np.pi * 60)).astype(np.float32),
+                    8000)
+    data = load(write_tones_folder).train
+    plain = Augmentation("strong", frozenset(), 2)
+    mixed = parse_augment(f"strong,views=2,background={pool}")
+    assert mixed is not None
+    backbone = get_backbone("tiny-audio")
+    without, _ = embed_views(backbone, data.examples, plain, 0, None)
+    with_clips, _ = embed_views(backbone, data.examples, mixed, 0, None)
+    assert without.shape == with_clips.shape and not np.allclose(without, with_clips)
+
+
 @pytest.mark.parametrize("name", aug.TRANSFORMS["text"])
 def test_text_transform_gives_a_non_empty_string_and_keeps_negations(name: str) -> None:
     sentence = "The movie is not good. The acting was great and the story was boring!"

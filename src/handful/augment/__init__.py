@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from handful.augment import audio, image, text
+from handful.data import decode
 
 VERSION = "1"  # changes whenever a transform changes, so cached views are never reused across it
 STRENGTHS: tuple[str, ...] = ("light", "medium", "strong")
@@ -46,11 +48,21 @@ class Augmentation:
     strength: str = "light"
     disabled: frozenset[str] = field(default_factory=frozenset)
     views: int = DEFAULT_VIEWS
+    background: str = ""  # audio: a folder of background clips (e.g. the unlabelled pool) mixed in as noise
+    background_digest: str = ""  # the clips' content, so new or changed clips give new views
 
     def key(self) -> str:
         """A stable string naming these settings (part of every cache key of augmented features and scores)."""
         off = "".join(f"-no-{name}" for name in sorted(self.disabled))
-        return f"{self.strength}-{self.views}views{off}-v{VERSION}"
+        clips = f"-bg{self.background_digest[:12]}" if self.background else ""
+        return f"{self.strength}-{self.views}views{off}{clips}-v{VERSION}"
+
+    def backgrounds(self) -> list[Any]:
+        """The background clips, decoded (``Audio``); unreadable ones are skipped with a warning."""
+        if not self.background:
+            return []
+        pool = _background_pool(self.background)
+        return [decode.load_audio(e.source) for e in pool.examples]
 
     def transforms(self, modality: str) -> list[str]:
         """The transforms applied for ``modality``, in the order they are applied."""
@@ -64,12 +76,45 @@ class Augmentation:
         if not self.transforms(modality):
             raise ValueError(f"every {modality} transform is switched off; to train without augmentation use "
                              "augment='off' (--augment off).")
+        if self.background and modality != "audio":
+            raise ValueError(f"background clips mix noise into sounds, but the data is {modality}; drop "
+                             f"'background={self.background}' from the augment setting.")
+        if self.background and "noise" in self.disabled:
+            raise ValueError("background clips are mixed in by the noise transform, which is switched off; "
+                             "drop 'no-noise' or the background setting.")
         return self
 
     def describe(self, modality: str) -> dict[str, Any]:
         """What a model card records: strength, views per example, transforms used and switched off."""
-        return {"strength": self.strength, "views": self.views, "transforms": self.transforms(modality),
-                "disabled": sorted(self.disabled), "key": self.key()}
+        described = {"strength": self.strength, "views": self.views, "transforms": self.transforms(modality),
+                     "disabled": sorted(self.disabled), "key": self.key()}
+        if self.background:
+            described |= {"background": self.background, "background_digest": self.background_digest}
+        return described
+
+
+def _background_pool(folder: str) -> Any:
+    from handful.data.sources import read_unlabelled
+
+    try:
+        pool = read_unlabelled(folder, "audio")
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot use {folder} for background clips: {error} Give a folder of sound files, such as "
+                         "your unlabelled pool.") from error
+    if not pool.examples:
+        raise ValueError(f"{folder} holds no readable sound file to use as background noise.")
+    return pool
+
+
+def with_background(augmentation: Augmentation, folder: str | Path) -> Augmentation:
+    """``augmentation`` mixing clips from ``folder`` (recursively) into audio as background noise.
+
+    The clips' content digest becomes part of the key, so cached views follow the folder's content.
+    """
+    pool = _background_pool(str(folder))
+    digest = hashlib.sha256("\n".join(sorted(e.digest for e in pool.examples)).encode()).hexdigest()
+    return Augmentation(augmentation.strength, augmentation.disabled, augmentation.views,
+                        str(Path(folder).expanduser().resolve()), digest)
 
 
 def _unknown(what: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueError:
@@ -79,7 +124,7 @@ def _unknown(what: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueE
 
 
 def _from_mapping(data: dict[str, Any], where: str) -> Augmentation | None:
-    known = {"strength", "disabled", "views", "off"}
+    known = {"strength", "disabled", "views", "off", "background"}
     for key in data:
         if key not in known:
             raise _unknown(f"augmentation setting in {where}:", str(key), sorted(known))
@@ -95,7 +140,12 @@ def _from_mapping(data: dict[str, Any], where: str) -> Augmentation | None:
     for name in disabled:
         if name not in ALL_TRANSFORMS:
             raise _unknown("transform", str(name), ALL_TRANSFORMS)
-    return Augmentation(strength, frozenset(str(n) for n in disabled), _views(data.get("views", DEFAULT_VIEWS)))
+    chosen = Augmentation(strength, frozenset(str(n) for n in disabled), _views(data.get("views", DEFAULT_VIEWS)))
+    background = data.get("background")
+    if background:
+        folder = Path(str(background)).expanduser()
+        return with_background(chosen, folder if folder.is_absolute() else Path(where).parent / folder)
+    return chosen
 
 
 def _views(value: Any) -> int:
@@ -112,8 +162,10 @@ def parse_augment(spec: str | Path | Augmentation | None) -> Augmentation | None
     """Read an augmentation setting; ``None`` means no augmentation.
 
     Accepted: ``"off"``; a strength ``"light"``, ``"medium"`` or ``"strong"``; transforms to switch off such as
-    ``"no-flip,no-rotate"``; ``"views=8"``; any comma-separated mix (``"medium,no-flip,views=6"``); or the path
-    of a JSON or TOML file with ``strength``, ``disabled`` (a list of names) and ``views`` (or ``off = true``).
+    ``"no-flip,no-rotate"``; ``"views=8"``; for sounds ``"background=DIR"`` (clips from a folder, such as the
+    unlabelled pool, mixed in as background noise); any comma-separated mix (``"medium,no-flip,views=6"``); or the path
+    of a JSON or TOML file with ``strength``, ``disabled`` (a list of names), ``views`` and ``background`` (or
+    ``off = true``).
 
     Example:
         >>> parse_augment("strong,no-flip,views=6")
@@ -132,7 +184,11 @@ def parse_augment(spec: str | Path | Augmentation | None) -> Augmentation | None
         raise ValueError("augment is empty; use 'off', 'light', 'medium', 'strong' or e.g. 'no-flip,no-rotate'.")
     if words == ["off"] or words == ["none"]:
         return None
-    strength, disabled, views = "light", set(), DEFAULT_VIEWS
+    strength, disabled, views, background = "light", set(), DEFAULT_VIEWS, ""
+    for word in [w.strip() for w in str(spec).split(",") if w.strip()]:
+        if word.lower().startswith("background="):  # a path keeps its case
+            background = word.split("=", 1)[1]
+    words = [w for w in words if not w.startswith("background=")]
     for word in words:
         if word in STRENGTHS:
             strength = word
@@ -146,9 +202,10 @@ def parse_augment(spec: str | Path | Augmentation | None) -> Augmentation | None
         elif word in ("on", "default"):
             continue
         else:
-            valid = [*STRENGTHS, "off", "views=N", *(f"no-{n}" for n in ALL_TRANSFORMS)]
+            valid = [*STRENGTHS, "off", "views=N", "background=DIR", *(f"no-{n}" for n in ALL_TRANSFORMS)]
             raise _unknown("augment setting", word, valid)
-    return Augmentation(strength, frozenset(disabled), views)
+    chosen = Augmentation(strength, frozenset(disabled), views)
+    return with_background(chosen, background) if background else chosen
 
 
 def _read_file(path: Path) -> Augmentation | None:
@@ -173,16 +230,24 @@ def view_generator(seed: int, digest: str, view: int) -> np.random.Generator:
     return np.random.default_rng(entropy)
 
 
-def augment(value: Any, modality: str, augmentation: Augmentation, rng: np.random.Generator) -> Any:
-    """One augmented view of a decoded input (RGB image, str or Audio) of ``modality``, of the same type."""
+def augment(value: Any, modality: str, augmentation: Augmentation, rng: np.random.Generator,
+            backgrounds: Sequence[Any] = ()) -> Any:
+    """One augmented view of a decoded input (RGB image, str or Audio) of ``modality``, of the same type.
+
+    ``backgrounds`` (decoded ``Audio``, see :meth:`Augmentation.backgrounds`) are clips the audio noise transform
+    may mix in instead of white or pink noise.
+    """
     enabled = augmentation.transforms(modality)
     if modality == "image":
         return image.augment_image(value, rng, augmentation.strength, enabled)
     if modality == "text":
         return text.augment_text(value, rng, augmentation.strength, enabled)
     if modality == "audio":
-        return audio.augment_audio(value, rng, augmentation.strength, enabled)
+        return audio.augment_audio(value, rng, augmentation.strength, enabled, backgrounds)
     raise ValueError(f"modality must be image, text or audio, got {modality!r}")
 
 
-__all__ = ["ALL_TRANSFORMS", "STRENGTHS", "TRANSFORMS", "Augmentation", "augment", "parse_augment", "view_generator"]
+__all__ = [
+    "ALL_TRANSFORMS", "STRENGTHS", "TRANSFORMS", "Augmentation", "augment", "parse_augment", "view_generator",
+    "with_background",
+]

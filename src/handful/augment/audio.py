@@ -1,5 +1,6 @@
-"""Label-preserving audio transforms on waveforms: noise at a chosen SNR, gain, time shift, time stretch, pitch
-shift, and SpecAugment-style time and frequency masks.
+"""Label-preserving audio transforms on waveforms: noise at a chosen SNR (white, pink, or clips from a folder
+such as the user's unlabelled pool), gain, time shift, time stretch, pitch shift, and SpecAugment-style time and
+frequency masks.
 
 Each transform takes :class:`handful.data.decode.Audio`, a numpy ``Generator`` and a strength and returns
 ``Audio`` at the same sample rate, float32, within [-1, 1]. Time stretch and pitch shift use librosa (phase
@@ -13,7 +14,7 @@ audiomentations (numpy-based) does much of this, but it draws its randomness fro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -50,13 +51,34 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return pink / max(_rms(pink), 1e-12)
 
 
-def noise(audio: Audio, rng: np.random.Generator, strength: str) -> Audio:
-    """White or pink background noise (even odds) at a signal-to-noise ratio drawn for the strength."""
+def background_segment(clip: Audio, n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples at ``rate`` Hz from a random place in ``clip`` (looped if short), scaled to unit RMS."""
+    import librosa
+
+    samples = clip.samples.astype(np.float32)
+    if clip.sample_rate != rate and samples.size:
+        samples = librosa.resample(samples, orig_sr=clip.sample_rate, target_sr=rate, res_type="soxr_hq")
+    if _rms(samples) < 1e-6:  # a silent clip adds nothing: fall back to white noise
+        return rng.standard_normal(n)
+    start = int(rng.integers(0, len(samples)))
+    segment = np.resize(np.roll(samples, -start), n).astype(np.float64)  # np.resize loops a short clip
+    return segment / max(_rms(segment), 1e-12)
+
+
+def noise(audio: Audio, rng: np.random.Generator, strength: str, backgrounds: Sequence[Audio] = ()) -> Audio:
+    """Background noise at a signal-to-noise ratio drawn for the strength: white or pink (even odds), or, when
+    ``backgrounds`` are given (clips from the user's unlabelled pool), one of them two times in three."""
     samples = audio.samples.astype(np.float64)
     low, high = SNR_DB[strength]
     level = _rms(samples) / 10 ** (float(rng.uniform(low, high)) / 20)
-    white = rng.random() < 0.5
-    background = rng.standard_normal(len(samples)) if white else pink_noise(len(samples), rng)
+    draw = rng.random()
+    if backgrounds and draw < 2 / 3:
+        clip = backgrounds[int(rng.integers(len(backgrounds)))]
+        background = background_segment(clip, len(samples), audio.sample_rate, rng)
+    elif draw < (2 / 3 + 1 / 6 if backgrounds else 0.5):
+        background = rng.standard_normal(len(samples))
+    else:
+        background = pink_noise(len(samples), rng)
     return _out(samples + level * background, audio.sample_rate)
 
 
@@ -158,12 +180,14 @@ TRANSFORMS: dict[str, Transform] = {
 RATE = {"stretch": 0.6, "pitch": 0.6, "shift": 1.0, "gain": 1.0, "timemask": 0.6, "freqmask": 0.6, "noise": 1.0}
 
 
-def augment_audio(audio: Audio, rng: np.random.Generator, strength: str, enabled: list[str]) -> Audio:
-    """One augmented view: each enabled transform applied with its probability, in the fixed order above."""
+def augment_audio(audio: Audio, rng: np.random.Generator, strength: str, enabled: list[str],
+                  backgrounds: Sequence[Audio] = ()) -> Audio:
+    """One augmented view: each enabled transform applied with its probability, in the fixed order above;
+    ``backgrounds`` are clips the noise transform may mix in."""
     out = _out(audio.samples, audio.sample_rate)
     for name, transform in TRANSFORMS.items():
         chance = rng.random()
         child = np.random.default_rng(rng.integers(2**63))
         if name in enabled and chance < PROBABILITY[strength] * RATE[name]:
-            out = transform(out, child, strength)
+            out = noise(out, child, strength, backgrounds) if name == "noise" else transform(out, child, strength)
     return out

@@ -190,12 +190,13 @@ def embed_views(
         pending.clear()
 
     step = backbone.batch_size if missing else 1
+    backgrounds = augmentation.backgrounds() if missing and spec.modality == "audio" else []
     for example in missing:
         value = decode_example(example, spec.modality)
         for view, name in enumerate(names[example.digest]):
             if name not in known:
                 pending.append((name, augment(value, spec.modality, augmentation,
-                                              view_generator(seed, example.digest, view))))
+                                              view_generator(seed, example.digest, view), backgrounds)))
         if len(pending) >= step:
             flush()
         if progress is not None:

@@ -198,3 +198,15 @@ def test_scores_of_fits_under_a_time_budget_are_not_reused(tmp_path: Path) -> No
     search = Search(features.__getitem__, y, 2, make_folds(y, 2, 1, 0), seed=0, time_budget=1e6, scores=scores)
     assert [r.status for r in search.run([tuned, probe])] == ["ok", "ok"]
     assert scores.get(tuned) is None and scores.get(probe) is not None
+
+
+def test_report_shows_the_gain_of_fine_tuning_over_the_frozen_probe(image_folder: Path) -> None:
+    clf = Classifier(preset="fast", backbone="tiny-image", learners=["linear", "finetune"], random_state=0,
+                     verbose=0, cv_repeats=1).fit(image_folder)
+    scores = {(r["backbone"], r["learner"]): r["balanced_accuracy"]["mean"] for r in clf.leaderboard_
+              if r["status"] == "ok"}
+    gain = scores[("tiny-image:trunk", "finetune")] - scores[("tiny-image", "linear")]
+    page = clf.report_.html()
+    assert '<p id="finetuning"><b>Fine-tuning</b> of tiny-image' in page
+    assert f"({gain:+.3f} against the frozen tiny-image with a linear head)" in page
+    assert f"<td>{gain:+.3f}</td>" in page  # the leaderboard's "gain from the remedy" cell

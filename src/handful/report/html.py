@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from handful.backbones.registry import frozen_name
 from handful.report import plots
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,16 @@ img.plot{max-width:100%;height:auto;display:block;margin:.5em 0}
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _finetune_gain(row: dict[str, Any], board: list[dict[str, Any]]) -> float | None:
+    """A fine-tuned option's score minus the frozen backbone's linear probe (same folds); None for other rows."""
+    if row["learner"] != "finetune" or row.get("augment") or not row.get("balanced_accuracy"):
+        return None
+    frozen = frozen_name(row["backbone"])
+    probes = [r for r in board if r["backbone"] == frozen and r["learner"] == "linear" and not r.get("augment")
+              and r.get("balanced_accuracy")]
+    return row["balanced_accuracy"]["mean"] - probes[0]["balanced_accuracy"]["mean"] if probes else None
 
 
 def _score(estimate: dict[str, Any] | None) -> str:
@@ -207,14 +218,32 @@ class Report:
                 f"{row['status']}: {row.get('message', '')}")
             kind = "simple baseline" if row.get("kind") == "baseline" else row.get("kind", "")
             head = f"{row['learner']} + augmented" if augment else row["learner"]
-            gain = gains.get((row["backbone"], row["learner"])) if augment else None
+            gain = gains.get((row["backbone"], row["learner"])) if augment else _finetune_gain(row, clf.leaderboard_)
             rows.append(f'<tr class="{"win" if win else ""}"><td>{_e(row["backbone"])}</td><td>{_e(head)}'
                         f'</td><td>{_e(kind)}</td><td>{score}</td><td>{"" if gain is None else f"{gain:+.3f}"}</td>'
                         f'<td>{row.get("seconds", 0):.1f}</td></tr>')
         png = plots.leaderboard_png(clf.leaderboard_, (clf.backbone_, clf.learner_, chosen))
         return (f'<h2 id="leaderboard">Options tried</h2>{_img(png, "leaderboard")}<table><tr><th>features '
                 f'(backbone)</th><th>head</th><th>kind</th><th>balanced accuracy (95% range)</th><th>gain from '
-                f'augmentation</th><th>seconds</th></tr>' + "".join(rows) + "</table>" + self._augmentation())
+                f'the remedy</th><th>seconds</th></tr>' + "".join(rows) + "</table>" + self._augmentation()
+                + self._finetuning())
+
+    def _finetuning(self) -> str:
+        tuned = [r for r in self.clf.leaderboard_ if r["learner"] == "finetune" and not r.get("augment")]
+        scored = [(r, _finetune_gain(r, self.clf.leaderboard_)) for r in tuned if r["status"] == "ok"]
+        if not tuned:
+            return '<p class="muted">Fine-tuning was not tried (preset, or a backbone that cannot be tuned).</p>'
+        if not scored:
+            return f'<p class="muted">Fine-tuning was not scored: {_e(tuned[0].get("message", ""))}</p>'
+        row, gain = scored[0]
+        used = self.clf.learner_ == "finetune"
+        change = "" if gain is None else f" ({gain:+.3f} against the frozen {_e(frozen_name(row['backbone']))} " \
+                                         "with a linear head)"
+        return (f'<p id="finetuning"><b>Fine-tuning</b> of {_e(frozen_name(row["backbone"]))}\'s last layers scored '
+                f'{row["balanced_accuracy"]["mean"]:.3f}{change}. '
+                + ("The chosen model is fine-tuned." if used else "The chosen model is not fine-tuned: a frozen "
+                   "option scored better.") + ' "gain from the remedy" for a fine-tuned option is its score minus '
+                'that of the frozen backbone with a linear head.</p>')
 
     def _augmentation(self) -> str:
         record = getattr(self.clf, "augmentation_", None)

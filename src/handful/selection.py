@@ -83,7 +83,10 @@ class ScoreCache:
         from handful.backbones.registry import get_spec
 
         parts = [get_spec(p).cache_key() for p in candidate.backbone.split("+")]
-        fields = [self.context, __version__, parts, candidate.learner, candidate.scaling]
+        learner = candidate.learner
+        recipe = LEARNERS[learner].version if learner in LEARNERS else "?"
+        fields = [self.context, __version__, parts, learner if recipe == "1" else f"{learner}-v{recipe}",
+                  candidate.scaling]
         text = json.dumps(fields + [candidate.augment] if candidate.augment else fields)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -62,3 +62,15 @@ def test_unknown_learner_lists_valid() -> None:
     with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: cosine, finetune, linear, mlp, prototypes. "
                                          r"Did you mean 'linear'\?"):
         make_learner("lineer", "l2")
+
+
+def test_a_new_training_recipe_is_not_served_old_cached_scores(tmp_path, monkeypatch) -> None:
+    from handful import selection
+    from handful.learners.finetune import FineTune
+
+    cache = selection.ScoreCache(tmp_path, "context")
+    tuned = selection.Candidate("tiny-image:trunk", "finetune", "l2", "test")
+    linear = selection.Candidate("tiny-image", "linear", "l2", "test")
+    before = cache.key(tuned), cache.key(linear)
+    monkeypatch.setattr(FineTune, "version", "999")
+    assert cache.key(tuned) != before[0] and cache.key(linear) == before[1]

@@ -74,6 +74,7 @@ class Learner:
     description: ClassVar[str]
     dense_only: ClassVar[bool] = True
     tunes_backbone: ClassVar[bool] = False  # trains a backbone's tail on trunk rows (see learners.finetune)
+    version: ClassVar[str] = "1"  # changes with the training recipe, so cached scores of the old one are not reused
 
     def __init__(self, scaling: str = "l2") -> None:
         self.scaling = scaling

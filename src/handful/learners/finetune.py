@@ -83,6 +83,7 @@ class FineTune(Learner):
     name = "finetune"
     description = "fine-tune the backbone's last layers and a new head (text: SetFit)"
     tunes_backbone = True
+    version = "2"  # recipe defaults measured (9470c5e)
 
     def __init__(
         self,

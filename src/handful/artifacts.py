@@ -28,7 +28,8 @@ class ModelFileError(ValueError):
     """A model folder that is missing, damaged, or made by an incompatible handful."""
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -65,7 +66,7 @@ def write_model(path: str | Path, manifest: dict[str, Any], tensors: dict[str, n
         weights = staging / WEIGHTS
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(weights))
         manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
-                    "files": {WEIGHTS: {"sha256": _sha256(weights), "bytes": weights.stat().st_size}}}
+                    "files": {WEIGHTS: {"sha256": file_sha256(weights), "bytes": weights.stat().st_size}}}
         with (staging / MANIFEST).open("w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2, sort_keys=False, default=_json_default)
             handle.flush()
@@ -120,7 +121,7 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     if not weights.is_file():
         raise ModelFileError(f"{folder} is incomplete: {WEIGHTS} is missing.")
     expected = manifest.get("files", {}).get(WEIGHTS, {}).get("sha256")
-    if expected != _sha256(weights):
+    if expected != file_sha256(weights):
         raise ModelFileError(
             f"{weights} does not match its checksum in {MANIFEST}: the file is truncated or damaged. "
             "Retrain or restore the model."

@@ -13,7 +13,6 @@ leaves no file behind. Files are written under temporary names and renamed into 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from handful.artifacts import file_sha256
 from handful.backbones.registry import get_backbone, get_spec
 from handful.classifier import Classifier
 from handful.learners import Learner
@@ -290,14 +290,6 @@ def _generated_inputs(modality: str, folder: Path, n: int = 4) -> list[Any]:
     return paths
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export_onnx(
     model: str | Path | Classifier,
     out: str | Path | None = None,
@@ -468,7 +460,7 @@ def _sidecar(clf: Classifier, recipe: _Recipe, target: Path, onnx_file: Path, ma
         "format": SIDECAR_FORMAT,
         "format_version": SIDECAR_VERSION,
         "handful_version": __version__,
-        "onnx": {"file": target.name, "sha256": _sha256(onnx_file), "bytes": onnx_file.stat().st_size,
+        "onnx": {"file": target.name, "sha256": file_sha256(onnx_file), "bytes": onnx_file.stat().st_size,
                  "opset": opset},
         "modality": clf.modality_,
         "classes": [str(c) for c in clf.classes_],

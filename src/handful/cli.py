@@ -609,8 +609,10 @@ def update(
 ) -> None:
     """Retrain NAME on its training data plus DATA; promote the new version only if it is not worse.
 
-    Both are compared on the same cross-validation folds of the combined data. Exit status 0 when the new version
-    was promoted, 3 when it was registered but not promoted (the promoted version keeps serving).
+    Both are refitted on each training part of the same cross-validation folds of the combined data (the old
+    version's backbone and head on its old examples only) and scored on the held-out old examples, whose labels
+    were already trusted. Exit status 0 when the new version was promoted, 3 when it was registered but not
+    promoted (the promoted version keeps serving).
     """
     _setup(quiet)
     registry = _registry(root)

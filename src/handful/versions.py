@@ -32,7 +32,6 @@ from handful.backbones.registry import LazyBackbone
 from handful.classifier import Classifier
 from handful.data import Dataset, load
 from handful.evaluation.metrics import balanced_accuracy
-from handful.learners import make_learner
 from handful.registry import Registry, Version
 
 logger = logging.getLogger(__name__)
@@ -150,9 +149,9 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
     folds = selection.make_folds(y, selection.n_folds(y, cfg.cv_folds), cfg.cv_repeats, cfg.seed)
     cache_root = _cache_root(new)
     everyone = np.ones(len(y), dtype=bool)
-    old_predictions = _fold_predictions(old.learner_, old.head_.scaling, _features(old.backbone_, data, cache_root),
+    old_predictions = _fold_predictions(_candidate(old), _features(old.backbone_, data, cache_root),
                                         y, folds, cfg.seed, old_examples)
-    new_predictions = _fold_predictions(new.learner_, new.head_.scaling, _features(new.backbone_, data, cache_root),
+    new_predictions = _fold_predictions(_candidate(new), _features(new.backbone_, data, cache_root),
                                         y, folds, cfg.seed, everyone)
     scored = {}
     for part, mask in (("old_examples", old_examples), ("all_examples", everyone)):
@@ -194,12 +193,20 @@ def _standard_error(difference: np.ndarray, test_fraction: float) -> float:
     return float(np.sqrt((1.0 / len(difference) + ratio) * difference.var(ddof=1)))
 
 
+def _candidate(clf: Classifier) -> selection.Candidate:
+    """A fitted model's backbone and head as a search candidate (without augmented views: both versions are
+    compared on their plain features)."""
+    return selection.Candidate(clf.backbone_, clf.learner_, clf.head_.scaling, "pretrained")
+
+
 def _fold_predictions(
-    learner: str, scaling: str, features: Any, y: np.ndarray, folds: selection.Folds, seed: int, fit_on: np.ndarray
+    candidate: selection.Candidate, features: Any, y: np.ndarray, folds: selection.Folds, seed: int,
+    fit_on: np.ndarray,
 ) -> list[np.ndarray]:
-    """Per fold, the predicted classes of its held-out examples by a ``learner`` head fitted on the fold's training
-    examples where ``fit_on`` (the same head and seeds as cross-validation in the search). Classes absent from
-    those examples (classes the old data did not have) are never predicted, as the old model could not."""
+    """Per fold, the predicted classes of its held-out examples by the candidate's head (a fine-tuned one included)
+    fitted on the fold's training examples where ``fit_on`` (the same head and seeds as cross-validation in the
+    search). Classes absent from those examples (classes the old data did not have) are never predicted, as the
+    old model could not."""
     found = []
     for index, (train, test) in enumerate(folds):
         part = train[fit_on[train]]
@@ -207,8 +214,8 @@ def _fold_predictions(
         if len(present) < 2:
             found.append(np.full(len(test), present[0] if len(present) else -1))
             continue
-        head = make_learner(learner, scaling)
-        head.fit(features[part], np.searchsorted(present, y[part]), len(present), seed + index)
+        head = selection.fit_learner(candidate, features, np.searchsorted(present, y), len(present), part,
+                                     seed + index)
         found.append(present[head.predict_proba(features[test]).argmax(axis=1)])
     return found
 

@@ -221,6 +221,19 @@ def test_update_refuses_data_that_makes_the_model_worse(tmp_path: Path) -> None:
     assert "Not promoted." in report
 
 
+def test_update_compares_a_fine_tuned_version_on_the_same_folds(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    clf = handful.Classifier(**{**QUICK, "cv_folds": 3, "cv_repeats": 1, "learners": ["finetune"]}).fit(
+        write_images(tmp_path / "old", per_class=6, seed=0))
+    assert clf.learner_ == "finetune" and clf.backbone_ == "tiny-image:trunk"
+    Registry(root, create=True).add("colours", clf.save)
+    code, output = cli("update", "colours", str(write_images(tmp_path / "new", per_class=3, seed=1)), "--root",
+                       str(root))
+    assert code in (0, 3), output
+    version = Registry(root).get("colours", 2)
+    assert version.comparison is not None and len(version.comparison["difference"]) == 3
+
+
 def test_update_says_when_the_old_data_is_gone(tmp_path: Path) -> None:
     root = tmp_path / "models"
     old = write_images(tmp_path / "old", per_class=4)

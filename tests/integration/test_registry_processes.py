@@ -19,7 +19,7 @@ import pytest
 import handful
 from handful.registry import DATABASE, INCOMING, Registry
 from tests.conftest import write_images
-from tests.integration.test_serve_real import free_port
+from tests.integration.test_serve_real import serving
 
 pytestmark = pytest.mark.slow
 
@@ -93,31 +93,8 @@ def registry_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     for seed in (0, 1):
         clf = handful.Classifier(preset="fast", backbone="tiny-image", random_state=seed, verbose=0).fit(data)
         registry.add("colours", clf.save)
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(handful_cli("serve", str(root), "--port", str(port), "--quiet"), stdout=log,
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer /healthz within 60 s"
-            time.sleep(0.3)
+    with serving(root, tmp_path / "server.log") as url:
         yield url, root
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def served_version(url: str, wanted: str, within: float = 30.0) -> str:

@@ -240,7 +240,7 @@ def test_no_augmented_view_of_a_test_example_is_ever_trained_on(monkeypatch: pyt
     owner = np.repeat(np.arange(n), views)
     view_features = np.column_stack([owner, np.ones(len(owner))]).astype(float)  # a view carries its owner's id
     folds = selection.make_folds(y, 5, 2, seed=0)
-    monkeypatch.setattr(selection, "make_learner", _Recorder)
+    monkeypatch.setattr(selection.folds, "make_learner", _Recorder)
     _Recorder.seen = []
     candidate = selection.Candidate("tiny-image", "linear", "l2", "test", augment="light-3views-v1")
     selection.cross_validate(candidate, features, y, 2, folds, 0, views=(view_features, owner))
@@ -335,7 +335,7 @@ def test_the_final_model_is_fit_on_views_when_an_augmented_candidate_wins(monkey
         fitted_rows.append(len(out[1]))
         return out
 
-    monkeypatch.setattr(selection, "with_views", spy)
+    monkeypatch.setattr(selection.folds, "with_views", spy)
     clf = handful.Classifier(backbone="tiny-image", learners="linear", augment="light,views=3", random_state=0,
                              verbose=0).fit(photos)
     assert clf.augment_ and clf.augmentation_["used"]

@@ -242,7 +242,7 @@ def test_same_search_on_same_data_reuses_scores(
         calls.append(candidate.learner)
         return real(candidate, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(selection, "cross_validate", counting)
+    monkeypatch.setattr(selection.search, "cross_validate", counting)
     first = tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c").fit(image_folder)
     computed = len(calls)
     second = tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c").fit(image_folder)

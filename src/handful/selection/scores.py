@@ -1,0 +1,91 @@
+"""Cross-validation results kept on disk, keyed by everything they depend on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from handful.evaluation.metrics import cv_estimate
+from handful.learners import LEARNERS
+from handful.selection.folds import Folds
+from handful.selection.results import Candidate, Result
+
+logger = logging.getLogger(__name__)
+
+
+class ScoreCache:
+    """Cross-validation results on disk, so re-running the same search on the same data costs nothing.
+
+    A result is keyed by everything it depends on: the ordered example digests and labels, the folds, the seed,
+    the candidate, the feature versions (backbone cache keys) and the handful version. Any change recomputes.
+    """
+
+    def __init__(self, root: Path, context: str) -> None:
+        self.folder = Path(root) / "scores"
+        self.context = context
+
+    def key(self, candidate: Candidate) -> str:
+        from handful import __version__
+        from handful.backbones.registry import get_spec
+
+        parts = [get_spec(p).cache_key() for p in candidate.backbone.split("+")]
+        learner = candidate.learner
+        recipe = LEARNERS[learner].version if learner in LEARNERS else "?"
+        fields = [self.context, __version__, parts, learner if recipe == "1" else f"{learner}-v{recipe}",
+                  candidate.scaling]
+        text = json.dumps(fields + [candidate.augment] if candidate.augment else fields)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, candidate: Candidate) -> Result | None:
+        from safetensors import safe_open
+
+        path = self.folder / f"{self.key(candidate)}.safetensors"
+        if not path.exists():
+            return None
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                meta = handle.metadata() or {}
+                result = Result(candidate, balanced=handle.get_tensor("balanced").tolist(),
+                                accuracy=handle.get_tensor("accuracy").tolist(), oof_proba=handle.get_tensor("oof"),
+                                seconds=float(meta.get("seconds", 0.0)))
+                fraction = float(meta["test_fraction"])
+        except Exception as error:  # a damaged entry is recomputed, never trusted
+            logger.warning("ignoring unreadable score cache entry %s (%s)", path, error)
+            return None
+        result.estimate = cv_estimate(result.balanced, fraction)
+        result.accuracy_estimate = cv_estimate(result.accuracy, fraction)
+        result.message = "cross-validation results reused from the cache"
+        return result
+
+    def put(self, result: Result, test_fraction: float) -> None:
+        from safetensors.numpy import save_file
+
+        if result.status != "ok" or result.oof_proba is None:
+            return
+        tensors = {"balanced": np.asarray(result.balanced), "accuracy": np.asarray(result.accuracy),
+                   "oof": np.ascontiguousarray(result.oof_proba)}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary = self.folder / f".{uuid.uuid4().hex}.tmp"
+            save_file(tensors, str(temporary),
+                      metadata={"seconds": str(result.seconds), "test_fraction": str(test_fraction)})
+            os.replace(temporary, self.folder / f"{self.key(result.candidate)}.safetensors")
+        except OSError as error:
+            logger.warning("could not write the score cache in %s (%s)", self.folder, error)
+
+
+def search_context(digests: list[str], y: np.ndarray, folds: Folds, seed: int) -> str:
+    """Everything about the data and the folds that a cross-validation result depends on, as one digest."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(digests).encode())
+    digest.update(np.asarray(y, dtype=np.int64).tobytes())
+    for train, test in folds:
+        digest.update(np.asarray(train, dtype=np.int64).tobytes() + b"|" + np.asarray(test, dtype=np.int64).tobytes())
+    digest.update(str(seed).encode())
+    return digest.hexdigest()

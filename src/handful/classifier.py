@@ -13,8 +13,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
-from handful import artifacts, config, selection
+from handful import _timing, artifacts, config, selection
 from handful._progress import progress_bar
+from handful._timing import stage
 from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
@@ -109,10 +110,18 @@ class Classifier(ClassifierMixin, BaseEstimator):
 
         A folder with ``train/`` and ``val/`` (or ``test/``) trains on the first and scores the second
         (``holdout_``). Problems with single files are recorded in ``problems_`` and those files skipped.
+        The seconds of each stage of the fit are in ``timings_`` (see :mod:`handful._timing`).
         """
+        with _timing.recording() as timings:
+            self._fit(X, y)
+        self.timings_ = timings.as_dict()
+        return self
+
+    def _fit(self, X: Any, y: Sequence[Any] | None) -> None:
         started = time.perf_counter()
         seed = _seed(self.random_state)
-        loaded = self._read(X, y)
+        with stage("read"):
+            loaded = self._read(X, y)
         train = loaded.train
         labelled = [i for i, label in enumerate(train.labels) if label is not None]
         train = train.subset(labelled) if len(labelled) < len(train) else train
@@ -154,15 +163,21 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates
                 scores=self._score_cache(train, y_index, folds, seed), views_for=views_for,
             )
-            results = search.staged(candidates)
+            with stage("search"):
+                results = search.staged(candidates)
+                for r in results:  # each candidate's cross-validation (its features were timed as they came)
+                    if r.status == "ok":
+                        label = f"{r.candidate.backbone}+{r.candidate.learner}"
+                        _timing.add(f"cv {label}" + (" augmented" if r.candidate.augment else ""), r.seconds)
         winner = selection.best(results, y_index)
         chosen_views = views_for(winner.candidate.backbone, winner.candidate.augment) if winner.candidate.augment \
             else None
         refit_budget = None if cfg.time_budget is None else max(  # fine-tuning: what is left, or a fold's share
             cfg.time_budget - (time.perf_counter() - started), cfg.time_budget / len(folds))
-        head = selection.fit_learner(winner.candidate, features_for(winner.candidate.backbone), y_index,
-                                     len(self.classes_), np.arange(len(y_index)), seed, chosen_views, refit_budget,
-                                     self.verbose)
+        chosen = features_for(winner.candidate.backbone)
+        with stage(f"refit {winner.candidate.learner}"):
+            head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_),
+                                         np.arange(len(y_index)), seed, chosen_views, refit_budget, self.verbose)
 
         self.config_ = cfg
         self.modality_ = train.modality
@@ -183,7 +198,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         # A fine-tuned model's trunk rows are raw activations: outliers, duplicates and the learning curve (with a
         # linear proxy) are measured on the frozen backbone's embeddings instead.
         frozen = [frozen_name(p) for p in winner.candidate.backbone.split("+")]
-        self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba, [features_for(p) for p in frozen])
+        frozen_blocks = [features_for(p) for p in frozen]
+        with stage("label check"):
+            self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba, frozen_blocks)
         self.problems_ = list(loaded.train.problems)
         self.n_examples_ = len(train)
         self.class_counts_ = train.class_counts()
@@ -193,11 +210,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
         self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
-        self._review(train, y_index, features_for(self.backbone_), winner.candidate.scaling, seed,
-                     features_for("+".join(frozen)))
-        self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
+        self._review(train, y_index, chosen, winner.candidate.scaling, seed, features_for("+".join(frozen)))
+        with stage("holdout"):
+            self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
-        return self
 
     def _read(self, X: Any, y: Sequence[Any] | None) -> LoadedData:
         if self.modality is not None and self.modality not in MODALITIES:
@@ -277,14 +293,15 @@ class Classifier(ClassifierMixin, BaseEstimator):
         curve_folds = selection.make_folds(y, selection.n_folds(y, self.config_.cv_folds),
                                            3 if len(y) < config.LARGE else 1, seed + 1)
         try:
-            with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance:
+            with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance, stage("learning curve"):
                 self.learning_curve_: LearningCurve | None = learning_curve(
                     features if curve_features is None else curve_features, y, classes, curve_folds, self.learner_,
                     scaling, seed, on_fold=advance)
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed curve must not cost the model
             logger.warning("could not measure the learning curve: %s", error)
             self.learning_curve_ = LearningCurve(skipped=f"it could not be measured ({error})")
-        train_score = balanced_accuracy(y, self.head_.predict_proba(features).argmax(axis=1), len(classes))
+        with stage("train score"):
+            train_score = balanced_accuracy(y, self.head_.predict_proba(features).argmax(axis=1), len(classes))
         issues = getattr(self, "label_issues_", None)
         baseline = (self.baseline_ or {}).get("balanced_accuracy") or {}
         self.diagnosis_: Diagnosis | None = diagnose(
@@ -316,12 +333,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
         return encoders[name]
 
     def _embed(self, name: str, dataset: Dataset) -> Any:
-        with progress_bar(f"Embedding with {name}", len(dataset), self.verbose) as advance:
+        with progress_bar(f"Embedding with {name}", len(dataset), self.verbose) as advance, stage(f"embed {name}"):
             return feature_cache.embed(self._encoder(name), dataset.examples, self._cache_root(), advance)
 
     def _embed_views(self, name: str, dataset: Dataset, augmentation: Any, seed: int) -> selection.Views:
         title = f"Embedding {augmentation.views} augmented views with {name}"
-        with progress_bar(title, len(dataset), self.verbose) as advance:
+        with progress_bar(title, len(dataset), self.verbose) as advance, stage(f"views {name}"):
             return feature_cache.embed_views(self._encoder(name), dataset.examples, augmentation, seed,
                                              self._cache_root(), advance)
 
@@ -509,6 +526,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             },
             "update": getattr(self, "update_", None),
             "fit_seconds": round(self.fit_seconds_, 2),
+            "timings": getattr(self, "timings_", None),
         }
         return artifacts.write_model(path, manifest, tensors)
 
@@ -544,6 +562,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.data_sources_ = list(data.get("sources") or [])
             clf.update_ = manifest.get("update")
             clf.fit_seconds_ = manifest.get("fit_seconds", 0.0)
+            clf.timings_ = manifest.get("timings") or {}
             clf.oof_proba_ = None
             clf.label_issues_ = manifest.get("label_issues") or noise.summarize(None, np.zeros(0), [], [])
             curve, diagnosis, out_of_fold = (manifest.get(k) for k in ("learning_curve", "diagnosis", "out_of_fold"))

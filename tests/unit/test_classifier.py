@@ -82,6 +82,14 @@ def test_save_load_identical_predictions(fitted: tuple[Classifier, Path], tmp_pa
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["data"]["fingerprint"] == clf.data_fingerprint_
     assert manifest["backbone"]["licence"]
+    # Where the time went: every stage of the fit, saved with the model and shown in its report.
+    stages = set(clf.timings_)
+    assert {"read", "search", "search/embed tiny-image", f"refit {clf.learner_}", "label check",
+            "learning curve"} <= stages
+    assert any(s.startswith("search/cv tiny-image+") for s in stages)
+    assert sum(v for k, v in clf.timings_.items() if "/" not in k) <= clf.fit_seconds_ + 0.05
+    assert manifest["timings"] == clf.timings_ and loaded.timings_ == clf.timings_
+    assert "Where the" in loaded.report_.html()
 
 
 def test_truncated_or_corrupt_model_fails_clearly(fitted: tuple[Classifier, Path], tmp_path: Path) -> None:

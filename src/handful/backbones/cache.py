@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from handful._timing import stage
 from handful.augment import Augmentation
 from handful.backbones.registry import Backbone
 from handful.data.dataset import Example
@@ -133,7 +134,9 @@ def embed(
     step = backbone.batch_size if missing else 1  # reading batch_size would load a lazy backbone's weights
     for start in range(0, len(missing), step):
         chunk = missing[start : start + step]
-        features = np.asarray(backbone.embed([decode_example(e, spec.modality) for e in chunk]), dtype=np.float32)
+        with stage("decode"):
+            values = [decode_example(e, spec.modality) for e in chunk]
+        features = np.asarray(backbone.embed(values), dtype=np.float32)
         if cache is not None:
             cache.put([e.digest for e in chunk], features)
         known.update({e.digest: row for e, row in zip(chunk, features, strict=True)})
@@ -192,11 +195,13 @@ def embed_views(
     step = backbone.batch_size if missing else 1
     backgrounds = augmentation.backgrounds() if missing and spec.modality == "audio" else []
     for example in missing:
-        value = decode_example(example, spec.modality)
+        with stage("decode"):
+            value = decode_example(example, spec.modality)
         for view, name in enumerate(names[example.digest]):
             if name not in known:
-                pending.append((name, augment(value, spec.modality, augmentation,
-                                              view_generator(seed, example.digest, view), backgrounds)))
+                with stage("augment"):
+                    pending.append((name, augment(value, spec.modality, augmentation,
+                                                  view_generator(seed, example.digest, view), backgrounds)))
         if len(pending) >= step:
             flush()
         if progress is not None:

@@ -143,7 +143,7 @@ class Report:
     def html(self) -> str:
         """The report as one HTML string."""
         sections = [self._summary(), self._update(), self._diagnosis(), self._leaderboard(), self._errors(),
-                    self._curve(), self._examples(), self._label_issues()]
+                    self._curve(), self._examples(), self._label_issues(), self._timings()]
         clf = self.clf
         title = f"handful report: {clf.backbone_} + {clf.learner_}"
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -227,6 +227,10 @@ class Report:
                 f'(backbone)</th><th>head</th><th>kind</th><th>balanced accuracy (95% range)</th><th>gain from '
                 f'the remedy</th><th>seconds</th></tr>' + "".join(rows) + "</table>" + self._augmentation()
                 + self._finetuning())
+
+    def _timings(self) -> str:
+        seconds = getattr(self.clf, "timings_", None)
+        return _timings_table(seconds, float(getattr(self.clf, "fit_seconds_", 0.0))) if seconds else ""
 
     def _finetuning(self) -> str:
         tuned = [r for r in self.clf.leaderboard_ if r["learner"] == "finetune" and not r.get("augment")]
@@ -317,6 +321,17 @@ class Report:
         return ('<h2 id="label-issues">Suspicious examples: check these labels</h2><p>The given label looks '
                 'unlikely, or the example is unlike any other. Lower score is more suspicious.</p>'
                 f'<div class="grid">{items}</div>')
+
+
+def _timings_table(seconds: dict[str, float], fit_seconds: float) -> str:
+    from handful._timing import table
+
+    rows = "".join(f'<tr><td><pre style="margin:0">{_e(name)}</pre></td><td>{value:.1f}</td>'
+                   f'<td>{"" if share is None else f"{share:.0%}"}</td></tr>'
+                   for name, value, share in table(seconds, fit_seconds or None))
+    return (f'<details id="timings"><summary>Where the {fit_seconds:.0f} s of training went</summary><table><tr>'
+            f'<th>stage</th><th>seconds</th><th>share</th></tr>{rows}</table><p class="muted">A stage\'s seconds '
+            'include those of the stages indented under it.</p></details>')
 
 
 def _fmt(value: float | None) -> str:

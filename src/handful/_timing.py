@@ -1,0 +1,102 @@
+"""Seconds per stage of a fit: where the time goes (reading, embedding per backbone, each candidate, saving...).
+
+``recording()`` makes a :class:`Timings` the active one for the code below it; ``stage(name)`` anywhere underneath
+adds the seconds of its block to it. Stages nest: a stage opened inside another is stored under
+``"outer/inner"``, so a parent's seconds include its children's. With nothing recording, ``stage`` costs one
+context-variable lookup, so library code can mark its stages unconditionally.
+
+Example:
+    >>> with recording() as timings:
+    ...     with stage("embed"):
+    ...         with stage("decode"):
+    ...             pass
+    >>> sorted(timings.seconds)
+    ['embed', 'embed/decode']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Timings:
+    """Seconds per stage path (``"search/cv lite0+linear"``), in the order the stages first started."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    _path: list[str] = field(default_factory=list, repr=False)
+
+    def add(self, name: str, seconds: float) -> None:
+        """Add ``seconds`` to stage ``name`` under the stage now open (for work timed elsewhere, e.g. a worker)."""
+        key = "/".join([*self._path, name])
+        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
+
+    def as_dict(self) -> dict[str, float]:
+        """The stages rounded to milliseconds, ready for a JSON manifest."""
+        return {name: round(value, 3) for name, value in self.seconds.items()}
+
+
+_active: ContextVar[Timings | None] = ContextVar("handful_timings", default=None)
+
+
+@contextmanager
+def recording(timings: Timings | None = None) -> Iterator[Timings]:
+    """Make ``timings`` (a new :class:`Timings` when ``None``) the one ``stage`` records into, for this block."""
+    timings = Timings() if timings is None else timings
+    token = _active.set(timings)
+    try:
+        yield timings
+    finally:
+        _active.reset(token)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Count the seconds of this block as stage ``name`` of the recording in progress, if any."""
+    timings = _active.get()
+    if timings is None:
+        yield
+        return
+    timings._path.append(name)
+    key = "/".join(timings._path)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings.seconds[key] = timings.seconds.get(key, 0.0) + time.perf_counter() - start
+        timings._path.pop()
+
+
+def current() -> Timings | None:
+    """The recording in progress, or ``None``."""
+    return _active.get()
+
+
+def add(name: str, seconds: float) -> None:
+    """Add ``seconds`` timed elsewhere (e.g. in a worker process) as stage ``name`` of the recording, if any."""
+    timings = _active.get()
+    if timings is not None:
+        timings.add(name, seconds)
+
+
+def table(seconds: dict[str, float], total: float | None = None) -> list[tuple[str, float, float | None]]:
+    """Rows ``(indented stage name, seconds, share of total)`` in recording order, children under their parent.
+
+    ``total`` defaults to the sum of the top-level stages.
+    """
+    if total is None:
+        total = sum(value for name, value in seconds.items() if "/" not in name)
+    order = sorted(seconds, key=lambda name: _parents_first(name, list(seconds)))
+    return [("  " * name.count("/") + name.rsplit("/", 1)[-1], seconds[name],
+             seconds[name] / total if total else None) for name in order]
+
+
+def _parents_first(name: str, names: list[str]) -> tuple[int, ...]:
+    """Sort key putting every stage right under its parent, siblings in recording order."""
+    parts = name.split("/")
+    return tuple(names.index("/".join(parts[: i + 1])) if "/".join(parts[: i + 1]) in names else len(names)
+                 for i in range(len(parts)))

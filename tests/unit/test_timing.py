@@ -1,0 +1,41 @@
+"""Seconds per stage: nesting, accumulation, the table, and that nothing records outside a recording."""
+
+from __future__ import annotations
+
+import time
+
+from handful import _timing
+from handful._timing import recording, stage, table
+
+
+def test_stages_nest_accumulate_and_stay_off_outside_a_recording() -> None:
+    with stage("nothing records this"):
+        pass
+    assert _timing.current() is None
+    with recording() as timings:
+        for _ in range(2):
+            with stage("embed"), stage("decode"):
+                time.sleep(0.01)
+        _timing.add("cv a+linear", 1.5)
+        with stage("search"):
+            _timing.add("cv b+mlp", 2.0)
+    assert _timing.current() is None
+    assert list(timings.seconds) == ["embed/decode", "embed", "cv a+linear", "search/cv b+mlp", "search"]
+    assert timings.seconds["embed"] >= timings.seconds["embed/decode"] >= 0.02
+    assert timings.seconds["search/cv b+mlp"] == 2.0
+    rows = table(timings.seconds)
+    assert [name for name, _, _ in rows] == ["embed", "  decode", "cv a+linear", "search", "  cv b+mlp"]
+    total = sum(v for k, v in timings.seconds.items() if "/" not in k)
+    assert rows[2][2] is not None and abs(rows[2][2] - 1.5 / total) < 1e-9
+
+
+def test_a_failing_stage_is_still_timed_and_closed() -> None:
+    with recording() as timings:
+        try:
+            with stage("read"):
+                raise ValueError("bad file")
+        except ValueError:
+            pass
+        with stage("search"):
+            pass
+    assert set(timings.seconds) == {"read", "search"}

@@ -1,0 +1,129 @@
+""""Nothing like what I learned": a score and a flag for inputs far from every training example.
+
+The score of an input is the mean cosine distance from its embedding (the frozen pretrained backbone's) to its
+``k`` nearest training embeddings (Sun et al., 2022, "Out-of-distribution detection with deep nearest neighbors").
+The flag's threshold is set on the training data itself, out of fold: each training example is scored against the
+training examples of the folds that did not hold it (its group left out too, when there are groups), and the
+threshold is the ``1 - false_alarm`` quantile of those scores. So about ``false_alarm`` (5% by default) of new inputs
+like the training ones are flagged, and inputs of another domain, far from all of them, are.
+
+Written by hand: scikit-learn's ``NearestNeighbors`` would do the search, but handful needs leave-fold-out scores
+and a saved threshold, and the search is one matrix product on normalised embeddings.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> train = rng.normal(0, 1, (60, 8)) + 5.0
+    >>> folds = [(np.arange(60)[np.arange(60) % 3 != f], np.arange(60)[np.arange(60) % 3 == f]) for f in range(3)]
+    >>> detector = OODDetector.fit(train, folds)
+    >>> detector.flag(np.vstack([train[:1] + 0.01, -train[:1]])).tolist()
+    [False, True]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+FALSE_ALARM = 0.05
+NEIGHBOURS = 5
+CHUNK = 1024
+
+
+def _normalise(features: Any) -> np.ndarray:
+    if hasattr(features, "toarray"):
+        features = features.toarray()
+    x = np.asarray(features, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def knn_distance(queries: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """Mean cosine distance of each (normalised) query to its ``k`` nearest (normalised) reference rows."""
+    k = max(1, min(k, len(reference)))
+    out = np.empty(len(queries))
+    for start in range(0, len(queries), CHUNK):
+        similarity = queries[start:start + CHUNK] @ reference.T
+        nearest = -np.partition(-similarity, k - 1, axis=1)[:, :k]
+        out[start:start + CHUNK] = 1.0 - nearest.mean(axis=1)
+    return out
+
+
+@dataclass
+class OODDetector:
+    """Training embeddings (normalised) and the distance above which an input is unlike anything learned."""
+
+    reference: np.ndarray = field(repr=False)
+    threshold: float
+    false_alarm: float = FALSE_ALARM
+    neighbours: int = NEIGHBOURS
+    oof_scores: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def fit(cls, features: Any, folds: list[tuple[np.ndarray, np.ndarray]], false_alarm: float = FALSE_ALARM,
+            neighbours: int = NEIGHBOURS) -> OODDetector:
+        """Keep the training embeddings and set the threshold on their leave-fold-out distances.
+
+        Args:
+            features: the training examples' embeddings (n, d).
+            folds: (train rows, test rows) pairs; each example's score is its mean over the folds testing it.
+            false_alarm: the fraction of in-domain inputs that may be flagged.
+            neighbours: how many nearest training examples the distance averages over.
+        """
+        if not 0.0 < false_alarm < 1.0:
+            raise ValueError(f"false_alarm must be a fraction between 0 and 1 (e.g. 0.05), got {false_alarm!r}")
+        x = _normalise(features)
+        total = np.zeros(len(x))
+        seen = np.zeros(len(x))
+        for train, test in folds:
+            if len(train) == 0 or len(test) == 0:
+                continue
+            total[test] += knn_distance(x[test], x[train], neighbours)
+            seen[test] += 1
+        if not seen.any():
+            raise ValueError("out-of-distribution threshold needs at least one fold with training and test rows")
+        scores = total[seen > 0] / seen[seen > 0]
+        threshold = float(np.quantile(scores, 1.0 - false_alarm, method="higher"))
+        return cls(x, threshold, false_alarm, neighbours, scores)
+
+    def score(self, features: Any) -> np.ndarray:
+        """Distance to the training data: about 0 for a training example's twin, up to 2 for its opposite."""
+        return knn_distance(_normalise(features), self.reference, self.neighbours)
+
+    def flag(self, features: Any) -> np.ndarray:
+        """True for inputs unlike anything the model learned."""
+        return self.score(features) > self.threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "false_alarm": self.false_alarm, "neighbours": self.neighbours,
+                "n_reference": int(len(self.reference)),
+                "oof_flagged": float(np.mean(self.oof_scores > self.threshold)) if self.oof_scores is not None
+                else None}
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able parameters and tensors (the normalised training embeddings), for the model file."""
+        tensors = {"ood.reference": np.ascontiguousarray(self.reference, dtype=np.float32)}
+        if self.oof_scores is not None:
+            tensors["ood.oof_scores"] = self.oof_scores.astype(np.float64)
+        return self.as_dict(), tensors
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> OODDetector:
+        reference = np.asarray(tensors["ood.reference"], dtype=np.float32)
+        if reference.ndim != 2 or len(reference) != int(params.get("n_reference", len(reference))):
+            raise ValueError("the model file's out-of-distribution reference embeddings are damaged")
+        scores = tensors.get("ood.oof_scores")
+        return cls(reference, float(params["threshold"]), float(params["false_alarm"]), int(params["neighbours"]),
+                   None if scores is None else np.asarray(scores))
+
+
+def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
+    """Area under the ROC curve of scores separating ``outside`` (positives) from ``inside``: 0.5 chance, 1 perfect."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.concatenate([np.zeros(len(inside)), np.ones(len(outside))])
+    return float(roc_auc_score(labels, np.concatenate([inside, outside])))

@@ -1,0 +1,163 @@
+"""Calibration, conformal prediction sets and out-of-distribution flags on data built to have known properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from handful.evaluation.calibration import (
+    Calibrator,
+    expected_calibration_error,
+    fit_calibration,
+    log_loss,
+    reliability,
+)
+from handful.evaluation.conformal import ConformalSets, describe
+from handful.evaluation.ood import OODDetector, auroc
+
+
+def _calibrated_sample(n: int, n_classes: int, seed: int, sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels drawn from the true probabilities, and those probabilities sharpened by ``sharpen`` (1 = calibrated)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, 1.5, (n, n_classes))
+    truth = softmax(logits, axis=1)
+    y = np.array([rng.choice(n_classes, p=row) for row in truth])
+    return softmax(logits * sharpen, axis=1), y
+
+
+def test_ece_known_value_and_reliability_counts() -> None:
+    proba = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    y = np.array([0, 1, 0, 1])
+    # bins: 0.9 (two rows, accuracy 0.5, gap 0.4), 0.6 (gap 0.4), 0.7 (gap 0.3) -> (2*0.4 + 0.4 + 0.3) / 4
+    assert expected_calibration_error(proba, y) == pytest.approx(0.375)
+    table = reliability(proba, y)
+    assert sum(table.count) == 4 and len(table.edges) == 16
+
+
+def test_temperature_fixes_an_overconfident_model() -> None:
+    proba, y = _calibrated_sample(3000, 3, seed=0, sharpen=3.0)
+    fitted = fit_calibration(proba, y, seed=0)
+    assert fitted.calibrator.method in ("temperature", "vector")
+    assert fitted.ece_before > 0.1
+    assert fitted.ece_after < 0.03
+    assert fitted.log_loss_after < fitted.log_loss_before
+    fresh, y_fresh = _calibrated_sample(3000, 3, seed=1, sharpen=3.0)
+    assert expected_calibration_error(fitted.calibrator.transform(fresh), y_fresh) < 0.03
+
+
+def test_temperature_alone_recovers_the_sharpening() -> None:
+    proba, y = _calibrated_sample(4000, 3, seed=2, sharpen=2.0)
+    fitted = fit_calibration(proba, y, seed=0, methods=("none", "temperature"))
+    assert fitted.calibrator.method == "temperature"
+    assert fitted.calibrator.temperature == pytest.approx(2.0, rel=0.15)
+
+
+def test_calibrated_probabilities_are_left_alone() -> None:
+    proba, y = _calibrated_sample(3000, 2, seed=3)
+    fitted = fit_calibration(proba, y, seed=0)
+    assert fitted.calibrator.method == "none"
+    np.testing.assert_array_equal(fitted.calibrator.transform(proba), proba)
+
+
+@pytest.mark.parametrize("methods", [("temperature",), ("vector",)])
+def test_calibrator_state_round_trip(methods: tuple[str, ...]) -> None:
+    proba, y = _calibrated_sample(600, 3, seed=4, sharpen=2.5)
+    calibrator = fit_calibration(proba, y, seed=0, methods=methods).calibrator
+    params, tensors = calibrator.state()
+    again = Calibrator.from_state(params, tensors)
+    np.testing.assert_allclose(again.transform(proba), calibrator.transform(proba), rtol=0, atol=1e-12)
+
+
+def test_too_few_rows_leave_probabilities_uncalibrated() -> None:
+    fitted = fit_calibration(np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]), np.array([0, 1, 1]))
+    assert fitted.calibrator.method == "none"
+
+
+def test_log_loss_of_a_uniform_guess() -> None:
+    assert log_loss(np.full((4, 2), 0.5), np.array([0, 1, 0, 1])) == pytest.approx(np.log(2))
+
+
+def test_conformal_sets_cover_new_examples_at_the_level() -> None:
+    proba, y = _calibrated_sample(2000, 4, seed=5)
+    sets = ConformalSets.fit(proba, y, level=0.9)
+    fresh, y_fresh = _calibrated_sample(4000, 4, seed=6)
+    result = sets.coverage(fresh, y_fresh)
+    assert 0.88 <= result["coverage"] <= 0.93
+    assert 1.0 < result["mean_size"] < 4.0
+    assert sets.coverage(fresh, y_fresh, level=0.95)["coverage"] >= 0.94
+
+
+def _imbalanced(n0: int, n1: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """An easy majority class (its probability 0.7-1) and a hard rare one (its probability 0.2-0.9)."""
+    rng = np.random.default_rng(seed)
+    p_true = np.concatenate([rng.uniform(0.7, 1.0, n0), rng.uniform(0.2, 0.9, n1)])
+    y = np.array([0] * n0 + [1] * n1)
+    p1 = np.where(y == 1, p_true, 1 - p_true)
+    return np.column_stack([1 - p1, p1]), y
+
+
+def test_class_conditional_sets_cover_the_rare_class() -> None:
+    proba, y = _imbalanced(900, 100, seed=7)
+    fresh, y_fresh = _imbalanced(900, 1000, seed=8)
+    mondrian = ConformalSets.fit(proba, y, level=0.9)
+    shared = ConformalSets.fit(proba, y, level=0.9, class_conditional=False)
+    assert mondrian.class_conditional and len(mondrian.thresholds()) == 2
+    rare = y_fresh == 1
+    assert mondrian.predict(fresh[rare])[:, 1].mean() >= 0.87
+    assert shared.predict(fresh[rare])[:, 1].mean() < 0.7  # one threshold lets the rare class fall short
+
+
+def test_too_few_examples_of_a_class_put_it_in_every_set() -> None:
+    proba = np.array([[0.9, 0.1]] * 30 + [[0.4, 0.6]] * 3)
+    y = np.array([0] * 30 + [1] * 3)
+    sets = ConformalSets.fit(proba, y, level=0.9)
+    assert np.isinf(sets.thresholds()[1])  # 3 examples cannot promise 90%: the class is always included
+    assert sets.predict(np.array([[0.99, 0.01]])).tolist() == [[True, True]]
+
+
+def test_conformal_state_round_trip_and_level_message() -> None:
+    proba, y = _calibrated_sample(500, 3, seed=9)
+    sets = ConformalSets.fit(proba, y, level=0.8, class_conditional=True)
+    params, tensors = sets.state()
+    again = ConformalSets.from_state(params, tensors)
+    np.testing.assert_array_equal(again.predict(proba), sets.predict(proba))
+    np.testing.assert_array_equal(again.predict(proba, 0.95), sets.predict(proba, 0.95))
+    with pytest.raises(ValueError, match=r"coverage must be a fraction between 0 and 1 \(e.g. 0.9 for 90%\), got 90"):
+        sets.predict(proba, 90)
+
+
+def test_describe_a_set_in_words() -> None:
+    assert describe(["ants"]) == "ants"
+    assert describe(["ants", "bees"]) == "ants or bees"
+    assert describe(["a", "b", "c"]) == "a, b or c"
+
+
+def _folds(n: int, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    index = np.arange(n)
+    return [(index[index % k != f], index[index % k == f]) for f in range(k)]
+
+
+def test_ood_flags_another_domain_and_few_of_its_own() -> None:
+    rng = np.random.default_rng(10)
+    centre = rng.normal(0, 1, 32)
+    train = centre + rng.normal(0, 0.6, (300, 32))
+    detector = OODDetector.fit(train, _folds(300, 5), false_alarm=0.05)
+    own = centre + rng.normal(0, 0.6, (500, 32))
+    other = rng.normal(0, 1, 32) + rng.normal(0, 0.6, (200, 32))
+    assert detector.flag(own).mean() <= 0.1
+    assert detector.flag(other).mean() >= 0.9
+    assert auroc(detector.score(own), detector.score(other)) >= 0.99
+
+
+def test_ood_state_round_trip_and_bad_rate() -> None:
+    rng = np.random.default_rng(11)
+    train = rng.normal(0, 1, (40, 6))
+    detector = OODDetector.fit(train, _folds(40, 4))
+    params, tensors = detector.state()
+    again = OODDetector.from_state(params, tensors)
+    probe = rng.normal(0, 1, (10, 6))
+    np.testing.assert_array_equal(again.score(probe), detector.score(probe))
+    assert again.threshold == detector.threshold
+    with pytest.raises(ValueError, match="false_alarm must be a fraction between 0 and 1"):
+        OODDetector.fit(train, _folds(40, 4), false_alarm=5)

@@ -222,8 +222,10 @@ def _nested_folds(y: np.ndarray, groups: np.ndarray | None, seed: int, wanted: i
             return []
         splits = max(2, min(wanted, n_groups))
         splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
-        return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y, groups)
-                if len(tr) and len(te)]
+        try:
+            return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y, groups) if len(tr) and len(te)]
+        except ValueError:  # too few examples per class to stratify: no honest choice, no calibration
+            return []
     splits = min(wanted, smallest)
     if splits < 2:
         return []

@@ -16,16 +16,49 @@ from handful.selection.results import Candidate, Result
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
 
-def n_folds(y: np.ndarray, wanted: int) -> int:
-    """As many folds as wanted, but no more than the smallest class has examples."""
+def n_folds(y: np.ndarray, wanted: int, groups: np.ndarray | None = None) -> int:
+    """As many folds as wanted, but no more than the smallest class has examples (without groups) or than there
+    are groups (with groups)."""
+    if groups is not None:
+        return int(max(2, min(wanted, len(np.unique(np.asarray(groups, dtype=str))))))
     return int(min(wanted, np.bincount(y).min()))
 
 
-def make_folds(y: np.ndarray, folds: int, repeats: int, seed: int) -> Folds:
-    from sklearn.model_selection import RepeatedStratifiedKFold
+def make_folds(y: np.ndarray, folds: int, repeats: int, seed: int, groups: np.ndarray | None = None) -> Folds:
+    """Repeated stratified k-fold splits; with ``groups``, stratified group k-fold repeated with different shuffles,
+    so the examples of one group are always on the same side of every split.
 
-    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
-    return [(train, test) for train, test in splitter.split(np.zeros(len(y)), y)]
+    Example:
+        >>> y = np.array([0, 0, 0, 1, 1, 1])
+        >>> folds = make_folds(y, 2, 1, seed=0, groups=np.array(["a", "a", "b", "b", "c", "c"]))
+        >>> all(len(set("aabbcc"[i] for i in tr) & set("aabbcc"[i] for i in te)) == 0 for tr, te in folds)
+        True
+    """
+    if groups is None:
+        from sklearn.model_selection import RepeatedStratifiedKFold
+
+        splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        return [(train, test) for train, test in splitter.split(np.zeros(len(y)), y)]
+    import warnings
+
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    if n_groups < 2:
+        raise ValueError("grouped cross-validation needs at least two groups; got "
+                         f"{n_groups}. Give groups that separate the examples, or none.")
+    splits = max(2, min(folds, n_groups))
+    stratify = splits <= np.bincount(np.asarray(y, dtype=np.int64)).max()  # else scikit-learn refuses: no classes
+    found: Folds = []
+    for repeat in range(repeats):
+        splitter = (StratifiedGroupKFold if stratify else GroupKFold)(
+            n_splits=splits, shuffle=True, random_state=seed + repeat)
+        with warnings.catch_warnings():  # "least populated class" warnings count examples, not groups
+            warnings.simplefilter("ignore", UserWarning)
+            found += [(train, test) for train, test in splitter.split(np.zeros(len(y)), y, codes)
+                      if len(train) and len(test)]
+    return found
 
 
 Views = tuple[Any, np.ndarray]  # features of augmented views, and the index of the example owning each row

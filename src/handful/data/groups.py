@@ -1,0 +1,124 @@
+"""Groups: examples that belong together (one speaker's clips, one patient's scans, one session's photos).
+
+Examples of one group must never sit on both sides of a split, or the scores measure how well the model knows
+the group rather than how it does on a new one. Groups come from a regular expression on the file paths
+(``--groups``), from a table column (``--group-column``) or from ``fit(X, y, groups=...)``; near-duplicates are
+merged into one group whatever the user gave.
+
+Example:
+    >>> groups_from_pattern(["alice/1.wav", "bob/2.wav"], r"^(?P<group>[^/]+)/").tolist()
+    ['alice', 'bob']
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def groups_from_pattern(paths: Sequence[str], pattern: str) -> np.ndarray:
+    """Each path's group: the named group ``group`` of ``pattern`` searched in the path, else its first capture
+    group, else the whole match.
+
+    Raises:
+        ValueError: the pattern does not compile, or matches none (or not every one) of the paths; the message
+            shows paths it was tried on.
+    """
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"--groups '{pattern}' is not a valid regular expression ({error}).") from error
+    found: list[str] = []
+    missed: list[str] = []
+    for path in paths:
+        text = str(path).replace("\\", "/")
+        match = compiled.search(text)
+        if match is None:
+            missed.append(text)
+            found.append("")
+            continue
+        if "group" in compiled.groupindex:
+            value = match.group("group")
+        elif compiled.groups:
+            value = match.group(1)
+        else:
+            value = match.group(0)
+        found.append(value or "")
+    examples = ", ".join(repr(p) for p in (missed or list(paths))[:3])
+    if len(missed) == len(paths):
+        raise ValueError(
+            f"--groups '{pattern}' matches none of the {len(paths)} file paths; it was tried on paths relative to the "
+            f"data folder such as {examples}. Write a pattern that captures the group, e.g. "
+            r"'^(?P<group>[^/]+)/' for a sub-folder or '_(?P<group>[a-z]+)_\d+\.wav$' for a part of the file name."
+        )
+    if missed:
+        raise ValueError(
+            f"--groups '{pattern}' matches {len(paths) - len(missed)} of {len(paths)} file paths but not {examples}"
+            f"{' and others' if len(missed) > 3 else ''}. Every example needs a group: widen the pattern."
+        )
+    return np.asarray(found, dtype=object)
+
+
+def check_groups(groups: Sequence[Any] | np.ndarray, labels: Sequence[str], n_examples: int) -> np.ndarray:
+    """Validate groups given for ``n_examples`` labelled examples; returns them as an array of strings.
+
+    Raises a ValueError naming the fix for a wrong length or fewer than two groups; warns (logging) when all of a
+    class's examples sit in one group, since the score of that class is then measured on one group only.
+    """
+    values = np.asarray([str(g) for g in groups], dtype=object)
+    if len(values) != n_examples:
+        raise ValueError(f"got {len(values)} groups for {n_examples} examples; give one group per example.")
+    distinct = np.unique(values)
+    if len(distinct) < 2:
+        where = f"all {n_examples} examples are in one group ({distinct[0]!r})" if len(distinct) else "no groups"
+        raise ValueError(
+            f"{where}; grouped cross-validation needs at least two groups (ideally five or more) so that every fold "
+            "tests on a group it did not train on. Give a pattern or column that separates the groups, or leave "
+            "--groups out if the examples are independent."
+        )
+    for warning in one_group_classes(values, labels):
+        logger.warning(warning)
+    return values
+
+
+def one_group_classes(groups: np.ndarray, labels: Sequence[str]) -> list[str]:
+    """A message for each class whose examples all sit in one group."""
+    labels_array = np.asarray([str(label) for label in labels], dtype=object)
+    messages = []
+    for name in sorted(set(labels_array.tolist())):
+        inside = np.unique(groups[labels_array == name])
+        if len(inside) == 1:
+            messages.append(
+                f"all examples of class {name!r} are in one group ({inside[0]!r}): when that group is held out, no "
+                f"fold has trained on the class, and the class cannot be told from its group; its score says little "
+                f"about new groups. Add examples of {name!r} from other groups."
+            )
+    return messages
+
+
+def merge_groups(groups: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Groups with the groups of each pair of examples (near-duplicates) merged into one (union-find).
+
+    Example:
+        >>> merge_groups(np.array(["a", "b", "c"]), [(0, 2)]).tolist()
+        ['a', 'b', 'a']
+    """
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.get(key, key) != key:
+            key = parent[key]
+        return key
+
+    values = np.asarray([str(g) for g in groups], dtype=object)
+    for first, second in pairs:
+        a, b = find(values[first]), find(values[second])
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return np.asarray([find(v) for v in values], dtype=object)

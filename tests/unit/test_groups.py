@@ -1,0 +1,94 @@
+"""Groups: no split puts one group on both sides; groups from paths; the messages for bad groups."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handful.data.groups import check_groups, groups_from_pattern, merge_groups
+from handful.selection import make_folds, n_folds
+
+
+@st.composite
+def groupings(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    n = draw(st.integers(4, 60))
+    n_groups = draw(st.integers(2, n))
+    groups = np.array(draw(st.lists(st.integers(0, n_groups - 1), min_size=n, max_size=n)))
+    if len(np.unique(groups)) < 2:
+        groups[0] = (groups[1] + 1) % n_groups
+    n_classes = draw(st.integers(2, 4))
+    y = np.array(draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)))
+    return y, groups, draw(st.integers(2, 6)), draw(st.integers(1, 3)), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=150, deadline=None)
+@given(groupings())
+def test_no_split_puts_a_group_on_both_sides(case: tuple[np.ndarray, np.ndarray, int, int, int]) -> None:
+    y, groups, wanted, repeats, seed = case
+    folds = make_folds(y, n_folds(y, wanted, groups), repeats, seed, groups=groups)
+    assert folds
+    for train, test in folds:
+        assert len(train) and len(test)
+        assert not set(groups[train]) & set(groups[test])
+        assert len(np.intersect1d(train, test)) == 0
+    # every example is tested in each repetition
+    per_repeat = len(folds) // repeats
+    tested = np.concatenate([test for _, test in folds])
+    assert np.array_equal(np.bincount(tested, minlength=len(y)) >= 1, np.ones(len(y), dtype=bool))
+    assert per_repeat >= 1
+
+
+def test_folds_adapt_to_the_number_of_groups() -> None:
+    y = np.array([0, 1] * 6)
+    groups = np.repeat(["a", "b", "c"], 4)
+    assert n_folds(y, 5, groups) == 3
+    assert len(make_folds(y, 3, 2, seed=0, groups=groups)) == 6
+
+
+def test_groups_from_named_or_first_capture_group() -> None:
+    paths = ["0_george_1.wav", "3_jackson_12.wav", "sub/9_lucas_0.wav"]
+    assert groups_from_pattern(paths, r"_(?P<group>[a-z]+)_\d+\.wav$").tolist() == ["george", "jackson", "lucas"]
+    assert groups_from_pattern(paths, r"\d_([a-z]+)_").tolist() == ["george", "jackson", "lucas"]
+
+
+def test_a_pattern_matching_no_file_lists_three_paths() -> None:
+    paths = ["ants/1.jpg", "ants/2.jpg", "bees/3.jpg", "bees/4.jpg"]
+    with pytest.raises(ValueError, match=r"--groups 'session\(\\d\+\)' matches none of the 4 file paths; "
+                                         r"it was tried on paths relative to the data folder such as "
+                                         r"'ants/1.jpg', 'ants/2.jpg', 'bees/3.jpg'\. Write a pattern"):
+        groups_from_pattern(paths, r"session(\d+)")
+
+
+def test_a_pattern_missing_some_files_names_them() -> None:
+    with pytest.raises(ValueError, match=r"matches 1 of 2 file paths but not 'b/x.jpg'\. Every example needs a group"):
+        groups_from_pattern(["a/s1.jpg", "b/x.jpg"], r"s(\d)")
+
+
+def test_a_bad_regular_expression_says_so() -> None:
+    with pytest.raises(ValueError, match=r"--groups '\(' is not a valid regular expression"):
+        groups_from_pattern(["a"], "(")
+
+
+def test_fewer_than_two_groups_is_an_error_naming_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"all 4 examples are in one group \('s1'\); grouped cross-validation needs at "
+                                         r"least two groups .* leave --groups out if the examples are independent"):
+        check_groups(["s1"] * 4, ["a", "a", "b", "b"], 4)
+    with pytest.raises(ValueError, match="got 3 groups for 4 examples; give one group per example"):
+        check_groups(["s1", "s2", "s3"], ["a", "a", "b", "b"], 4)
+
+
+def test_a_class_in_one_group_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="handful.data.groups"):
+        check_groups(["s1", "s1", "s2", "s3"], ["a", "a", "b", "b"], 4)
+    assert len(caplog.records) == 1
+    assert "all examples of class 'a' are in one group ('s1')" in caplog.records[0].getMessage()
+    assert "its score says little about new groups" in caplog.records[0].getMessage()
+
+
+def test_near_duplicates_merge_groups_transitively() -> None:
+    merged = merge_groups(np.array(["a", "b", "c", "d"]), [(0, 1), (1, 3)])
+    assert merged.tolist() == ["a", "a", "c", "a"]

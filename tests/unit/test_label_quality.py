@@ -117,7 +117,7 @@ def text_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Classifier, Pa
 def test_text_issues_carry_the_text(text_model: tuple[Classifier, Path]) -> None:
     clf, path = text_model
     found = {(e["text"], e["source"], e["suggested"]) for e in clf.label_issues_["examples"]}
-    assert ("a wonderful, moving and delightful film", f"{path}, row 18", "pos") in found
+    assert ("a wonderful, moving and delightful film", f"{path}, line 18", "pos") in found
     assert all(e["source"].startswith(str(path)) for e in clf.label_issues_["examples"])
 
 

@@ -6,10 +6,9 @@ the feature cache, and every problem is recorded with its file or row instead of
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from handful.data.decode import (
     decode_image,
     read_bytes,
 )
+from handful.data.tables import Rows, is_missing_label, read_rows, read_text, text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def load(
 
 def _find_split(folder: Path) -> tuple[Path, Path] | None:
     """A train/ + val/ (or test/) layout, as folders or as tables (train.csv + test.csv)."""
-    entries = {p.name.lower(): p for p in folder.iterdir() if not p.name.startswith(".")}
+    entries = {p.name.lower(): p for p in _entries(folder) if not p.name.startswith(".")}
     for suffix in ("", *sorted(TABLE_SUFFIXES)):
         train = next((entries[n + suffix] for n in TRAIN_NAMES if n + suffix in entries), None)
         holdout = next((entries[n + suffix] for n in HOLDOUT_NAMES if n + suffix in entries), None)
@@ -95,8 +95,33 @@ def _reader(
     return lambda p: read_class_folders(p, modality, progress)
 
 
-def _files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.parts[-2:]))
+def _entries(folder: Path) -> list[Path]:
+    """The entries of a folder the user named, or a ValueError naming it when it cannot be listed."""
+    try:
+        return list(folder.iterdir())
+    except PermissionError as error:
+        raise ValueError(f"{folder} cannot be read: permission denied. Check its owner and mode "
+                         "(chmod a+rx).") from error
+    except OSError as error:
+        raise ValueError(f"{folder} cannot be read ({error.strerror or error}).") from error
+
+
+def _files_under(folder: Path, problems: list[Problem] | None = None) -> list[Path]:
+    """Every file below ``folder`` at any depth, except those under (or named with) a leading '.' at any level:
+    .git, .ipynb_checkpoints, .thumbnails and macOS's ._ files are never examples. A sub-folder that cannot be
+    listed is added to ``problems`` by path, never skipped in silence."""
+    found: list[Path] = []
+
+    def unreadable(error: OSError) -> None:
+        if problems is not None:
+            reason = "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error))
+            problems.append(Problem(str(error.filename or folder), f"the folder cannot be read ({reason}), so "
+                                    "its files are left out; check its owner and mode (chmod a+rx)"))
+
+    for top, dirs, names in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(top) / name for name in names if not name.startswith("."))
+    return sorted(found)
 
 
 def infer_modality(files: Iterable[Path]) -> str:
@@ -114,11 +139,18 @@ def infer_modality(files: Iterable[Path]) -> str:
 
 def read_class_folders(folder: Path, modality: str | None = None, progress: Progress | None = None) -> Dataset:
     """One sub-folder per class; every image or audio file below it (at any depth) is an example of that class."""
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = _entries(folder)
+    class_dirs = sorted(p for p in entries if p.is_dir() and not p.name.startswith("."))
     problems: list[Problem] = []
-    for stray in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for stray in sorted(p for p in entries if p.is_file() and not p.name.startswith(".")):
         problems.append(Problem(str(stray), "is not inside a class folder, so it has no label"))
-    labelled = [(f, d.name) for d in class_dirs for f in _files_under(d)]
+    labelled: list[tuple[Path, str]] = []
+    for class_dir in class_dirs:
+        files = _files_under(class_dir, problems)
+        if not files and os.access(class_dir, os.R_OK | os.X_OK):
+            problems.append(Problem(str(class_dir), f"the class folder is empty, so class {class_dir.name!r} is left "
+                                    "out; add examples to it or remove the folder"))
+        labelled.extend((f, class_dir.name) for f in files)
     if not labelled:
         raise ValueError(
             f"{folder} holds no files in class sub-folders. Expected {folder}/<class name>/<files>, "
@@ -163,14 +195,24 @@ def read_files(
     return dataset
 
 
-def from_texts(texts: Sequence[Any], labels: Sequence[Any] | None, where: str = "row") -> Dataset:
-    """Validate a list of strings (with labels, or ``None`` for an unlabelled pool)."""
+def from_texts(
+    texts: Sequence[Any], labels: Sequence[Any] | None, where: str = "row", lines: Sequence[int] | None = None
+) -> Dataset:
+    """Validate a list of strings (with labels, or ``None`` for an unlabelled pool).
+
+    ``where`` names the file the texts come from and ``lines`` the line each starts on, for the messages; a
+    list given in Python is named by position (``row 1`` is the first item). A row whose label is missing
+    (empty, NaN, null) is left out of training and said so: it is never a class named "nan".
+    """
     label_list: list[Any] = list(labels) if labels is not None else [None] * len(texts)
     problems: list[Problem] = []
     examples: list[Example] = []
     kept: list[str | None] = []
     for index, (text, label) in enumerate(zip(texts, label_list, strict=True)):
-        place = f"{where} {index + 1}" if where == "row" else f"{where}, row {index + 2}"
+        if where == "row":
+            place = f"row {index + 1}"
+        else:
+            place = f"{where}, line {lines[index]}" if lines is not None else f"{where}, row {index + 1}"
         if not isinstance(text, str):
             problems.append(Problem(place, f"expected a string, got {type(text).__name__}"))
             continue
@@ -181,8 +223,10 @@ def from_texts(texts: Sequence[Any], labels: Sequence[Any] | None, where: str = 
         if len(clean) > MAX_TEXT_CHARS:
             problems.append(Problem(place, f"the text has {len(clean):,} characters, over {MAX_TEXT_CHARS:,}"))
             continue
-        if labels is not None and (label is None or str(label).strip() == ""):
-            problems.append(Problem(place, "the label is empty"))
+        if labels is not None and is_missing_label(label):
+            shown = "empty" if label is None or str(label).strip() == "" else f"{str(label).strip()!r}"
+            problems.append(Problem(place, f"the label is {shown}, so the row counts as unlabelled and is left out "
+                                    "of training; give it a label to use it"))
             continue
         digest = hashlib.sha256(clean.encode("utf-8")).hexdigest()
         examples.append(Example(source=place, digest=digest, text=clean))
@@ -195,7 +239,8 @@ def from_texts(texts: Sequence[Any], labels: Sequence[Any] | None, where: str = 
 
 def read_table(path: Path, text_column: str | None = None, label_column: str | None = None) -> Dataset:
     """Read text and labels from a CSV, TSV or JSONL file (UTF-8, with or without a byte-order mark)."""
-    rows = _read_rows(path)
+    table = read_rows(path)
+    rows = table.rows
     if not rows:
         raise ValueError(f"{path} holds no data rows.")
     columns = list(rows[0].keys())
@@ -203,38 +248,17 @@ def read_table(path: Path, text_column: str | None = None, label_column: str | N
     label_key = _pick_column(path, columns, label_column, LABEL_COLUMNS, "label", rows, exclude=text_key)
     texts = [row.get(text_key) for row in rows]
     labels = [row.get(label_key) for row in rows]
-    dataset = from_texts(texts, labels, where=str(path))
+    dataset = from_texts(texts, labels, where=str(path), lines=table.lines)
+    dataset.problems[:0] = _row_problems(path, table)
     dataset.root = str(path)
     return dataset
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path} is not UTF-8 text (bad byte at position {error.start}). Re-save it as UTF-8 "
-            "(in Excel: Save As > CSV UTF-8)."
-        ) from error
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for number, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}).") from error
-            if not isinstance(row, dict):
-                raise ValueError(f'{path}, line {number}: expected a JSON object like {{"text": ..., "label": ...}}.')
-            rows.append(row)
-        return rows
-    delimiter = "\t" if suffix == ".tsv" else ","
-    try:
-        return list(csv.DictReader(content.splitlines(), delimiter=delimiter))
-    except csv.Error as error:
-        raise ValueError(f"{path}: not a readable {suffix[1:].upper()} file ({error}).") from error
+def _row_problems(path: Path, table: Rows) -> list[Problem]:
+    problems = [Problem(f"{path}, line {line}", message) for line, message in table.problems]
+    for problem in problems:
+        logger.warning("%s", problem)
+    return problems
 
 
 def _pick_column(
@@ -329,13 +353,12 @@ def read_unlabelled(
             raise ValueError(f"{path} is a folder; unlabelled texts come in a .csv/.tsv/.jsonl table with a text "
                              "column, or a .txt file with one text per line.")
         if path.suffix.lower() == ".txt":
-            try:
-                lines = path.read_text(encoding="utf-8-sig").splitlines()
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{path} is not UTF-8 text (bad byte at position {error.start}).") from error
-            dataset = from_texts([line for line in lines if line.strip()], None, where=str(path))
+            numbered = [(n, line) for n, line in text_lines(read_text(path)) if line.strip()]
+            dataset = from_texts([line for _, line in numbered], None, where=str(path),
+                                 lines=[n for n, _ in numbered])
         elif path.suffix.lower() in TABLE_SUFFIXES:
-            rows = _read_rows(path)
+            table = read_rows(path)
+            rows = table.rows
             if not rows:
                 raise ValueError(f"{path} holds no data rows.")
             columns = list(rows[0].keys())
@@ -343,7 +366,8 @@ def read_unlabelled(
                 text_key = columns[0]
             else:
                 text_key = _pick_column(path, columns, text_column, TEXT_COLUMNS, "text", rows)
-            dataset = from_texts([row.get(text_key) for row in rows], None, where=str(path))
+            dataset = from_texts([row.get(text_key) for row in rows], None, where=str(path), lines=table.lines)
+            dataset.problems[:0] = _row_problems(path, table)
         else:
             raise ValueError(f"{path} is a {path.suffix or 'extensionless'} file; give a .csv/.tsv/.jsonl table "
                              "with a text column, or a .txt file with one text per line.")
@@ -351,10 +375,11 @@ def read_unlabelled(
         return dataset
     if not path.is_dir():
         raise ValueError(f"{path} is a file; give the folder that holds the unlabelled {kind} files.")
-    files = _files_under(path)
+    problems: list[Problem] = []
+    files = _files_under(path, problems)
     if not files:
-        raise ValueError(f"{path} holds no files.")
-    return read_files(files, [None] * len(files), kind, root=str(path), progress=progress)
+        raise ValueError(f"{path} holds no files." + (f" {problems[0]}" if problems else ""))
+    return read_files(files, [None] * len(files), kind, problems, root=str(path), progress=progress)
 
 
 def _modality(value: str) -> Modality:

@@ -49,7 +49,7 @@ class LabelIssue:
 
     Attributes:
         index: position in the training set.
-        source: the file path, or for text the table row (``"reviews.csv, row 7"``).
+        source: the file path, or for text the table row (``"reviews.csv, line 7"``).
         given: the label it was given.
         suggested: the class the out-of-fold model finds most likely.
         score: how plausible the given label is, 0 to 1; lower is more suspicious (the ranking key).

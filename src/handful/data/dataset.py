@@ -52,6 +52,7 @@ class Dataset:
     modality: Modality
     problems: list[Problem] = field(default_factory=list)
     root: str | None = None
+    groups: list[str] | None = None  # examples that belong together (a speaker, a session): see data.groups
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -79,6 +80,7 @@ class Dataset:
             modality=self.modality,
             problems=list(self.problems),
             root=self.root,
+            groups=None if self.groups is None else [self.groups[i] for i in idx],
         )
 
 

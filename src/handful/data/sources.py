@@ -42,6 +42,7 @@ def load(
     text_column: str | None = None,
     label_column: str | None = None,
     progress: Progress | None = None,
+    group_column: str | None = None,
 ) -> LoadedData:
     """Read a folder or a table into a labelled training set and, for a train/val layout, a held-out set.
 
@@ -64,16 +65,16 @@ def load(
             )
         if modality not in (None, "text"):
             raise ValueError(f"{path} is a table, which holds text; it cannot be read as {modality}.")
-        return LoadedData(train=read_table(path, text_column, label_column))
+        return LoadedData(train=read_table(path, text_column, label_column, group_column))
 
     split = _find_split(path)
     if split is not None:
         train_path, holdout_path = split
-        read = _reader(train_path, modality, text_column, label_column, progress)
+        read = _reader(train_path, modality, text_column, label_column, progress, group_column)
         train = read(train_path)
         holdout = _reader(holdout_path, train.modality, text_column, label_column, progress)(holdout_path)
         return LoadedData(train=train, holdout=holdout)
-    return LoadedData(train=_reader(path, modality, text_column, label_column, progress)(path))
+    return LoadedData(train=_reader(path, modality, text_column, label_column, progress, group_column)(path))
 
 
 def _find_split(folder: Path) -> tuple[Path, Path] | None:
@@ -88,10 +89,14 @@ def _find_split(folder: Path) -> tuple[Path, Path] | None:
 
 
 def _reader(
-    path: Path, modality: str | None, text_column: str | None, label_column: str | None, progress: Progress | None
+    path: Path, modality: str | None, text_column: str | None, label_column: str | None, progress: Progress | None,
+    group_column: str | None = None,
 ) -> Callable[[Path], Dataset]:
     if path.is_file():
-        return lambda p: read_table(p, text_column, label_column)
+        return lambda p: read_table(p, text_column, label_column, group_column)
+    if group_column is not None:
+        raise ValueError(f"--group-column {group_column!r} names a table column, but {path} is a folder of files. "
+                         "For files, give --groups with a pattern on their paths.")
     return lambda p: read_class_folders(p, modality, progress)
 
 
@@ -168,14 +173,17 @@ def read_files(
     problems: list[Problem] | None = None,
     root: str | None = None,
     progress: Progress | None = None,
+    groups: Sequence[Any] | None = None,
 ) -> Dataset:
-    """Validate image or audio files: each is decoded once; unusable ones are skipped and reported."""
+    """Validate image or audio files: each is decoded once; unusable ones are skipped and reported (``groups``, one
+    per file, are kept beside the usable ones)."""
     allowed = IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES
     decode: Callable[[bytes], Any] = decode_image if modality == "image" else decode_audio
     problems = list(problems or [])
     examples: list[Example] = []
     kept: list[str | None] = []
-    for path, label in zip(files, labels, strict=True):
+    kept_groups: list[str] = []
+    for index, (path, label) in enumerate(zip(files, labels, strict=True)):
         if progress is not None:
             progress(1)
         if path.suffix.lower() not in allowed:
@@ -189,26 +197,32 @@ def read_files(
             continue
         examples.append(Example(source=str(path), digest=hashlib.sha256(data).hexdigest()))
         kept.append(label)
-    dataset = Dataset(examples, kept, _modality(modality), problems, root)
+        if groups is not None:
+            kept_groups.append(str(groups[index]))
+    dataset = Dataset(examples, kept, _modality(modality), problems, root,
+                      groups=kept_groups if groups is not None else None)
     dataset.problems.extend(find_duplicates(dataset))
     _log_problems(dataset)
     return dataset
 
 
 def from_texts(
-    texts: Sequence[Any], labels: Sequence[Any] | None, where: str = "row", lines: Sequence[int] | None = None
+    texts: Sequence[Any], labels: Sequence[Any] | None, where: str = "row", lines: Sequence[int] | None = None,
+    groups: Sequence[Any] | None = None,
 ) -> Dataset:
-    """Validate a list of strings (with labels, or ``None`` for an unlabelled pool).
+    """Validate a list of strings (with labels, or ``None`` for an unlabelled pool; ``groups`` kept beside them).
 
     ``where`` names the file the texts come from and ``lines`` the line each starts on, for the messages; a
     list given in Python is named by position (``row 1`` is the first item). A row whose label is missing
     (empty, NaN, null) is left out of training and said so: it is never a class named "nan".
     """
     label_list: list[Any] = list(labels) if labels is not None else [None] * len(texts)
+    group_list: list[Any] = list(groups) if groups is not None else [None] * len(texts)
     problems: list[Problem] = []
     examples: list[Example] = []
     kept: list[str | None] = []
-    for index, (text, label) in enumerate(zip(texts, label_list, strict=True)):
+    kept_groups: list[str] = []
+    for index, (text, label, group) in enumerate(zip(texts, label_list, group_list, strict=True)):
         if where == "row":
             place = f"row {index + 1}"
         else:
@@ -228,17 +242,23 @@ def from_texts(
             problems.append(Problem(place, f"the label is {shown}, so the row counts as unlabelled and is left out "
                                     "of training; give it a label to use it"))
             continue
+        if groups is not None and (group is None or str(group).strip() == ""):
+            problems.append(Problem(place, "the group is empty"))
+            continue
         digest = hashlib.sha256(clean.encode("utf-8")).hexdigest()
         examples.append(Example(source=place, digest=digest, text=clean))
         kept.append(None if labels is None else str(label).strip())
-    dataset = Dataset(examples, kept, "text", problems)
+        kept_groups.append(str(group).strip())
+    dataset = Dataset(examples, kept, "text", problems, groups=kept_groups if groups is not None else None)
     dataset.problems.extend(find_duplicates(dataset))
     _log_problems(dataset)
     return dataset
 
 
-def read_table(path: Path, text_column: str | None = None, label_column: str | None = None) -> Dataset:
-    """Read text and labels from a CSV, TSV or JSONL file (UTF-8, with or without a byte-order mark)."""
+def read_table(path: Path, text_column: str | None = None, label_column: str | None = None,
+               group_column: str | None = None) -> Dataset:
+    """Read text and labels (and, with ``group_column``, groups) from a CSV, TSV or JSONL file (UTF-8, with or
+    without a byte-order mark)."""
     table = read_rows(path)
     rows = table.rows
     if not rows:
@@ -248,7 +268,12 @@ def read_table(path: Path, text_column: str | None = None, label_column: str | N
     label_key = _pick_column(path, columns, label_column, LABEL_COLUMNS, "label", rows, exclude=text_key)
     texts = [row.get(text_key) for row in rows]
     labels = [row.get(label_key) for row in rows]
-    dataset = from_texts(texts, labels, where=str(path), lines=table.lines)
+    groups = None
+    if group_column is not None:
+        if group_column not in columns:
+            raise ValueError(f"{path} has no column {group_column!r} for --group-column; its columns are {columns}.")
+        groups = [row.get(group_column) for row in rows]
+    dataset = from_texts(texts, labels, where=str(path), lines=table.lines, groups=groups)
     dataset.problems[:0] = _row_problems(path, table)
     dataset.root = str(path)
     return dataset
@@ -309,21 +334,25 @@ def find_duplicates(dataset: Dataset) -> list[Problem]:
     return problems
 
 
-def from_inputs(inputs: Sequence[Any], labels: Sequence[Any] | None, modality: str | None = None) -> Dataset:
-    """Python lists: file paths (images or audio) or strings of text, with labels or ``None``."""
+def from_inputs(inputs: Sequence[Any], labels: Sequence[Any] | None, modality: str | None = None,
+                groups: Sequence[Any] | None = None) -> Dataset:
+    """Python lists: file paths (images or audio) or strings of text, with labels or ``None`` (and optionally the
+    group of each input)."""
     if isinstance(inputs, str | Path):
         raise TypeError(f"expected a list of inputs, got a single {type(inputs).__name__}. Did you mean [{inputs!r}]?")
     items = list(inputs)
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"got {len(items)} inputs but {len(labels)} labels; they must match one to one.")
+    if groups is not None and len(groups) != len(items):
+        raise ValueError(f"got {len(items)} inputs but {len(groups)} groups; give one group per input.")
     if modality is None:
         paths = [Path(i) for i in items if isinstance(i, str | Path) and Path(i).suffix.lower() in
                  IMAGE_SUFFIXES | AUDIO_SUFFIXES and Path(i).is_file()]
         modality = infer_modality(paths) if paths and len(paths) == len(items) else "text"
     if modality == "text":
-        return from_texts(items, labels)
+        return from_texts(items, labels, groups=groups)
     label_list = [None if v is None else str(v) for v in labels] if labels is not None else [None] * len(items)
-    return read_files([Path(i) for i in items], label_list, modality)
+    return read_files([Path(i) for i in items], label_list, modality, groups=groups)
 
 
 def read_unlabelled(

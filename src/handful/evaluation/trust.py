@@ -1,0 +1,102 @@
+"""How far to trust a model: calibrated probabilities, prediction sets and the "unlike anything learned" flag,
+fitted together on the chosen model's out-of-fold probabilities and saved with it.
+
+The calibrator is chosen and fitted on the out-of-fold probabilities; the conformal thresholds on the calibrated
+out-of-fold probabilities (the nested, cross-fitted ones, so the sets are not flattered); the out-of-distribution
+threshold on leave-fold-out distances in the frozen backbone's embedding. All use the same folds as model selection,
+so with groups every figure is for new groups.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 30)
+    >>> proba = np.column_stack([1 - (y * 0.6 + 0.2), y * 0.6 + 0.2])
+    >>> features = rng.normal(0, 1, (60, 4)) + y[:, None]
+    >>> folds = [(np.flatnonzero(np.arange(60) % 3 != f), np.flatnonzero(np.arange(60) % 3 == f)) for f in range(3)]
+    >>> trust = fit_trust(proba, y, features, folds, seed=0)
+    >>> trust.sets.predict(trust.calibrator.transform(proba[:1])).shape
+    (1, 2)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from handful.evaluation.calibration import Calibrator, expected_calibration_error, fit_calibration
+from handful.evaluation.conformal import DEFAULT_LEVEL, ConformalSets
+from handful.evaluation.ood import FALSE_ALARM, OODDetector
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Trust:
+    """The fitted calibrator, prediction-set thresholds and out-of-distribution detector, and their figures."""
+
+    calibrator: Calibrator
+    sets: ConformalSets
+    ood: OODDetector | None
+    summary: dict[str, Any] = field(default_factory=dict)  # figures for the model card and report (JSON-able)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able parameters and the tensors, for the model file (tensor names are prefixed)."""
+        calibration, tensors = self.calibrator.state()
+        sets, set_tensors = self.sets.state()
+        params: dict[str, Any] = {"calibration": calibration, "sets": sets, "summary": self.summary, "ood": None}
+        tensors = {**tensors, **set_tensors}
+        if self.ood is not None:
+            params["ood"], ood_tensors = self.ood.state()
+            tensors.update(ood_tensors)
+        return params, {f"trust.{k}": v for k, v in tensors.items()}
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Trust:
+        own = {k[len("trust."):]: v for k, v in tensors.items() if k.startswith("trust.")}
+        ood = OODDetector.from_state(params["ood"], own) if params.get("ood") else None
+        return cls(Calibrator.from_state(params["calibration"], own), ConformalSets.from_state(params["sets"], own),
+                   ood, dict(params.get("summary") or {}))
+
+
+def fit_trust(
+    oof_proba: np.ndarray, y: np.ndarray, embeddings: Any, folds: list[tuple[np.ndarray, np.ndarray]], seed: int,
+    groups: np.ndarray | None = None, level: float = DEFAULT_LEVEL, false_alarm: float = FALSE_ALARM,
+) -> Trust:
+    """Fit the calibrator, the conformal thresholds and the out-of-distribution detector.
+
+    Args:
+        oof_proba: the chosen model's out-of-fold probabilities (n, n_classes).
+        y: true class indices.
+        embeddings: the frozen backbone's embeddings of the training examples (for the distance), or None.
+        folds: the selection folds (their test parts give the leave-fold-out distances).
+        seed: seeds the calibrator's nested split.
+        groups: examples that belong together, kept on one side of the nested split.
+        level: the prediction sets' coverage.
+        false_alarm: the fraction of inputs like the training ones that may be flagged.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    calibration = fit_calibration(oof_proba, y, seed=seed, groups=groups)
+    sets = ConformalSets.fit(calibration.calibrated_oof, y, level=level)
+    ood = OODDetector.fit(embeddings, folds, false_alarm) if embeddings is not None else None
+    oof_sets = sets.coverage(calibration.calibrated_oof, y)
+    summary = {
+        "calibration": calibration.as_dict(),
+        "sets": {**sets.state()[0], "oof_coverage": oof_sets["coverage"], "oof_mean_size": oof_sets["mean_size"]},
+        "ood": ood.as_dict() if ood is not None else None,
+        "new_groups": groups is not None,
+    }
+    logger.info("calibration %s: out-of-fold ECE %.3f -> %.3f; %d%% sets cover %.3f (mean size %.2f)",
+                calibration.calibrator.method, calibration.ece_before, calibration.ece_after, round(level * 100),
+                oof_sets["coverage"], oof_sets["mean_size"])
+    return Trust(calibration.calibrator, sets, ood, summary)
+
+
+def held_out_trust(trust: Trust, proba: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Calibration and set coverage on labelled data the model did not train on (``proba``: uncalibrated)."""
+    calibrated = trust.calibrator.transform(proba)
+    covered = trust.sets.coverage(calibrated, y)
+    return {"ece_before": expected_calibration_error(proba, y), "ece": expected_calibration_error(calibrated, y),
+            "set_coverage": covered["coverage"], "set_mean_size": covered["mean_size"], "set_level": covered["level"]}

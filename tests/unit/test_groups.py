@@ -92,3 +92,24 @@ def test_a_class_in_one_group_is_warned_about(caplog: pytest.LogCaptureFixture) 
 def test_near_duplicates_merge_groups_transitively() -> None:
     merged = merge_groups(np.array(["a", "b", "c", "d"]), [(0, 1), (1, 3)])
     assert merged.tolist() == ["a", "a", "c", "a"]
+
+
+def test_a_group_column_follows_its_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from handful.data import load
+
+    table = tmp_path / "reviews.csv"
+    table.write_text("text,label,shop\ngood,pos,a\n,neg,b\nbad,neg,c\nfine,pos,a\n", encoding="utf-8")
+    data = load(table, group_column="shop").train
+    assert data.groups == ["a", "c", "a"]  # the row with no text is skipped with its group
+    assert data.subset([2, 0]).groups == ["a", "a"]
+    with pytest.raises(ValueError, match=r"has no column 'store' for --group-column; its columns are"):
+        load(table, group_column="store")
+
+
+def test_groups_given_in_python_stay_with_usable_inputs() -> None:
+    from handful.data import from_inputs
+
+    data = from_inputs(["good", "", "bad"], ["pos", "neg", "neg"], groups=["s1", "s2", "s3"])
+    assert data.groups == ["s1", "s3"]
+    with pytest.raises(ValueError, match="got 3 inputs but 2 groups; give one group per input"):
+        from_inputs(["good", "x", "bad"], ["pos", "neg", "neg"], groups=["s1", "s2"])

@@ -169,6 +169,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
                     if r.status == "ok":
                         label = f"{r.candidate.backbone}+{r.candidate.learner}"
                         _timing.add(f"cv {label}" + (" augmented" if r.candidate.augment else ""), r.seconds)
+        if any(LEARNERS[name].combines for name in cfg.learners):
+            combined = selection.ensemble(results, y_index, len(self.classes_), folds)
+            results += [combined] if combined is not None else []
         winner = selection.best(results, y_index)
         chosen_views = views_for(winner.candidate.backbone, winner.candidate.augment) if winner.candidate.augment \
             else None
@@ -197,7 +200,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.oof_proba_ = winner.oof_proba
         # A fine-tuned model's trunk rows are raw activations: outliers, duplicates and the learning curve (with a
         # linear proxy) are measured on the frozen backbone's embeddings instead.
-        frozen = [frozen_name(p) for p in winner.candidate.backbone.split("+")]
+        frozen = list(dict.fromkeys(frozen_name(p) for p in winner.candidate.backbone.split("+")))
         frozen_blocks = [features_for(p) for p in frozen]
         with stage("label check"):
             self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba, frozen_blocks)
@@ -235,6 +238,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             spec = get_spec(name.split("+")[0])
             fused = "+" in name
             for learner in cfg.learners:
+                if LEARNERS[learner].combines:  # an ensemble is built from the others' results (selection.ensemble)
+                    continue
                 if LEARNERS[learner].tunes_backbone:  # fine-tuning runs on the backbone's trunk, where it has one
                     trunk = None if fused else trunk_name(name)
                     if trunk is not None:
@@ -244,7 +249,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
                     name, learner, "standard" if fused else spec.normalize, "fused" if fused else spec.kind))
         if cfg.fusion:
             for name in cfg.backbones:
-                for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone):
+                for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone
+                                and not LEARNERS[n].combines):
                     found.append(selection.Candidate(f"{name}+{cfg.baseline}", learner, "standard", "fused"))
         augmentation = cfg.augmentation()
         if augmentation is not None:  # twins trained on augmented views too; Search.augmented picks which run

@@ -196,7 +196,8 @@ def _standard_error(difference: np.ndarray, test_fraction: float) -> float:
 def _candidate(clf: Classifier) -> selection.Candidate:
     """A fitted model's backbone and head as a search candidate (without augmented views: both versions are
     compared on their plain features)."""
-    return selection.Candidate(clf.backbone_, clf.learner_, clf.head_.scaling, "pretrained")
+    members = tuple(getattr(clf.head_, "members", ()))  # an ensemble refits each of its members
+    return selection.Candidate(clf.backbone_, clf.learner_, clf.head_.scaling, "pretrained", members=members)
 
 
 def _fold_predictions(

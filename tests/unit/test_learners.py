@@ -16,7 +16,8 @@ def blobs(n: int = 90, d: int = 16, k: int = 3, seed: int = 0) -> tuple[np.ndarr
     return centres[y] + rng.normal(0, 1, (n, d)), y
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in LEARNERS.items() if not c.tunes_backbone))  # test_finetune
+@pytest.mark.parametrize("name", sorted(n for n, c in LEARNERS.items()  # finetune, ensemble: own tests
+                                         if not c.tunes_backbone and not c.combines))
 @pytest.mark.parametrize("scaling", ["l2", "standard"])
 def test_learns_round_trips_and_repeats(name: str, scaling: str) -> None:
     x, y = blobs()
@@ -59,8 +60,8 @@ def test_mlp_does_not_touch_global_torch_rng() -> None:
 
 
 def test_unknown_learner_lists_valid() -> None:
-    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: cosine, finetune, linear, mlp, prototypes. "
-                                         r"Did you mean 'linear'\?"):
+    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: cosine, ensemble, finetune, linear, mlp, "
+                                         r"prototypes. Did you mean 'linear'\?"):
         make_learner("lineer", "l2")
 
 

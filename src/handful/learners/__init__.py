@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 
 from handful.learners.base import Learner, Scaler
+from handful.learners.ensemble import EnsembleHead
 from handful.learners.finetune import FineTune
 from handful.learners.linear import LinearHead
 from handful.learners.mlp import CosineHead, MLPHead
 from handful.learners.prototypes import PrototypeHead
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.name: cls for cls in (LinearHead, MLPHead, CosineHead, PrototypeHead, FineTune)
+    cls.name: cls for cls in (LinearHead, MLPHead, CosineHead, PrototypeHead, FineTune, EnsembleHead)
 }
 
 

@@ -75,6 +75,7 @@ class Learner:
     dense_only: ClassVar[bool] = True
     tunes_backbone: ClassVar[bool] = False  # trains a backbone's tail on trunk rows (see learners.finetune)
     version: ClassVar[str] = "1"  # changes with the training recipe, so cached scores of the old one are not reused
+    combines: ClassVar[bool] = False  # built from other candidates after the search (an ensemble), not scored alone
 
     def __init__(self, scaling: str = "l2") -> None:
         self.scaling = scaling

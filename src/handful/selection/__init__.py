@@ -6,9 +6,11 @@ balanced accuracy (equal to accuracy on balanced data, honest on imbalanced data
 - :mod:`~handful.selection.results`: a candidate, its result, and :func:`best`, the rule that picks the winner;
 - :mod:`~handful.selection.folds`: the folds, augmented views kept with their examples, cross-validation;
 - :mod:`~handful.selection.scores`: cross-validation results cached on disk;
-- :mod:`~handful.selection.search`: the search over candidates within a time budget.
+- :mod:`~handful.selection.search`: the search over candidates within a time budget;
+- :mod:`~handful.selection.ensembles`: a weighted ensemble of the scored candidates.
 """
 
+from handful.selection.ensembles import ensemble
 from handful.selection.folds import (
     Folds,
     Views,
@@ -33,6 +35,7 @@ __all__ = [
     "Views",
     "best",
     "cross_validate",
+    "ensemble",
     "fit_learner",
     "log_loss",
     "make_folds",

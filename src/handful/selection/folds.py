@@ -10,6 +10,7 @@ import scipy.sparse
 
 from handful.evaluation.metrics import balanced_accuracy, cv_estimate
 from handful.learners import Learner, make_learner
+from handful.learners.ensemble import EnsembleHead
 from handful.learners.finetune import FineTune
 from handful.selection.results import Candidate, Result
 
@@ -91,6 +92,9 @@ def fit_learner(
     A learner that fine-tunes a backbone also gets the trunk's name, ``time_budget`` (seconds), ``verbose`` and
     which rows are views of which example, so it holds back whole examples and draws views as augmentation.
     """
+    if candidate.members:  # an ensemble refits each member on its own backbone's columns
+        ensemble = EnsembleHead(candidate.scaling, candidate.members, time_budget, verbose)
+        return ensemble.fit(np.asarray(features)[rows], y[rows], n_classes, seed)
     learner = make_learner(candidate.learner, candidate.scaling, candidate.backbone, time_budget, verbose)
     x, labels = with_views(features, y, rows, views)
     if isinstance(learner, FineTune):
@@ -144,5 +148,6 @@ def cross_validate(
     result.estimate = cv_estimate(result.balanced, test_fraction)
     result.accuracy_estimate = cv_estimate(result.accuracy, test_fraction)
     result.oof_proba = oof / np.maximum(seen, 1)[:, None]
+    result.fold_proba = list(probas)
     result.seconds = time.perf_counter() - start
     return result

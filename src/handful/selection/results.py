@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from handful.evaluation.metrics import Estimate
+from handful.learners.ensemble import Member
 
 
 @dataclass
@@ -15,8 +16,9 @@ class Candidate:
     backbone: str
     learner: str
     scaling: str
-    kind: str  # "pretrained", "baseline" or "test"
+    kind: str  # "pretrained", "baseline", "test", "fused" or "ensemble"
     augment: str = ""  # an Augmentation key: trained on augmented views of each training example as well
+    members: tuple[Member, ...] = ()  # an ensemble's models (learner "ensemble"; backbone: their parts)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Result:
     status: str = "ok"
     message: str = ""
     oof_proba: np.ndarray | None = None
+    fold_proba: list[np.ndarray] | None = None  # each fold's probabilities for its test rows, in fold order
 
     def row(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class Result:
             "balanced_accuracy": self.estimate.as_dict() if self.estimate else None,
             "accuracy": self.accuracy_estimate.as_dict() if self.accuracy_estimate else None,
             "seconds": round(self.seconds, 3),
+            **({"members": [m.as_dict() for m in self.candidate.members]} if self.candidate.members else {}),
         }
 
 

@@ -54,6 +54,8 @@ class ScoreCache:
                 result = Result(candidate, balanced=handle.get_tensor("balanced").tolist(),
                                 accuracy=handle.get_tensor("accuracy").tolist(), oof_proba=handle.get_tensor("oof"),
                                 seconds=float(meta.get("seconds", 0.0)))
+                folds = sorted((k for k in handle.keys() if k.startswith("fold")), key=lambda k: int(k[4:]))
+                result.fold_proba = [handle.get_tensor(k) for k in folds] or None
                 fraction = float(meta["test_fraction"])
         except Exception as error:  # a damaged entry is recomputed, never trusted
             logger.warning("ignoring unreadable score cache entry %s (%s)", path, error)
@@ -70,6 +72,8 @@ class ScoreCache:
             return
         tensors = {"balanced": np.asarray(result.balanced), "accuracy": np.asarray(result.accuracy),
                    "oof": np.ascontiguousarray(result.oof_proba)}
+        for index, proba in enumerate(result.fold_proba or []):
+            tensors[f"fold{index}"] = np.ascontiguousarray(proba)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             temporary = self.folder / f".{uuid.uuid4().hex}.tmp"

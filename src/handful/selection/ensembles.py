@@ -1,0 +1,61 @@
+"""A weighted ensemble of the searched candidates, built from their out-of-fold probabilities and scored nested."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from handful.evaluation.metrics import balanced_accuracy, cv_estimate
+from handful.learners.ensemble import EnsembleHead, Member, greedy_weights, parts_of
+from handful.selection.folds import Folds
+from handful.selection.results import Candidate, Result
+
+
+def ensemble(results: list[Result], y: np.ndarray, n_classes: int, folds: Folds) -> Result | None:
+    """A weighted ensemble of the scored candidates (greedy selection on out-of-fold log loss), or None when the
+    selection keeps a single model or fewer than two candidates qualify.
+
+    Members are pretrained (or fused, or fine-tuned) candidates scored without augmentation, whose per-fold
+    probabilities are known. The ensemble's score is nested: for each fold the weights are selected on the
+    out-of-fold probabilities of that fold's training rows only, and the ensemble so weighted is scored on the
+    fold's test rows, which the selection never saw. (Those out-of-fold probabilities come from models whose
+    training data included the test rows; the test rows' labels never choose the weights.) The weights the
+    model keeps are selected on all rows.
+    """
+    pool = [r for r in results if r.status == "ok" and r.candidate.kind not in ("baseline", "ensemble")
+            and not r.candidate.augment and not r.candidate.members and r.oof_proba is not None
+            and r.fold_proba is not None and len(r.fold_proba) == len(folds)]
+    if len(pool) < 2:
+        return None
+    start = time.perf_counter()
+    oofs = [r.oof_proba for r in pool if r.oof_proba is not None]
+    weights = greedy_weights(oofs, y)
+    if np.count_nonzero(weights) < 2:
+        return None
+    members = tuple(Member(r.candidate.backbone, r.candidate.learner, r.candidate.scaling, float(w))
+                    for r, w in zip(pool, weights, strict=True) if w > 0)
+    name = "+".join(parts_of(members))
+    result = Result(Candidate(name, EnsembleHead.name, "standard", "ensemble", members=members))
+    oof = np.zeros((len(y), n_classes))
+    seen = np.zeros(len(y))
+    result.fold_proba = []
+    for index, (train, test) in enumerate(folds):
+        inner = greedy_weights([p[train] for p in oofs], y[train])
+        proba = sum(w * r.fold_proba[index] for r, w in zip(pool, inner, strict=True)  # type: ignore[index]
+                    if w > 0)
+        predicted = np.asarray(proba).argmax(axis=1)
+        result.accuracy.append(float(np.mean(predicted == y[test])))
+        result.balanced.append(balanced_accuracy(y[test], predicted, n_classes))
+        result.fold_proba.append(np.asarray(proba))
+        oof[test] += proba
+        seen[test] += 1
+    test_fraction = float(np.mean([len(t) for _, t in folds]) / len(y))
+    result.estimate = cv_estimate(result.balanced, test_fraction)
+    result.accuracy_estimate = cv_estimate(result.accuracy, test_fraction)
+    result.oof_proba = oof / np.maximum(seen, 1)[:, None]
+    chosen = ", ".join(f"{m.backbone}+{m.learner} ({m.weight:.2f})" for m in members)
+    result.message = f"weighted ensemble of {chosen}; score nested (weights chosen on each fold's training rows)"
+    # Its cost: the selection, plus the cross-validation of the members it keeps (their fits are refitted too).
+    result.seconds = time.perf_counter() - start + sum(r.seconds for r, w in zip(pool, weights, strict=True) if w > 0)
+    return result

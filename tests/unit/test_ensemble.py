@@ -1,0 +1,94 @@
+"""Ensembles: greedy selection with replacement, nested scoring, and an ensemble model saved, loaded and served."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import handful
+from handful import Classifier, selection
+from handful.learners.ensemble import EnsembleHead, Member, greedy_weights
+from handful.selection import ensembles
+from tests.conftest import write_images
+
+
+def test_greedy_selection_keeps_the_better_model_only_when_mixing_does_not_help() -> None:
+    y = np.array([0, 1, 0, 1])
+    sure = np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])
+    unsure = np.full((4, 2), 0.5)
+    assert greedy_weights([unsure, sure], y).tolist() == [0.0, 1.0]
+
+
+def test_greedy_selection_mixes_models_that_err_on_different_rows() -> None:
+    y = np.array([0, 1, 0, 1])
+    first = np.array([[0.95, 0.05], [0.05, 0.95], [0.05, 0.95], [0.05, 0.95]])  # wrong on row 2
+    second = np.array([[0.95, 0.05], [0.95, 0.05], [0.95, 0.05], [0.05, 0.95]])  # wrong on row 1
+    weights = greedy_weights([first, second], y)
+    assert weights[0] == pytest.approx(0.52) and weights[1] == pytest.approx(0.48)
+
+
+def _result(name: str, proba: np.ndarray, folds: selection.Folds) -> selection.Result:
+    result = selection.Result(selection.Candidate(name, "linear", "l2", "test"), oof_proba=proba)
+    result.fold_proba = [proba[test] for _, test in folds]
+    result.balanced = [0.5] * len(folds)
+    return result
+
+
+def test_ensemble_weights_of_each_fold_never_see_that_folds_test_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    y = np.tile([0, 1], 10)
+    folds = selection.make_folds(y, 5, 2, seed=0)
+    rows = np.arange(len(y)) / 100.0  # each row's identity, readable back from its probabilities
+    first = np.column_stack([0.3 + rows, 0.7 - rows])
+    second = np.column_stack([0.6 + rows, 0.4 - rows])
+    seen: list[set[int]] = []
+    real = ensembles.greedy_weights
+
+    def instrumented(probas: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
+        seen.append({int(round((p - 0.3) * 100)) for p in probas[0][:, 0]})
+        return real(probas, labels)
+
+    monkeypatch.setattr(ensembles, "greedy_weights", instrumented)
+    combined = selection.ensemble([_result("a", first, folds), _result("b", second, folds)], y, 2, folds)
+    assert combined is not None and combined.candidate.learner == "ensemble"
+    assert len(seen) == 1 + len(folds)  # all rows once (the kept weights), then each fold's training rows
+    for used, (train, test) in zip(seen[1:], folds, strict=True):
+        assert used == set(train.tolist()) and not used & set(test.tolist())
+    assert len(combined.balanced) == len(folds)
+
+
+def test_ensemble_head_refuses_features_of_the_wrong_width() -> None:
+    head = EnsembleHead(members=[Member("tiny-image", "linear", "l2", 0.5), Member("tiny-text", "linear", "l2", 0.5)])
+    with pytest.raises(ValueError, match="expects .* feature columns"):
+        head.fit(np.zeros((4, 3)), np.array([0, 1, 0, 1]), 2, 0)
+
+
+def test_ensemble_of_two_backbones_saves_loads_and_predicts_identically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_images(tmp_path / "photos", per_class=10)
+    for i in range(3):  # a few swapped labels, so the two feature sets disagree and mixing them helps
+        shutil.move(folder / "red" / f"red_{i}.png", folder / "blue" / f"red_{i}.png")
+        shutil.move(folder / "blue" / f"blue_{i}.png", folder / "red" / f"blue_{i}.png")
+    real = selection.best
+
+    def ensemble_first(results: list[selection.Result], y: np.ndarray) -> selection.Result:
+        combined = [r for r in results if r.candidate.members]  # this test is about serving the ensemble
+        return combined[0] if combined else real(results, y)
+
+    monkeypatch.setattr(selection, "best", ensemble_first)
+    clf = Classifier(preset="fast", backbone=["tiny-image", "tiny-image+colour-thumbnail"],
+                     learners=["linear", "prototypes", "ensemble"], random_state=0, verbose=0, cv_repeats=1,
+                     cache_dir=False).fit(folder)
+    assert clf.learner_ == "ensemble" and clf.backbone_ == "tiny-image+colour-thumbnail"
+    inputs = sorted(folder.rglob("*.png"))
+    path = clf.save(tmp_path / "model")
+    manifest = json.loads((path / "manifest.json").read_text())
+    members = manifest["learner"]["params"]["members"]
+    assert {m["backbone"] for m in members} == {"tiny-image", "tiny-image+colour-thumbnail"}
+    assert all(m["params"]["n_classes"] == 2 for m in members)  # each member carries its own head
+    loaded = handful.load(path)
+    assert np.array_equal(loaded.predict_proba(inputs), clf.predict_proba(inputs))

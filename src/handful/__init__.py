@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from handful._version import __version__
 from handful.artifacts import ModelFileError
 from handful.backbones import list_backbones
 from handful.classifier import Classifier, NotFittedError
 from handful.config import PRESETS
 from handful.registry import Registry
 from handful.versions import update
-
-__version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

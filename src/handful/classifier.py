@@ -16,6 +16,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from handful import _timing, artifacts, config, selection
 from handful._progress import progress_bar
 from handful._timing import stage
+from handful._version import __version__
 from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
@@ -490,8 +491,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the model folder (manifest.json + head.safetensors) atomically; returns its path."""
         self._check_fitted()
-        from handful import __version__
-
         params, tensors = self.head_.state()
         parts = [get_spec(name) for name in self.backbone_.split("+")]
         manifest = {
@@ -553,8 +552,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.augmentation_ = manifest.get("augmentation")
             clf.augment_ = (clf.augmentation_ or {}).get("key", "") if (clf.augmentation_ or {}).get("used") else ""
             clf.head_ = head
-            clf.config_ = config.Config(**{**manifest["config"], "backbones": tuple(manifest["config"]["backbones"]),
-                                           "learners": tuple(manifest["config"]["learners"])})
+            saved = {k: v for k, v in manifest["config"].items() if k != "extra"}  # "extra": always empty, dropped
+            clf.config_ = config.Config(**{**saved, "backbones": tuple(saved["backbones"]),
+                                           "learners": tuple(saved["learners"])})
             clf.leaderboard_ = manifest["leaderboard"]
             clf.cv_score_ = Estimate(**metrics["cv_balanced_accuracy"]) if metrics["cv_balanced_accuracy"] else None
             clf.cv_accuracy_ = Estimate(**metrics["cv_accuracy"]) if metrics["cv_accuracy"] else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ class Config:
     time_budget: float | None
     seed: int
     fusion: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] | None = None  # Augmentation.describe(modality); None: no augmented candidates
 
     def augmentation(self) -> Augmentation | None:

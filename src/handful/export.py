@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from handful._version import __version__
 from handful.artifacts import file_sha256
 from handful.backbones.registry import get_backbone, get_spec
 from handful.classifier import Classifier
@@ -450,8 +451,6 @@ def _run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
 def _sidecar(clf: Classifier, recipe: _Recipe, target: Path, onnx_file: Path, max_diff: float, n: int,
              tolerance: float) -> dict[str, Any]:
     import onnx
-
-    from handful import __version__
 
     spec = get_spec(clf.backbone_)
     opset = next((o.version for o in onnx.load(str(onnx_file), load_external_data=False).opset_import

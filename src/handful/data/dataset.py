@@ -64,9 +64,6 @@ class Dataset:
     def class_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(label for label in self.labels if label is not None).items()))
 
-    def label_array(self) -> np.ndarray:
-        return np.asarray(self.labels, dtype=object)
-
     def fingerprint(self) -> str:
         """A hash of the contents and labels, independent of file names and order."""
         rows = sorted(f"{e.digest}\t{label}" for e, label in zip(self.examples, self.labels, strict=True))

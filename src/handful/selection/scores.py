@@ -31,7 +31,7 @@ class ScoreCache:
         self.context = context
 
     def key(self, candidate: Candidate) -> str:
-        from handful import __version__
+        from handful._version import __version__
         from handful.backbones.registry import get_spec
 
         parts = [get_spec(p).cache_key() for p in candidate.backbone.split("+")]

@@ -14,9 +14,7 @@ import json
 import logging
 import re
 import tempfile
-import threading
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,23 +30,24 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-import handful
+from handful._version import __version__
+from handful.artifacts import MANIFEST
 from handful.data.decode import BadInputError, TooLargeError, decode_audio, decode_image
+from handful.registry import is_registry
+from handful.serve.live import RegistryModels
 from handful.serve.schemas import (
-    Accuracy,
     ErrorResponse,
     ModelCard,
-    ModelInfo,
     ModelList,
     PredictResponse,
     TextsRequest,
 )
+from handful.serve.served import Served, load_served
 from handful.serve.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-MANIFEST = "manifest.json"
 DOCS_ASSETS = "/docs-assets"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 404, 413, 415, 422)
@@ -69,37 +68,6 @@ class ApiError(HTTPException):
         self.error, self.extra = error, detail
 
 
-@dataclass
-class Served:
-    """One loaded model, with the lock that serialises its predictions and the licence from its manifest."""
-
-    name: str
-    clf: handful.Classifier
-    licence: str
-    version: str | None = None  # the registry version ("v3"), None for a plain model folder
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def accuracy(self) -> Accuracy | None:
-        holdout = self.clf.holdout_
-        if holdout and holdout.get("accuracy") is not None:
-            low, high = holdout["accuracy_interval"]
-            return Accuracy(value=holdout["accuracy"], low=low, high=high, source="holdout")
-        score = self.clf.cv_score_
-        if score is None:
-            return None
-        return Accuracy(value=score.mean, low=score.low, high=score.high, source="cross-validation")
-
-    def info(self) -> ModelInfo:
-        return ModelInfo(name=self.name, modality=self.clf.modality_, classes=[str(c) for c in self.clf.classes_],
-                         accuracy=self.accuracy(), version=self.version)
-
-    def card(self) -> ModelCard:
-        summary = self.clf.summary()
-        metrics = {k: summary[k] for k in ("cv_balanced_accuracy", "cv_accuracy", "holdout", "baseline")}
-        return ModelCard(**self.info().model_dump(), backbone=self.clf.backbone_, learner=self.clf.learner_,
-                         licence=self.licence, n_examples=int(self.clf.n_examples_), metrics=metrics)
-
-
 def find_models(source: str | Path) -> Mapping[str, Served]:
     """Load the model folder ``source``, or every model in its sub-folders (each named after its folder), or, from
     a model registry root, each name's promoted version (kept up to date while serving).
@@ -109,9 +77,7 @@ def find_models(source: str | Path) -> Mapping[str, Served]:
     root = Path(source).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder. Give a saved model folder or a folder of model folders.")
-    if handful.registry.is_registry(root):
-        from handful.serve.live import RegistryModels
-
+    if is_registry(root):
         return RegistryModels(root)
     if (root / MANIFEST).is_file():
         folders = {root.name if NAME.match(root.name) and root.name.strip(".") else "model": root}
@@ -125,14 +91,6 @@ def find_models(source: str | Path) -> Mapping[str, Served]:
     if not folders:
         raise ValueError(f"{root} holds no model: expected {MANIFEST} in it or in its sub-folders.")
     return {name: load_served(name, folder) for name, folder in folders.items()}
-
-
-def load_served(name: str, folder: Path, version: str | None = None) -> Served:
-    """Load the model in ``folder`` to serve as ``name``. Raises ModelFileError (a ValueError) if it cannot."""
-    clf = handful.load(folder)
-    clf.set_params(cache_dir=False, verbose=0)  # uploads are not kept in the feature cache
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    return Served(name, clf, str(manifest.get("backbone", {}).get("licence", "unknown")), version)
 
 
 def _error(status: int, error: str, detail: Any = None) -> JSONResponse:
@@ -193,7 +151,7 @@ def create_app(source: str | Path | Mapping[str, Served], settings: Settings | N
     """
     settings = settings or Settings()
     models = source if isinstance(source, Mapping) else find_models(source)
-    api = FastAPI(title="handful", version=handful.__version__, docs_url=None, redoc_url=None,
+    api = FastAPI(title="handful", version=__version__, docs_url=None, redoc_url=None,
                   description="Predict with models trained by handful. Errors are JSON {error, detail}.")
     api.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     _offline_docs(api)

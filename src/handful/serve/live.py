@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, ValuesView
 from pathlib import Path
 
 from handful.registry import Registry
-from handful.serve.app import Served, load_served
+from handful.serve.served import Served, load_served
 
 logger = logging.getLogger(__name__)
 

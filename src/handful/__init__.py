@@ -13,10 +13,10 @@ from pathlib import Path
 
 from handful._version import __version__
 from handful.artifacts import ModelFileError
+from handful.artifacts.store import Registry
 from handful.backbones import list_backbones
 from handful.classifier import Classifier, NotFittedError
 from handful.config import PRESETS
-from handful.registry import Registry
 from handful.versions import update
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 import handful
+from handful.artifacts import store
 
 app = typer.Typer(
     help="handful: a handful of labelled examples in, a model you can trust out. Offline, on a CPU.",
@@ -138,7 +139,7 @@ def train(
             _fail("give --output (a plain model folder) or --name (a version in the registry), not both.", 2)
         try:
             registry = handful.Registry(_root(root), create=True)
-            handful.registry.check_name(name)
+            store.check_name(name)
         except (ValueError, OSError) as error:
             _fail(str(error), 2)
     clf = handful.Classifier(
@@ -457,7 +458,7 @@ NOT_PROMOTED = 3  # exit status of `handful update` when the new version was reg
 
 
 def _root(root: Path | None) -> Path:
-    return root if root is not None else handful.registry.default_root()
+    return root if root is not None else store.default_root()
 
 
 def _registry(root: Path | None) -> handful.Registry:
@@ -468,7 +469,7 @@ def _registry(root: Path | None) -> handful.Registry:
         raise  # unreachable: _fail exits
 
 
-def _registered(version: handful.registry.Version, registry: handful.Registry) -> str:
+def _registered(version: store.Version, registry: handful.Registry) -> str:
     if version.promoted:
         return (f"Registered {version.label} in {registry.root}; it is the promoted version "
                 f"(handful serve {registry.root} serves it).")
@@ -594,7 +595,7 @@ def models_delete(
         after = registry.delete(name, version, force=force)
     except ValueError as error:
         _fail(str(error))
-    number = handful.registry.parse_version(version)
+    number = store.parse_version(version)
     console.print(f"Deleted {name} v{number}." + (f" {after.label} is the promoted version." if after else ""),
                   highlight=False)
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from handful._version import __version__
-from handful.artifacts import file_sha256
+from handful.artifacts.folder import file_sha256
 from handful.backbones.registry import get_backbone, get_spec
 from handful.classifier import Classifier
 from handful.learners import Learner

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from handful import selection
+from handful.artifacts.store import Registry, Version
 from handful.backbones import cache as feature_cache
 from handful.backbones.registry import LazyBackbone
 from handful.classifier import Classifier
 from handful.data import Dataset, load
 from handful.evaluation.metrics import balanced_accuracy
-from handful.registry import Registry, Version
 
 logger = logging.getLogger(__name__)
 

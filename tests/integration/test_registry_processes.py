@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import handful
-from handful.registry import DATABASE, INCOMING, Registry
+from handful.artifacts.store import DATABASE, INCOMING, Registry
 from tests.conftest import write_images
 from tests.integration.test_serve_real import serving
 

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 import handful
 from handful.artifacts import ModelFileError
+from handful.artifacts.store import DATABASE, INCOMING, Registry, check_name, parse_version
 from handful.cli import app
-from handful.registry import DATABASE, INCOMING, Registry, check_name, parse_version
 from handful.serve import create_app
 from handful.serve.live import RegistryModels
 from tests.conftest import write_images

@@ -31,9 +31,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from handful._version import __version__
-from handful.artifacts import MANIFEST
+from handful.artifacts.folder import MANIFEST
+from handful.artifacts.store import is_registry
 from handful.data.decode import BadInputError, TooLargeError, decode_audio, decode_image
-from handful.registry import is_registry
 from handful.serve.live import RegistryModels
 from handful.serve.schemas import (
     ErrorResponse,

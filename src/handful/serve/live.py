@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping, ValuesView
 from pathlib import Path
 
-from handful.registry import Registry
+from handful.artifacts.store import Registry
 from handful.serve.served import Served, load_served
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handful.artifacts import MANIFEST
+from handful.artifacts.folder import MANIFEST
 from handful.classifier import Classifier
 from handful.serve.schemas import Accuracy, ModelCard, ModelInfo
 

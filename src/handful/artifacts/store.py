@@ -1,7 +1,7 @@
-"""The model registry: named models with numbered versions under one root folder, and which version is promoted.
+"""The model store (registry): named models with numbered versions under one root folder, and which is promoted.
 
 Layout: ``ROOT/registry.db`` (SQLite) and one model folder per version, ``ROOT/<name>/v<N>/`` (see
-:mod:`handful.artifacts`). The database records each version's folder, creation time, metrics, data fingerprint,
+:mod:`handful.artifacts.folder`). The database records each version's folder, creation time, metrics, data fingerprint,
 data sources and status, which version of each name is promoted (served in production), and the promotion history
 that ``rollback`` walks back.
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handful.artifacts import MANIFEST, read_model
+from handful.artifacts.folder import MANIFEST, read_model
 
 logger = logging.getLogger(__name__)
 

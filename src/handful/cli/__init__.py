@@ -1,0 +1,31 @@
+"""The ``handful`` command: train, evaluate, predict, check, suggest, report, serve, export and the model registry.
+
+It calls the public API only. One module per command group (:mod:`~handful.cli.train`, :mod:`~handful.cli.review`,
+:mod:`~handful.cli.deploy`, :mod:`~handful.cli.models`); what they print is in :mod:`~handful.cli.output`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from handful.cli import deploy, models, review, train
+from handful.cli.output import console, errors
+
+app = typer.Typer(
+    help="handful: a handful of labelled examples in, a model you can trust out. Offline, on a CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for command in (train.train, train.evaluate, train.predict, train.backbones, train.demo, review.check,
+                review.suggest, review.report, deploy.serve, deploy.export):
+    app.command()(command)
+app.add_typer(models.models_app, name="models")
+app.command()(models.update)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+__all__ = ["app", "console", "errors", "main"]

@@ -1,0 +1,168 @@
+"""The model registry: list, show, promote, roll back and delete versions; update a model with new data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from handful.artifacts.store import Registry, default_root, parse_version
+from handful.cli.options import JsonOutput, NameArgument, Quiet, RegistryRoot, VersionArgument
+from handful.cli.output import brief, console, fail, registered, setup, show_comparison
+from handful.versions import update as update_version
+
+models_app = typer.Typer(help="Registered models and their versions: list, show, promote, rollback, delete.",
+                         no_args_is_help=True)
+NOT_PROMOTED = 3  # exit status of `handful update` when the new version was registered but not promoted
+
+
+def registry_root(root: Path | None) -> Path:
+    return root if root is not None else default_root()
+
+
+def open_registry(root: Path | None) -> Registry:
+    try:
+        return Registry(registry_root(root))
+    except (ValueError, OSError) as error:
+        fail(str(error))
+        raise  # unreachable: _fail exits
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
+    root: RegistryRoot = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """List registered versions: status (production, ready, retired, refused), scores, data size."""
+    registry = open_registry(root)
+    try:
+        versions = registry.versions(name)
+        if name is not None:
+            registry.get(name, versions[0].version if versions else 1)  # an unknown name says what is known
+    except ValueError as error:
+        fail(str(error))
+    if json_output:
+        sys.stdout.write(json.dumps([v.as_dict() for v in versions], indent=2) + "\n")
+        return
+    table = Table("name", "version", "status", "created (UTC)", "cv balanced acc. [95% CI]", "held-out acc.",
+                  "examples", "model", title=f"Models in {registry.root}")
+    for v in versions:
+        holdout = v.metrics.get("holdout") or {}
+        table.add_row(v.name, f"v{v.version}", v.status, v.created[:16].replace("T", " "),
+                      brief(v.metrics.get("cv_balanced_accuracy")),
+                      f"{holdout['accuracy']:.3f}" if holdout.get("accuracy") is not None else "-",
+                      str(v.metrics.get("n_examples", "-")),
+                      f"{v.metrics.get('backbone')} + {v.metrics.get('learner')}",
+                      style="bold green" if v.promoted else ("dim" if v.status in ("retired", "refused") else ""))
+    console.print(table)
+    if not versions:
+        console.print("No model registered yet: handful train DATA --name NAME", highlight=False)
+
+
+@models_app.command("show")
+def models_show(
+    name: NameArgument,
+    version: Annotated[str | None, typer.Argument(help="A version (default: the promoted one).")] = None,
+    root: RegistryRoot = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Show one version: where it is, its metrics, its data (fingerprint, sources), and how it compared."""
+    registry = open_registry(root)
+    try:
+        found = registry.get(name, version)
+    except ValueError as error:
+        fail(str(error))
+    details = {**found.as_dict(), "history": registry.history(name)}
+    if json_output:
+        sys.stdout.write(json.dumps(details, indent=2) + "\n")
+        return
+    m = found.metrics
+    console.print(f"[bold]{found.label}[/] ({found.status}), created {found.created}", highlight=False)
+    console.print(f"  folder: {found.path}", highlight=False)
+    console.print(f"  model: {m.get('backbone')} + {m.get('learner')}, {m.get('modality')}, classes "
+                  f"{', '.join(m.get('classes') or [])}, {m.get('n_examples')} examples", highlight=False)
+    console.print(f"  cv balanced accuracy: {brief(m.get('cv_balanced_accuracy'))}", highlight=False)
+    if m.get("holdout"):
+        console.print(f"  held-out accuracy: {m['holdout']['accuracy']:.3f} (n={m['holdout']['n']})", highlight=False)
+    console.print(f"  data fingerprint: {found.fingerprint}", highlight=False)
+    console.print(f"  data sources: {', '.join(found.sources) or '(not recorded)'}", highlight=False)
+    if found.comparison:
+        show_comparison(found.comparison)
+
+
+@models_app.command("promote")
+def models_promote(name: NameArgument, version: VersionArgument, root: RegistryRoot = None) -> None:
+    """Serve VERSION of NAME from now on (a running handful serve picks it up within about a second)."""
+    registry = open_registry(root)
+    try:
+        found = registry.promote(name, version)
+    except ValueError as error:
+        fail(str(error))
+    console.print(f"{found.label} is now the promoted version.", highlight=False)
+
+
+@models_app.command("rollback")
+def models_rollback(name: NameArgument, root: RegistryRoot = None) -> None:
+    """Promote again the version of NAME that was promoted before the current one."""
+    registry = open_registry(root)
+    try:
+        found = registry.rollback(name)
+    except ValueError as error:
+        fail(str(error))
+    console.print(f"Rolled back: {found.label} is the promoted version again.", highlight=False)
+
+
+@models_app.command("delete")
+def models_delete(
+    name: NameArgument,
+    version: VersionArgument,
+    root: RegistryRoot = None,
+    force: Annotated[bool, typer.Option("--force", help="Delete even the promoted version (the previous promoted "
+                                                          "one is served again).")] = False,
+) -> None:
+    """Delete VERSION of NAME: its registry entry and its model folder (never your data)."""
+    registry = open_registry(root)
+    try:
+        after = registry.delete(name, version, force=force)
+    except ValueError as error:
+        fail(str(error))
+    number = parse_version(version)
+    console.print(f"Deleted {name} v{number}." + (f" {after.label} is the promoted version." if after else ""),
+                  highlight=False)
+
+
+def update(
+    name: NameArgument,
+    data: Annotated[Path, typer.Argument(help="New labelled examples (same layout as for train).")],
+    root: RegistryRoot = None,
+    json_output: JsonOutput = False,
+    quiet: Quiet = False,
+) -> None:
+    """Retrain NAME on its training data plus DATA; promote the new version only if it is not worse.
+
+    Both are refitted on each training part of the same cross-validation folds of the combined data (the old
+    version's backbone and head on its old examples only) and scored on the held-out old examples, whose labels
+    were already trusted. Exit status 0 when the new version was promoted, 3 when it was registered but not
+    promoted (the promoted version keeps serving).
+    """
+    setup(quiet)
+    registry = open_registry(root)
+    try:
+        result = update_version(registry, name, data, verbose=0 if quiet or json_output else 1)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
+        fail(str(error))
+    if json_output:
+        sys.stdout.write(json.dumps({"old": result.old.as_dict(), "new": result.new.as_dict()}, indent=2) + "\n")
+    elif not quiet:
+        console.print(f"{result.new.label} trained on {result.comparison['n_old']} old + "
+                      f"{result.comparison['n_new']} new examples.", highlight=False)
+        show_comparison(result.comparison)
+        console.print(registered(result.new, registry), highlight=False)
+    if not result.promoted:
+        raise typer.Exit(NOT_PROMOTED)
+

@@ -1,0 +1,126 @@
+"""What the ``handful`` command prints: consoles, errors, tables and the summaries shared by several commands."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from handful.artifacts.store import Registry, Version
+from handful.classifier import Classifier
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def setup(quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=errors, show_path=False)],
+                        force=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def interval(estimate: dict[str, Any] | None) -> str:
+    if not estimate:
+        return "-"
+    return f"{estimate['mean']:.3f} ± {estimate['std']:.3f}  [{estimate['low']:.3f}, {estimate['high']:.3f}]"
+
+
+def shown(record: dict[str, Any], width: int = 70) -> str:
+    """A record's text (its start) or file path (its end), cut to ``width`` characters."""
+    text = record.get("text")
+    if text:
+        return text if len(text) <= width else text[: width - 1] + "…"
+    path = str(record.get("source") or record.get("input") or "")
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def brief(estimate: dict[str, Any] | None) -> str:
+    return f"{estimate['mean']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]" if estimate else "-"
+
+
+def show_training(clf: Classifier, out: Path | None) -> None:
+    table = Table(title="Leaderboard (repeated stratified cross-validation)", show_lines=False)
+    for column in ("backbone", "head", "kind", "balanced accuracy: mean ± sd [95% CI]", "seconds"):
+        table.add_column(column)
+    for row in clf.leaderboard_:
+        augmented = bool(row.get("augment"))
+        chosen = (row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_
+                  and augmented == bool(getattr(clf, "augment_", "")))
+        score = interval(row["balanced_accuracy"]) if row["status"] == "ok" else f"{row['status']}: {row['message']}"
+        style = "bold green" if chosen else ("dim" if row["status"] != "ok" else "")
+        head = f"{row['learner']} + augmented" if augmented else row["learner"]
+        table.add_row(row["backbone"], head, row["kind"], score, f"{row['seconds']:.1f}", style=style)
+    console.print(table)
+    console.print(f"Chosen: [bold]{clf.backbone_} + {clf.learner_}[/], "
+                  f"cross-validated balanced accuracy {interval(clf.cv_score_.as_dict() if clf.cv_score_ else None)}"
+                  f" over {clf.n_folds_} folds")
+    record = getattr(clf, "augmentation_", None)
+    if record and record.get("tried"):
+        gains = ", ".join(f"{g['learner']} {g['gain']:+.3f}" for g in record.get("gains", []))
+        console.print(f"Augmentation ({record['strength']}, {record['views']} views: {', '.join(record['transforms'])})"
+                      f" {'used' if record['used'] else 'not used'}; gain over the same head without it: {gains}",
+                      highlight=False)
+    if clf.baseline_ and clf.baseline_["balanced_accuracy"]:
+        console.print(f"Baseline ({clf.baseline_['backbone']}): {interval(clf.baseline_['balanced_accuracy'])}")
+    if clf.holdout_:
+        low, high = clf.holdout_["accuracy_interval"]
+        console.print(f"Held-out accuracy: [bold]{clf.holdout_['accuracy']:.3f}[/] (95% CI {low:.3f}-{high:.3f}, "
+                      f"n={clf.holdout_['n']})")
+    skipped = [p for p in clf.problems_ if getattr(p, "action", "skipped") == "skipped"]
+    if clf.problems_:
+        console.print(f"[yellow]{len(clf.problems_)} problem(s) in the data[/] ({len(skipped)} file(s) skipped):")
+        for problem in clf.problems_[:10]:
+            console.print(f"  {problem}", highlight=False)
+    curve = getattr(clf, "learning_curve_", None)
+    if curve is not None and not curve.skipped and curve.verdict:
+        console.print(f"More data: {curve.verdict}", highlight=False)
+    diagnosis = getattr(clf, "diagnosis_", None)
+    if diagnosis is not None:
+        console.print(f"Diagnosis: [bold]{diagnosis.verdict}[/]. {diagnosis.headline}", highlight=False)
+        for advice in diagnosis.advice[:3]:
+            console.print(f"  - {advice}", highlight=False)
+    if out is not None:
+        console.print(f"Model saved to [bold]{out}[/] ({clf.fit_seconds_:.0f} s). "
+                      f"Full report: handful report {out} -o report.html")
+
+
+def registered(version: Version, registry: Registry) -> str:
+    if version.promoted:
+        return (f"Registered {version.label} in {registry.root}; it is the promoted version "
+                f"(handful serve {registry.root} serves it).")
+    serving = registry.promoted().get(version.name)
+    now = f"v{serving.version} stays promoted" if serving else "no version is promoted"
+    return (f"Registered {version.label} in {registry.root}, not promoted: {now}. "
+            f"Promote it with: handful models promote {version.name} v{version.version}")
+
+
+def show_comparison(c: dict[str, Any]) -> None:
+    console.print(f"  compared with v{c['old_version']} on the same {c['n_folds']} folds "
+                  f"({c['n_old']} old + {c['n_new']} new examples):", highlight=False)
+    for side in ("old", "new"):
+        console.print(f"    {side}: {c[side]['backbone']} + {c[side]['learner']}, balanced accuracy on held-out old "
+                      f"examples {c[side]['mean']:.3f} (on all held-out examples {c[side]['mean_all_examples']:.3f})",
+                      highlight=False)
+    console.print("    per-fold difference (new - old): " + " ".join(f"{d:+.2f}" for d in c["difference"]),
+                  highlight=False)
+    verdict = "[bold green]promoted[/]" if c["promote"] else "[bold yellow]not promoted[/]"
+    console.print(f"    {verdict}: {c['reason']}", highlight=False)
+

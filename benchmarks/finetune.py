@@ -29,7 +29,7 @@ from handful.backbones.cache import default_cache_dir, embed
 from handful.backbones.registry import LazyBackbone
 from handful.data import from_inputs, from_texts, load
 from handful.data.dataset import Dataset
-from handful.learners import make_learner
+from handful.learners import FitContext, make_learner
 
 DATA = Path(os.environ.get("HANDFUL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,7 +44,7 @@ def compare(backbone: str, train: Dataset, test: Dataset, seed: int) -> dict[str
         x_train = embed(LazyBackbone(name), train.examples, default_cache_dir())
         x_test = embed(LazyBackbone(name), test.examples, default_cache_dir())
         started = time.perf_counter()
-        head = make_learner(learner, "l2", backbone=name).fit(x_train, y_train, len(classes), seed)
+        head = make_learner(learner, "l2").fit(x_train, y_train, len(classes), FitContext(seed, backbone=name))
         row[f"{learner}_seconds"] = round(time.perf_counter() - started, 2)
         row[learner] = float(np.mean(head.predict_proba(x_test).argmax(axis=1) == y_test))
         if learner == "finetune":

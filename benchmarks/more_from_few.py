@@ -43,7 +43,7 @@ from handful.backbones.cache import default_cache_dir, embed, embed_views
 from handful.backbones.registry import LazyBackbone, trunk_name
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
-from handful.learners import make_learner
+from handful.learners import FitContext, make_learner
 from handful.selection import with_views
 
 DATA = Path(os.environ.get("HANDFUL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -89,7 +89,7 @@ def fixed_recipes(backbone: str, train: Dataset, test: Dataset, seed: int) -> di
         return _accuracy(head.predict_proba(x_test), y_test)
 
     def finetune() -> float:
-        head = make_learner("finetune", "l2", backbone=trunk).fit(t_train, y_train, len(classes), seed)
+        head = make_learner("finetune", "l2").fit(t_train, y_train, len(classes), FitContext(seed, backbone=trunk))
         return _accuracy(head.predict_proba(t_test), y_test)
 
     return {"probe": _timed(probe), "augment": _timed(augmented), "finetune": _timed(finetune)}

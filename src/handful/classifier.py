@@ -27,7 +27,7 @@ from handful.evaluation import suggest as next_to_label
 from handful.evaluation.curve import LearningCurve, learning_curve
 from handful.evaluation.diagnosis import Diagnosis, diagnose, misclassified
 from handful.evaluation.metrics import Estimate, balanced_accuracy, holdout_metrics
-from handful.learners import LEARNERS, Learner, learner_from_state
+from handful.learners import LEARNERS, FitContext, Learner, learner_from_state
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             cfg.time_budget - (time.perf_counter() - started), cfg.time_budget / len(folds))
         chosen = features_for(winner.candidate.backbone)
         with stage(f"refit {winner.candidate.learner}"):
-            head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_),
-                                         np.arange(len(y_index)), seed, chosen_views, refit_budget, self.verbose)
+            head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_), np.arange(len(y_index)),
+                                         FitContext(seed, time_budget=refit_budget, verbose=self.verbose), chosen_views)
 
         self.config_ = cfg
         self.modality_ = train.modality

@@ -210,13 +210,9 @@ def check_exportable(backbone: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------- heads
 def head_module(head: Learner) -> Any:
-    """The head (feature scaling, then linear / MLP / cosine / prototype scores, then softmax) as torch ops."""
+    """The head (feature scaling, then the learner's own scores, then softmax) as torch ops."""
     import torch
     from torch.nn import functional as F
-
-    from handful.learners.linear import LinearHead
-    from handful.learners.mlp import MLPHead
-    from handful.learners.prototypes import PrototypeHead
 
     scaler = head.scaler
     if scaler.kind not in ("l2", "standard"):
@@ -228,38 +224,20 @@ def head_module(head: Learner) -> Any:
     class Head(torch.nn.Module):
         mean: Any
         scale: Any
-        coef: Any
-        intercept: Any
-        prototypes: Any
 
         def __init__(self) -> None:
             super().__init__()
             if scaler.kind == "standard":
                 self.register_buffer("mean", tensor(scaler.mean))
                 self.register_buffer("scale", tensor(scaler.scale))
-            if isinstance(head, LinearHead):
-                self.register_buffer("coef", tensor(head.coef).T.contiguous())
-                self.register_buffer("intercept", tensor(head.intercept))
-            elif isinstance(head, PrototypeHead):
-                self.register_buffer("prototypes", tensor(head.prototypes).T.contiguous())
-            elif isinstance(head, MLPHead):
-                self.mlp = copy.deepcopy(head.module).float().eval()
-            else:
-                raise ValueError(f"cannot export the head {type(head).__name__!r}; linear, mlp, cosine and "
-                                 "prototypes export.")
+            self.logits = head.logits_module()
 
         def forward(self, features: Any) -> Any:
             if scaler.kind == "standard":
                 x = (features - self.mean) / self.scale
             else:
                 x = F.normalize(features, dim=1, eps=1e-12)
-            if isinstance(head, LinearHead):
-                logits = x @ self.coef + self.intercept
-            elif isinstance(head, PrototypeHead):
-                logits = head.temperature * (F.normalize(x, dim=1, eps=1e-12) @ self.prototypes)
-            else:
-                logits = self.mlp(x)[0]
-            return torch.softmax(logits, dim=1)
+            return torch.softmax(self.logits(x), dim=1)
 
     return Head().eval()
 

@@ -33,6 +33,7 @@ from handful.backbones.registry import LazyBackbone
 from handful.classifier import Classifier
 from handful.data import Dataset, load
 from handful.evaluation.metrics import balanced_accuracy
+from handful.learners import FitContext
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ def _fold_predictions(
             found.append(np.full(len(test), present[0] if len(present) else -1))
             continue
         head = selection.fit_learner(candidate, features, np.searchsorted(present, y), len(present), part,
-                                     seed + index)
+                                     FitContext(seed + index))
         found.append(present[head.predict_proba(features[test]).argmax(axis=1)])
     return found
 

@@ -59,7 +59,7 @@ def test_logmel_tail_on_trunk_rows_gives_the_frozen_embedding() -> None:
 def test_fine_tuning_lite0_on_twelve_real_photos_lowers_the_training_loss() -> None:
     images, y = photos(6)
     rows = get_backbone("efficientnet-lite0:trunk").embed(images)
-    head = FineTune(backbone="efficientnet-lite0:trunk", blind_epochs=5, batch_size=6).fit(rows, y, 2, seed=0)
+    head = FineTune(backbone="efficientnet-lite0:trunk", blind_epochs=5, batch_size=6).fit(rows, y, 2, 0)
     losses = [record["train_loss"] for record in head.history_]
     assert len(losses) == 5 and losses[-1] < losses[0]
     assert np.mean(head.predict_proba(rows).argmax(axis=1) == y) == 1.0
@@ -71,10 +71,10 @@ def test_fine_tuning_lite0_on_twelve_real_photos_lowers_the_training_loss() -> N
 def test_setfit_on_sixteen_real_sentences_pulls_pairs_together_and_repeats(tmp_path: Path) -> None:
     texts, y = sentences(8)
     rows = get_backbone("minilm-l6:trunk").embed(texts)
-    head = FineTune(backbone="minilm-l6:trunk").fit(rows, y, 2, seed=0)
+    head = FineTune(backbone="minilm-l6:trunk").fit(rows, y, 2, 0)
     losses = [record["train_loss"] for record in head.history_]
     assert head.recipe == "setfit" and len(losses) == 20 and np.mean(losses[-3:]) < np.mean(losses[:3])
-    again = FineTune(backbone="minilm-l6:trunk").fit(rows, y, 2, seed=0)
+    again = FineTune(backbone="minilm-l6:trunk").fit(rows, y, 2, 0)
     assert np.array_equal(again.predict_proba(rows), head.predict_proba(rows))
     params, tensors = head.state()
     assert np.array_equal(learner_from_state("finetune", params, tensors).predict_proba(rows),

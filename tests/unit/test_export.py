@@ -83,7 +83,7 @@ def test_head_in_torch_ops_matches_every_learner(learner: str, scaling: str) -> 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 12)
     features = (rng.normal(size=(36, 10)) + y[:, None] * 0.8).astype(np.float32)
-    head = make_learner(learner, scaling).fit(features, y, 3, seed=0)
+    head = make_learner(learner, scaling).fit(features, y, 3, 0)
     new = rng.normal(size=(7, 10)).astype(np.float32) * 2
     with torch.no_grad():
         got = head_module(head)(torch.from_numpy(new)).numpy()

@@ -13,7 +13,7 @@ from PIL import Image
 from handful import Classifier, config
 from handful.backbones.registry import frozen_name, get_backbone, get_tail, list_backbones, trunk_name
 from handful.data.decode import Audio
-from handful.learners import learner_from_state, make_learner
+from handful.learners import FitContext, learner_from_state, make_learner
 from handful.learners.finetune import FineTune, held_back_split, pair_loss
 from handful.selection import Candidate, Search, make_folds
 from tests.conftest import NEGATIVE, POSITIVE
@@ -57,13 +57,13 @@ def test_trunks_are_listed_only_when_asked() -> None:
 @pytest.mark.parametrize("modality", ["image", "text"])
 def test_training_lowers_the_loss_and_repeats_exactly(modality: str) -> None:
     x, y = clusters(get_backbone(f"tiny-{modality}:trunk").spec.dim, n=16, spread=2.0)
-    head = FineTune(backbone=f"tiny-{modality}:trunk", blind_epochs=6, batch_size=8).fit(x, y, 2, seed=3)
+    head = FineTune(backbone=f"tiny-{modality}:trunk", blind_epochs=6, batch_size=8).fit(x, y, 2, 3)
     assert head.recipe == ("setfit" if modality == "text" else "classify")
     losses = [record["train_loss"] for record in head.history_]
     assert len(losses) == 6 and losses[-1] < losses[0]  # 16 examples: none held back, six blind epochs
-    again = FineTune(backbone=f"tiny-{modality}:trunk", blind_epochs=6, batch_size=8).fit(x, y, 2, seed=3)
+    again = FineTune(backbone=f"tiny-{modality}:trunk", blind_epochs=6, batch_size=8).fit(x, y, 2, 3)
     assert np.array_equal(again.predict_proba(x), head.predict_proba(x))
-    other = FineTune(backbone=f"tiny-{modality}:trunk", blind_epochs=6, batch_size=8).fit(x, y, 2, seed=4)
+    other = FineTune(backbone=f"tiny-{modality}:trunk", blind_epochs=6, batch_size=8).fit(x, y, 2, 4)
     assert not np.array_equal(other.predict_proba(x), head.predict_proba(x))
 
 
@@ -71,7 +71,7 @@ def test_building_a_tail_leaves_torch_generator_alone() -> None:
     from handful.learners import finetune
 
     x, y = clusters(64, n=16)
-    params, tensors = FineTune(backbone="tiny-audio:trunk").fit(x, y, 2, seed=0).state()
+    params, tensors = FineTune(backbone="tiny-audio:trunk").fit(x, y, 2, 0).state()
     finetune._pretrained.cache_clear()  # loading builds the tail afresh: its modules' random init must not leak
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -83,7 +83,7 @@ def test_building_a_tail_leaves_torch_generator_alone() -> None:
 @pytest.mark.parametrize("modality", ["image", "text"])
 def test_state_round_trips_without_pickle(modality: str) -> None:
     x, y = clusters(get_backbone(f"tiny-{modality}:trunk").spec.dim, n=60, k=3)
-    head = make_learner("finetune", "l2", backbone=f"tiny-{modality}:trunk").fit(x[:45], y[:45], 3, seed=0)
+    head = make_learner("finetune", "l2").fit(x[:45], y[:45], 3, FitContext(0, backbone=f"tiny-{modality}:trunk"))
     assert np.mean(head.predict_proba(x[45:]).argmax(axis=1) == y[45:]) >= 0.9
     params, tensors = head.state()
     assert all(isinstance(v, np.ndarray) for v in tensors.values())
@@ -93,7 +93,7 @@ def test_state_round_trips_without_pickle(modality: str) -> None:
 
 def test_early_stopping_keeps_the_best_held_back_epoch() -> None:
     x, y = clusters(768, n=60)
-    head = FineTune(backbone="tiny-image:trunk", max_epochs=8, patience=2).fit(x, y, 2, seed=0)
+    head = FineTune(backbone="tiny-image:trunk", max_epochs=8, patience=2).fit(x, y, 2, 0)
     held = [record["held_loss"] for record in head.history_]
     assert head.history_[0]["epoch"] == 0  # the frozen tail with its linear probe is scored first
     assert held[head.epochs_] == min(held) and head.epochs_run_ <= 8
@@ -102,9 +102,9 @@ def test_early_stopping_keeps_the_best_held_back_epoch() -> None:
 
 def test_time_budget_stops_between_epochs() -> None:
     x, y = clusters(768, n=60)
-    rushed = FineTune(backbone="tiny-image:trunk", max_epochs=8, patience=8, time_budget=1e-9).fit(x, y, 2, seed=0)
+    rushed = FineTune(backbone="tiny-image:trunk", max_epochs=8, patience=8, time_budget=1e-9).fit(x, y, 2, 0)
     assert rushed.epochs_run_ == 1 and rushed.stopped_ == "time budget"
-    relaxed = FineTune(backbone="tiny-image:trunk", max_epochs=8, patience=8, time_budget=1e6).fit(x, y, 2, seed=0)
+    relaxed = FineTune(backbone="tiny-image:trunk", max_epochs=8, patience=8, time_budget=1e6).fit(x, y, 2, 0)
     assert relaxed.epochs_run_ == 8 and relaxed.stopped_ == "epoch limit"
 
 
@@ -124,8 +124,8 @@ def test_views_train_the_model_and_stay_deterministic() -> None:
     views = x + rng.normal(0, 0.3, x.shape).astype(np.float32)
     rows, labels = np.concatenate([x, views]), np.concatenate([y, y])
     groups = np.concatenate([np.arange(24), np.arange(24)])
-    first = FineTune(backbone="tiny-image:trunk", max_epochs=3).fit(rows, labels, 2, seed=0, groups=groups)
-    second = FineTune(backbone="tiny-image:trunk", max_epochs=3).fit(rows, labels, 2, seed=0, groups=groups)
+    first = FineTune(backbone="tiny-image:trunk", max_epochs=3).fit(rows, labels, 2, FitContext(seed=0, groups=groups))
+    second = FineTune(backbone="tiny-image:trunk", max_epochs=3).fit(rows, labels, 2, FitContext(seed=0, groups=groups))
     assert np.array_equal(first.predict_proba(x), second.predict_proba(x))
 
 
@@ -140,9 +140,9 @@ def test_pair_loss_is_zero_for_perfect_pairs_and_none_without_pairs() -> None:
 
 def test_needs_a_trunk_backbone() -> None:
     with pytest.raises(ValueError, match="needs the trunk backbone"):
-        make_learner("finetune", "l2")
+        make_learner("finetune", "l2").fit(*clusters(32), 2, 0)
     with pytest.raises(ValueError, match=r"needs the rows of a trunk backbone .* got 'tiny-image'"):
-        FineTune(backbone="tiny-image").fit(*clusters(32), 2, seed=0)
+        FineTune(backbone="tiny-image").fit(*clusters(32), 2, 0)
     with pytest.raises(ValueError, match=r"none of e5-small can be fine-tuned. For text, choose one of: minilm-l6"):
         config.resolve("best", "text", "e5-small", "finetune", 5, None, None, 0)
 

@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 FRACTIONS: tuple[float, ...] = (0.2, 0.35, 0.5, 0.7, 1.0)
 FACTORS: tuple[float, ...] = (2.0, 5.0)
-CHEAP_LEARNERS = ("linear", "prototypes")
 MIN_EXAMPLES = 30
 MIN_PER_CLASS = 6
 FLAT = 0.01  # a gain below this for twice the data is "flattened"
@@ -133,7 +132,9 @@ def skip_reason(y: np.ndarray, n_classes: int) -> str | None:
 
 def curve_learner(learner: str) -> tuple[str, str | None]:
     """The head measured for the curve: the chosen one if cheap, else the linear head as a stand-in."""
-    return (learner, None) if learner in CHEAP_LEARNERS else ("linear", learner)
+    from handful.learners import LEARNERS
+
+    return (learner, None) if learner in LEARNERS and LEARNERS[learner].cheap else ("linear", learner)
 
 
 def _subsample(train: np.ndarray, y: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from handful.evaluation.curve import FLAT, RISING, LearningCurve
+from handful.learners import LEARNERS, Learner
 
 OVERFIT_GAP = 0.15  # training score this far above the cross-validated one: memorising, not learning
 OVERFIT_GAP_RISING = 0.08  # a smaller gap counts when the curve is still rising
@@ -104,19 +105,16 @@ def diagnose(
                       "More of the same examples will not close the gap (the learning curve is flat); collect more "
                       "varied ones (other lighting, speakers, writers, backgrounds).")
         advice.append(f"To stretch the examples you have, {AUGMENT.get(modality, 'augment the examples')}.")
-        if learner in ("mlp", "cosine"):
-            advice.append("Use stronger dropout and weight decay in the MLP head, or the simpler linear head "
-                          "(`learners=['linear']`).")
-        else:
-            advice.append("Prefer a simpler head (prototypes) or stronger regularisation.")
+        advice.append(_learner_advice(learner, "overfit_advice") or Learner.overfit_advice)
     elif train_score < UNDERFIT_TRAIN or (flat and cv_score < 0.85 and gap < OVERFIT_GAP_RISING):
         verdict = "underfitting"
         headline = (f"The model scores {train_score:.2f} even on the examples it learned from: the frozen features "
                     "do not separate the classes well enough.")
         advice.append(f"Try {LARGER.get(modality, 'a larger backbone')}.")
         advice.append("Fine-tune the backbone on your data, so its features adapt to your classes.")
-        if learner in ("linear", "prototypes"):
-            advice.append("Try a more flexible head (`learners=['mlp']`).")
+        flexible = _learner_advice(learner, "underfit_advice")
+        if flexible:
+            advice.append(flexible)
         if flat:
             advice.append("The learning curve is flat: more of the same data will not help; better features will.")
     else:
@@ -132,6 +130,11 @@ def diagnose(
                       "colour, loudness or word choice rather than content; check the data is sorted by what you mean.")
     advice += _class_advice(classes, curve, confusion, label_issues, gain)
     return Diagnosis(verdict, headline, evidence, advice)
+
+
+def _learner_advice(learner: str, kind: str) -> str | None:
+    """What the chosen learner says to do when its model over- or underfits (see ``Learner.overfit_advice``)."""
+    return getattr(LEARNERS[learner], kind) if learner in LEARNERS else None
 
 
 def _gain(curve: LearningCurve | None) -> float | None:

@@ -1,4 +1,9 @@
-"""Heads trained on fixed features: each a small class with fit / predict_proba and a pickle-free state."""
+"""Heads trained on fixed features: each a small class with fit / predict_proba and a pickle-free state.
+
+Each learner registers itself with :func:`register_learner` and describes itself (``cheap``, ``tunes_backbone``,
+its advice and its ONNX export); ``fit`` takes a :class:`FitContext`. Importing this package registers the
+built-in ones, in the order they are listed in error messages.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +11,22 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners.base import Learner, Scaler
-from handful.learners.ensemble import EnsembleHead
-from handful.learners.finetune import FineTune
-from handful.learners.linear import LinearHead
-from handful.learners.mlp import CosineHead, MLPHead
-from handful.learners.prototypes import PrototypeHead
-
-LEARNERS: dict[str, type[Learner]] = {
-    cls.name: cls for cls in (LinearHead, MLPHead, CosineHead, PrototypeHead, FineTune, EnsembleHead)
-}
+# isort: off
+from handful.learners import linear, mlp, prototypes, finetune, ensemble  # noqa: F401  (registers them, in this order)
+# isort: on
+from handful.learners.base import LEARNERS, FitContext, Learner, Scaler, as_context, register_learner
 
 
-def make_learner(
-    name: str, scaling: str, backbone: str | None = None, time_budget: float | None = None, verbose: int = 0
-) -> Learner:
+def make_learner(name: str, scaling: str) -> Learner:
     """A fresh learner of kind ``name`` with the feature scaling its backbone needs.
 
-    A learner that tunes a backbone (``finetune``) also needs the name of the trunk backbone whose rows it gets,
-    and takes a time budget in seconds and ``verbose``; other learners ignore those.
+    What a fit needs beyond that (the trunk backbone a fine-tuning learner rebuilds, a time budget, groups, a
+    progress bar) comes with the :class:`FitContext` given to ``fit``.
     """
     from handful.backbones.registry import unknown_name_error
 
     if name not in LEARNERS:
         raise unknown_name_error("learner", name, list(LEARNERS))
-    if LEARNERS[name].tunes_backbone:
-        if backbone is None:
-            raise ValueError(f"the {name!r} learner needs the trunk backbone its features come from")
-        return FineTune(scaling=scaling, backbone=backbone, time_budget=time_budget, verbose=verbose)
     return LEARNERS[name](scaling=scaling)
 
 
@@ -43,4 +36,5 @@ def learner_from_state(name: str, params: dict[str, Any], tensors: dict[str, np.
     return LEARNERS[name].from_state(params, tensors)
 
 
-__all__ = ["LEARNERS", "Learner", "Scaler", "learner_from_state", "make_learner"]
+__all__ = ["LEARNERS", "FitContext", "Learner", "Scaler", "as_context", "learner_from_state", "make_learner",
+           "register_learner"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners.base import Array, Learner, State
+from handful.learners.base import Array, FitContext, Learner, State, as_context, register_learner
 
 ROUNDS = 25  # additions with replacement; AutoGluon's default ensemble size is of this order
 
@@ -79,6 +79,7 @@ def parts_of(members: Sequence[Member]) -> list[str]:
     return found
 
 
+@register_learner
 class EnsembleHead(Learner):
     """A weighted average of member heads' probabilities, each member reading its own backbone's columns.
 
@@ -104,7 +105,7 @@ class EnsembleHead(Learner):
         spans = [np.arange(starts[self.parts.index(p)], starts[self.parts.index(p) + 1]) for p in backbone.split("+")]
         return np.concatenate(spans)
 
-    def fit(self, features: Any, y: Array, n_classes: int, seed: int) -> EnsembleHead:
+    def fit(self, features: Any, y: Array, n_classes: int, context: FitContext | int = 0) -> EnsembleHead:
         from handful.backbones.registry import get_spec
         from handful.learners import make_learner
 
@@ -115,17 +116,16 @@ class EnsembleHead(Learner):
         if sum(self.dims) != features.shape[1]:
             raise ValueError(f"the ensemble expects {sum(self.dims)} feature columns ({', '.join(self.parts)} side "
                              f"by side), got {features.shape[1]}")
+        context = as_context(context)
         tuners = sum(_tunes(m.learner) for m in self.members)
-        budget = None if self.time_budget is None else self.time_budget / max(tuners, 1)
+        total = self.time_budget if self.time_budget is not None else context.time_budget
+        budget = None if total is None else total / max(tuners, 1)
         self.heads = []
         for index, member in enumerate(self.members):
-            head = make_learner(member.learner, member.scaling, member.backbone, budget, self.verbose)
             x = np.asarray(features)[:, self._columns(member.backbone)]
-            if _tunes(member.learner):
-                head.fit(x, y, n_classes, seed + index, groups=np.arange(len(y)))  # type: ignore[call-arg]
-            else:
-                head.fit(x, y, n_classes, seed + index)
-            self.heads.append(head)
+            own = context.replace(seed=context.seed + index, groups=np.arange(len(y)), time_budget=budget,
+                                  verbose=self.verbose or context.verbose, backbone=member.backbone)
+            self.heads.append(make_learner(member.learner, member.scaling).fit(x, y, n_classes, own))
         return self
 
     def predict_proba(self, features: Any) -> Array:

@@ -34,7 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners.base import Array, Learner, State, class_weights, one_torch_thread, softmax
+from handful.learners.base import (
+    Array,
+    FitContext,
+    Learner,
+    State,
+    as_context,
+    class_weights,
+    one_torch_thread,
+    register_learner,
+    softmax,
+)
 from handful.learners.linear import LinearHead
 
 logger = logging.getLogger(__name__)
@@ -52,6 +62,7 @@ MIN_HELD_BACK_TOTAL = 20
 PREDICT_BATCH = 64
 
 
+@register_learner
 class FineTune(Learner):
     """Fine-tune the tail of the backbone whose trunk rows it receives, with a new head.
 
@@ -75,7 +86,7 @@ class FineTune(Learner):
         >>> import numpy as np
         >>> from handful.learners.finetune import FineTune
         >>> rows = np.random.default_rng(0).normal(size=(20, 64)).astype(np.float32)
-        >>> head = FineTune(backbone="tiny-audio:trunk", max_epochs=2).fit(rows, np.arange(20) % 2, 2, seed=0)
+        >>> head = FineTune(backbone="tiny-audio:trunk", max_epochs=2).fit(rows, np.arange(20) % 2, 2, 0)
         >>> head.predict_proba(rows).shape
         (20, 2)
     """
@@ -119,19 +130,28 @@ class FineTune(Learner):
         return float(given) if given is not None else RECIPE_DEFAULTS[self.recipe or "classify"][name]
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, features: Any, y: Array, n_classes: int, seed: int, groups: Array | None = None) -> FineTune:
+    def fit(self, features: Any, y: Array, n_classes: int, context: FitContext | int = 0) -> FineTune:
         """Train on trunk rows ``features`` with labels ``y`` in ``0..n_classes-1``.
 
-        ``groups`` says which rows are views of one example (the original first, then its augmented views, as
-        :func:`handful.selection.with_views` stacks them); None when every row is its own example. Examples,
-        not rows, are held back, so no view of a held-back example is trained on; every epoch trains on one row
-        of each example, drawn anew (on-the-fly augmentation from cached views at the cost of one row an
-        example); the probe and the final text head see every row.
+        The context's ``groups`` say which rows are views of one example (the original first, then its augmented
+        views, as :func:`handful.selection.with_views` stacks them); None when every row is its own example.
+        Examples, not rows, are held back, so no view of a held-back example is trained on; every epoch trains
+        on one row of each example, drawn anew (on-the-fly augmentation from cached views at the cost of one row
+        an example); the probe and the final text head see every row. The context also gives the trunk
+        backbone, the time budget and ``verbose`` where the constructor did not.
         """
         import torch
 
         from handful.backbones.registry import get_spec
 
+        context = as_context(context)
+        seed, groups = context.seed, context.groups
+        self.backbone = self.backbone or context.backbone
+        self.time_budget = self.time_budget if self.time_budget is not None else context.time_budget
+        self.verbose = self.verbose or context.verbose
+        if not self.backbone:
+            raise ValueError("the finetune learner needs the trunk backbone its rows come from "
+                             "(FitContext(backbone='efficientnet-lite0:trunk'), or FineTune(backbone=...)).")
         spec = get_spec(self.backbone)
         if spec.trunk_of is None:
             raise ValueError(f"the finetune learner needs the rows of a trunk backbone (such as "

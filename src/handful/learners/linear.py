@@ -6,15 +6,18 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners.base import Array, Learner, Scaler, State, softmax
+from handful.learners.base import Array, FitContext, Learner, Scaler, State, as_context, register_learner, softmax
 
 
+@register_learner
 class LinearHead(Learner):
     """Multinomial logistic regression with balanced class weights; predictions computed from saved arrays."""
 
     name = "linear"
     description = "logistic regression (balanced class weights)"
     dense_only = False
+    cheap = True
+    underfit_advice = "Try a more flexible head (`learners=['mlp']`)."
 
     def __init__(self, scaling: str = "l2", C: float = 10.0) -> None:
         super().__init__(scaling)
@@ -22,9 +25,10 @@ class LinearHead(Learner):
         self.coef: Array | None = None
         self.intercept: Array | None = None
 
-    def fit(self, features: Any, y: Array, n_classes: int, seed: int) -> LinearHead:
+    def fit(self, features: Any, y: Array, n_classes: int, context: FitContext | int = 0) -> LinearHead:
         from sklearn.linear_model import LogisticRegression
 
+        seed = as_context(context).seed
         self.n_classes = n_classes
         scaled = self.scaler.fit(features).transform(features)
         model = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000, random_state=seed)
@@ -67,3 +71,23 @@ class LinearHead(Learner):
         head.coef = tensors["coef"].astype(np.float64)
         head.intercept = tensors["intercept"].astype(np.float64)
         return head
+
+    def logits_module(self) -> Any:
+        import torch
+
+        if self.coef is None or self.intercept is None:
+            raise RuntimeError("LinearHead exported before fit")
+
+        class Logits(torch.nn.Module):
+            coef: Any
+            intercept: Any
+
+            def __init__(self, coef: Array, intercept: Array) -> None:
+                super().__init__()
+                self.register_buffer("coef", torch.as_tensor(np.asarray(coef, dtype=np.float32)).T.contiguous())
+                self.register_buffer("intercept", torch.as_tensor(np.asarray(intercept, dtype=np.float32)))
+
+            def forward(self, x: Any) -> Any:
+                return x @ self.coef + self.intercept
+
+        return Logits(self.coef, self.intercept)

@@ -11,7 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners.base import Array, Learner, Scaler, State, class_weights, one_torch_thread, softmax
+from handful.learners.base import (
+    Array,
+    FitContext,
+    Learner,
+    Scaler,
+    State,
+    as_context,
+    class_weights,
+    one_torch_thread,
+    register_learner,
+    softmax,
+)
 
 COSINE_SCALE = 16.0  # softmax temperature on cosines in [-1, 1]: confident but not saturated
 
@@ -42,11 +53,14 @@ def _build(n_in: int, hidden: int, n_classes: int, dropout: float, cosine: bool)
     return Head()
 
 
+@register_learner
 class MLPHead(Learner):
     """One hidden layer (batch norm, ReLU, dropout), AdamW with weight decay, early stopping on a held-back split."""
 
     name = "mlp"
     description = "MLP head (dropout, batch norm, weight decay, early stopping)"
+    overfit_advice = ("Use stronger dropout and weight decay in the MLP head, or the simpler linear head "
+                      "(`learners=['linear']`).")
 
     def __init__(
         self,
@@ -72,8 +86,10 @@ class MLPHead(Learner):
         self.epochs_ = 0
         self.module: Any = None
 
-    def fit(self, features: Any, y: Array, n_classes: int, seed: int) -> MLPHead:
+    def fit(self, features: Any, y: Array, n_classes: int, context: FitContext | int = 0) -> MLPHead:
         import torch
+
+        seed = as_context(context).seed
 
         self.n_classes = n_classes
         scaled = self.scaler.fit(features).transform(features).astype(np.float32)
@@ -180,7 +196,23 @@ class MLPHead(Learner):
         head.module.eval()
         return head
 
+    def logits_module(self) -> Any:
+        import copy
 
+        import torch
+
+        class Logits(torch.nn.Module):
+            def __init__(self, module: Any) -> None:
+                super().__init__()
+                self.mlp = copy.deepcopy(module).float().eval()
+
+            def forward(self, x: Any) -> Any:
+                return self.mlp(x)[0]
+
+        return Logits(self.module)
+
+
+@register_learner
 class CosineHead(MLPHead):
     """The MLP head trained with cosine loss (plus a small cross-entropy term)."""
 

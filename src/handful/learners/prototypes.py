@@ -6,21 +6,24 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners.base import Array, Learner, Scaler, State, softmax
+from handful.learners.base import Array, FitContext, Learner, Scaler, State, register_learner, softmax
 
 
+@register_learner
 class PrototypeHead(Learner):
     """Class means of the scaled features; probabilities are a softmax of ``temperature * cosine``."""
 
     name = "prototypes"
     description = "nearest class prototype (cosine)"
+    cheap = True
+    underfit_advice = "Try a more flexible head (`learners=['mlp']`)."
 
     def __init__(self, scaling: str = "l2", temperature: float = 20.0) -> None:
         super().__init__(scaling)
         self.temperature = temperature
         self.prototypes: Array | None = None
 
-    def fit(self, features: Any, y: Array, n_classes: int, seed: int) -> PrototypeHead:
+    def fit(self, features: Any, y: Array, n_classes: int, context: FitContext | int = 0) -> PrototypeHead:
         self.n_classes = n_classes
         scaled = self.scaler.fit(features).transform(features)
         prototypes = np.zeros((n_classes, scaled.shape[1]))
@@ -53,3 +56,23 @@ class PrototypeHead(Learner):
         head.scaler = Scaler.from_state(params["scaling"], tensors)
         head.prototypes = tensors["prototypes"].astype(np.float64)
         return head
+
+    def logits_module(self) -> Any:
+        import torch
+        from torch.nn import functional as F
+
+        if self.prototypes is None:
+            raise RuntimeError("PrototypeHead exported before fit")
+
+        class Logits(torch.nn.Module):
+            prototypes: Any
+
+            def __init__(self, prototypes: Array, temperature: float) -> None:
+                super().__init__()
+                self.register_buffer("prototypes", torch.as_tensor(prototypes.astype(np.float32)).T.contiguous())
+                self.temperature = temperature
+
+            def forward(self, x: Any) -> Any:
+                return self.temperature * (F.normalize(x, dim=1, eps=1e-12) @ self.prototypes)
+
+        return Logits(self.prototypes, self.temperature)

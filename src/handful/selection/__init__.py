@@ -23,10 +23,9 @@ from handful.selection.folds import (
 )
 from handful.selection.results import Candidate, Result, best, log_loss
 from handful.selection.scores import ScoreCache, search_context
-from handful.selection.search import CHEAP_LEARNERS, Search
+from handful.selection.search import Search
 
 __all__ = [
-    "CHEAP_LEARNERS",
     "Candidate",
     "Folds",
     "Result",

@@ -9,9 +9,8 @@ import numpy as np
 import scipy.sparse
 
 from handful.evaluation.metrics import balanced_accuracy, cv_estimate
-from handful.learners import Learner, make_learner
+from handful.learners import FitContext, Learner, make_learner
 from handful.learners.ensemble import EnsembleHead
-from handful.learners.finetune import FineTune
 from handful.selection.results import Candidate, Result
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -84,30 +83,29 @@ def with_views(features: Any, y: np.ndarray, rows: np.ndarray, views: Views | No
 
 
 def fit_learner(
-    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, rows: np.ndarray, seed: int,
-    views: Views | None = None, time_budget: float | None = None, verbose: int = 0,
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, rows: np.ndarray, context: FitContext,
+    views: Views | None = None,
 ) -> Learner:
     """The candidate's learner fitted on examples ``rows`` (and their augmented views, if any).
 
-    A learner that fine-tunes a backbone also gets the trunk's name, ``time_budget`` (seconds), ``verbose`` and
-    which rows are views of which example, so it holds back whole examples and draws views as augmentation.
+    The learner's context is ``context`` (seed, time budget, verbose) with the candidate's backbone and the
+    example owning each row (``groups``: a view carries its example's index), so a learner that holds back
+    data holds back whole examples.
     """
     if candidate.members:  # an ensemble refits each member on its own backbone's columns
-        ensemble = EnsembleHead(candidate.scaling, candidate.members, time_budget, verbose)
-        return ensemble.fit(np.asarray(features)[rows], y[rows], n_classes, seed)
-    learner = make_learner(candidate.learner, candidate.scaling, candidate.backbone, time_budget, verbose)
+        ensemble = EnsembleHead(candidate.scaling, candidate.members)
+        return ensemble.fit(np.asarray(features)[rows], y[rows], n_classes, context)
+    learner = make_learner(candidate.learner, candidate.scaling)
     x, labels = with_views(features, y, rows, views)
-    if isinstance(learner, FineTune):
-        owners = rows if views is None else np.concatenate([rows, views[1][view_rows(rows, views[1])]])
-        return learner.fit(x, labels, n_classes, seed, groups=owners)
-    return learner.fit(x, labels, n_classes, seed)
+    owners = rows if views is None else np.concatenate([rows, views[1][view_rows(rows, views[1])]])
+    return learner.fit(x, labels, n_classes, context.replace(groups=owners, backbone=candidate.backbone))
 
 
 def _fit_fold(
     candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, train: np.ndarray, test: np.ndarray, seed: int,
     views: Views | None = None, time_budget: float | None = None,
 ) -> np.ndarray:
-    learner = fit_learner(candidate, features, y, n_classes, train, seed, views, time_budget)
+    learner = fit_learner(candidate, features, y, n_classes, train, FitContext(seed, time_budget=time_budget), views)
     return learner.predict_proba(features[test])
 
 

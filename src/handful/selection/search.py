@@ -19,9 +19,6 @@ from handful.selection.scores import ScoreCache
 logger = logging.getLogger(__name__)
 
 
-CHEAP_LEARNERS = frozenset({"linear", "prototypes"})
-
-
 @dataclass
 class Search:
     """Scores candidates on fixed folds: what every candidate shares (features, labels, folds, budget, caches).
@@ -88,12 +85,12 @@ class Search:
         return [self._report(self.score(candidate)) for candidate in candidates]
 
     def staged(self, candidates: list[Candidate]) -> list[Result]:
-        """Two stages, as successive halving does: cheap heads (linear, prototypes) on every backbone and the
-        baseline first; then the costly heads (MLP, cosine, fused features, fine-tuning on the backbone's trunk)
-        only on the backbone whose cheap heads scored best. The others are listed as not tried, with the reason.
-        Augmented candidates come last (see :meth:`augmented`)."""
+        """Two stages, as successive halving does: cheap heads (``Learner.cheap``: linear, prototypes) on every
+        backbone and the baseline first; then the costly heads (MLP, cosine, fused features, fine-tuning on the
+        backbone's trunk) only on the backbone whose cheap heads scored best. The others are listed as not tried,
+        with the reason. Augmented candidates come last (see :meth:`augmented`)."""
         plain = [c for c in candidates if not c.augment]
-        first = [c for c in plain if c.learner in CHEAP_LEARNERS and "+" not in c.backbone]
+        first = [c for c in plain if _cheap(c.learner) and "+" not in c.backbone]
         rest = [c for c in plain if c not in first]
         results = self.run(first)
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
@@ -120,3 +117,7 @@ class Search:
             logger.info("augmentation is tried on %s with %s only", leader.backbone,
                         " and ".join(sorted({c.learner for c in wanted})) or "no head")
         return self.run(wanted)
+
+
+def _cheap(learner: str) -> bool:
+    return learner in LEARNERS and LEARNERS[learner].cheap

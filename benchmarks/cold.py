@@ -38,7 +38,7 @@ TASKS = ("lite0", "ants", "sst2", "demo", "digits")
 
 
 def peak_mb() -> float:
-    usage = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    usage = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return round(usage / 1024, 1)
 
 
@@ -106,7 +106,8 @@ def spawn(task: str, preset: str) -> dict[str, Any]:
         done = subprocess.run([sys.executable, __file__, "one", task, preset], capture_output=True, text=True,
                               env={**os.environ, "HANDFUL_CACHE_DIR": cache, "HF_HUB_OFFLINE": "1"})
         after = os.getloadavg()
-    record: dict[str, Any] = {"task": task, "preset": preset, "process_seconds": round(time.perf_counter() - started, 1),
+    record: dict[str, Any] = {"task": task, "preset": preset,
+                              "process_seconds": round(time.perf_counter() - started, 1),
                               "load_before": [round(v, 2) for v in before], "load_after": [round(v, 2) for v in after],
                               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

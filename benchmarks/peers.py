@@ -257,7 +257,8 @@ def write(part: str, payload: dict[str, Any]) -> None:
 
 
 def table(rows: dict[str, dict[str, Any]], title: str) -> None:
-    print(f"\n{title}\n| method | accuracy (mean ± sd) | train s (mean ± sd) | peak MB | n | load |\n|---|---|---|---|---|---|")
+    print(f"\n{title}\n| method | accuracy (mean ± sd) | train s (mean ± sd) | peak MB | n | load |")
+    print("|---|---|---|---|---|---|")
     for name, s in rows.items():
         if s.get("n"):
             print(f"| {name} | {s['accuracy_mean']:.3f} ± {s['accuracy_sd']:.3f} | {s['train_seconds_mean']:.1f} ± "

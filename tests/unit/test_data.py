@@ -145,7 +145,7 @@ def test_empty_rows_are_reported_by_row_number(tmp_path: Path) -> None:
     assert [str(p) for p in data.problems] == [
         f"{tmp_path / 't.csv'}, line 3: the text is empty (skipped)",
         f"{tmp_path / 't.csv'}, line 4: the label is empty, so the row counts as unlabelled and is left out of "
-        "training; give it a label to use it (skipped)",
+        "training (it joins the unlabelled pool); give it a label to train on it (kept)",
     ]
 
 

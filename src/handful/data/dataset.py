@@ -83,7 +83,9 @@ class Dataset:
 
 @dataclass
 class LoadedData:
-    """What a path turned into: the labelled training set and, if the layout had one, a held-out set."""
+    """What a path turned into: the labelled training set, a held-out set if the layout had one, and the pool of
+    unlabelled inputs if it had one (an ``unlabelled/`` folder, or table rows without a label)."""
 
     train: Dataset
     holdout: Dataset | None = None
+    unlabelled: Dataset | None = None

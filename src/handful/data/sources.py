@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson"})
 TRAIN_NAMES = ("train", "training")
 HOLDOUT_NAMES = ("val", "valid", "validation", "test", "dev", "holdout")
+UNLABELLED_NAMES = ("unlabelled", "unlabeled")  # a folder of unlabelled files beside the class folders
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "body", "message", "comment", "document", "utterance")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "intent", "y")
 MAX_TEXT_CHARS = 100_000
@@ -65,7 +66,7 @@ def load(
             )
         if modality not in (None, "text"):
             raise ValueError(f"{path} is a table, which holds text; it cannot be read as {modality}.")
-        return LoadedData(train=read_table(path, text_column, label_column, group_column))
+        return _with_pool(read_table(path, text_column, label_column, group_column, keep_unlabelled=True), [])
 
     split = _find_split(path)
     if split is not None:
@@ -73,8 +74,35 @@ def load(
         read = _reader(train_path, modality, text_column, label_column, progress, group_column)
         train = read(train_path)
         holdout = _reader(holdout_path, train.modality, text_column, label_column, progress)(holdout_path)
-        return LoadedData(train=train, holdout=holdout)
-    return LoadedData(train=_reader(path, modality, text_column, label_column, progress, group_column)(path))
+        loaded = _with_pool(train, [path, train_path] if train_path.is_dir() else [path], progress)
+        loaded.holdout = holdout
+        return loaded
+    return _with_pool(_reader(path, modality, text_column, label_column, progress, group_column)(path), [path],
+                      progress)
+
+
+def _with_pool(train: Dataset, folders: list[Path], progress: Progress | None = None) -> LoadedData:
+    """The labelled rows as the training set, and the unlabelled pool: rows of a table without a label, and the
+    files of an ``unlabelled/`` (or ``unlabeled/``) folder in one of ``folders``. A pool that cannot be used is
+    a problem of the training set, and training goes on without it."""
+    unlabelled = [i for i, label in enumerate(train.labels) if label is None]
+    pool = train.subset(unlabelled) if unlabelled else None
+    if pool is not None:
+        pool.problems = []  # the table's problems stay with the training set, listed once
+    if unlabelled:
+        train = train.subset([i for i, label in enumerate(train.labels) if label is not None])
+    for folder in folders:
+        found = next((p for p in (folder / n for n in UNLABELLED_NAMES) if p.is_dir()), None)
+        if found is None:
+            continue
+        try:
+            pool = read_unlabelled(found, train.modality, progress=progress)
+        except ValueError as error:
+            train.problems.append(Problem(str(found), f"the unlabelled pool cannot be used ({error}); training "
+                                          "goes on without it"))
+            logger.warning("%s: the unlabelled pool cannot be used (%s); training goes on without it", found, error)
+        break
+    return LoadedData(train=train, unlabelled=pool)
 
 
 def _find_split(folder: Path) -> tuple[Path, Path] | None:
@@ -145,7 +173,8 @@ def infer_modality(files: Iterable[Path]) -> str:
 def read_class_folders(folder: Path, modality: str | None = None, progress: Progress | None = None) -> Dataset:
     """One sub-folder per class; every image or audio file below it (at any depth) is an example of that class."""
     entries = _entries(folder)
-    class_dirs = sorted(p for p in entries if p.is_dir() and not p.name.startswith("."))
+    class_dirs = sorted(p for p in entries if p.is_dir() and not p.name.startswith(".")
+                        and p.name.lower() not in UNLABELLED_NAMES)
     problems: list[Problem] = []
     for stray in sorted(p for p in entries if p.is_file() and not p.name.startswith(".")):
         problems.append(Problem(str(stray), "is not inside a class folder, so it has no label"))
@@ -208,13 +237,14 @@ def read_files(
 
 def from_texts(
     texts: Sequence[Any], labels: Sequence[Any] | None, where: str = "row", lines: Sequence[int] | None = None,
-    groups: Sequence[Any] | None = None,
+    groups: Sequence[Any] | None = None, keep_unlabelled: bool = False,
 ) -> Dataset:
     """Validate a list of strings (with labels, or ``None`` for an unlabelled pool; ``groups`` kept beside them).
 
     ``where`` names the file the texts come from and ``lines`` the line each starts on, for the messages; a
     list given in Python is named by position (``row 1`` is the first item). A row whose label is missing
-    (empty, NaN, null) is left out of training and said so: it is never a class named "nan".
+    (empty, NaN, null) is left out of training and said so: it is never a class named "nan"; with
+    ``keep_unlabelled`` it is kept with the label ``None`` (for the unlabelled pool).
     """
     label_list: list[Any] = list(labels) if labels is not None else [None] * len(texts)
     group_list: list[Any] = list(groups) if groups is not None else [None] * len(texts)
@@ -239,15 +269,20 @@ def from_texts(
             continue
         if labels is not None and is_missing_label(label):
             shown = "empty" if label is None or str(label).strip() == "" else f"{str(label).strip()!r}"
+            if not keep_unlabelled:
+                problems.append(Problem(place, f"the label is {shown}, so the row counts as unlabelled and is left "
+                                        "out of training; give it a label to use it"))
+                continue
             problems.append(Problem(place, f"the label is {shown}, so the row counts as unlabelled and is left out "
-                                    "of training; give it a label to use it"))
-            continue
+                                    "of training (it joins the unlabelled pool); give it a label to train on it",
+                                    "kept"))
+            label = None
         if groups is not None and (group is None or str(group).strip() == ""):
             problems.append(Problem(place, "the group is empty"))
             continue
         digest = hashlib.sha256(clean.encode("utf-8")).hexdigest()
         examples.append(Example(source=place, digest=digest, text=clean))
-        kept.append(None if labels is None else str(label).strip())
+        kept.append(None if labels is None or label is None else str(label).strip())
         kept_groups.append(str(group).strip())
     dataset = Dataset(examples, kept, "text", problems, groups=kept_groups if groups is not None else None)
     dataset.problems.extend(find_duplicates(dataset))
@@ -256,9 +291,9 @@ def from_texts(
 
 
 def read_table(path: Path, text_column: str | None = None, label_column: str | None = None,
-               group_column: str | None = None) -> Dataset:
+               group_column: str | None = None, keep_unlabelled: bool = False) -> Dataset:
     """Read text and labels (and, with ``group_column``, groups) from a CSV, TSV or JSONL file (UTF-8, with or
-    without a byte-order mark)."""
+    without a byte-order mark). With ``keep_unlabelled``, rows without a label are kept with the label ``None``."""
     table = read_rows(path)
     rows = table.rows
     if not rows:
@@ -273,7 +308,8 @@ def read_table(path: Path, text_column: str | None = None, label_column: str | N
         if group_column not in columns:
             raise ValueError(f"{path} has no column {group_column!r} for --group-column; its columns are {columns}.")
         groups = [row.get(group_column) for row in rows]
-    dataset = from_texts(texts, labels, where=str(path), lines=table.lines, groups=groups)
+    dataset = from_texts(texts, labels, where=str(path), lines=table.lines, groups=groups,
+                         keep_unlabelled=keep_unlabelled)
     dataset.problems[:0] = _row_problems(path, table)
     dataset.root = str(path)
     return dataset

@@ -1,0 +1,143 @@
+"""The unlabelled pool: gathered from wherever the user put it, validated like labelled data, capped in size.
+
+A pool comes from an ``unlabelled/`` folder beside the class folders or table rows without a label (both read by
+:func:`handful.data.load`), and from ``fit(..., unlabelled=...)`` or ``handful train --unlabelled``: a folder, a
+table or text file, a list of paths or texts, or a Dataset. Unusable inputs are skipped and reported; an input
+that is also a labelled example is left out of the pool (so no cross-validation fold is ever tested on an example
+the pool showed its learner); beyond ``cap`` inputs a random ``cap`` of them (drawn with the fit's seed) are used,
+and the record says so. A pool that ends up empty, or cannot be read at all, is reported and training goes on
+without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handful.data.dataset import Dataset
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CAP = 2000  # unlabelled inputs used at most by default: embedding them must not dwarf the labelled fit
+
+
+@dataclass
+class PoolRecord:
+    """What happened to the unlabelled pool: where it came from, how many inputs were found, usable and used."""
+
+    sources: list[str] = field(default_factory=list)
+    found: int = 0
+    usable: int = 0
+    used: int = 0
+    cap: int = DEFAULT_CAP
+    messages: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    gains: list[dict[str, Any]] = field(default_factory=list)  # each pool candidate's gain over labelled-only
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sources": self.sources, "found": self.found, "usable": self.usable, "used": self.used,
+                "cap": self.cap, "messages": self.messages, "problems": self.problems[:100],
+                "n_problems": len(self.problems), "gains": self.gains}
+
+
+def _read(source: Any, modality: str, text_column: str | None) -> Dataset:
+    from handful.data.sources import from_inputs, read_unlabelled
+
+    if isinstance(source, Dataset):
+        return source
+    if isinstance(source, str | Path):
+        return read_unlabelled(source, modality, text_column)
+    return from_inputs(list(source), None, modality)
+
+
+def _describe(source: Any) -> str:
+    if isinstance(source, str | Path):
+        return str(source)
+    if isinstance(source, Dataset):
+        return source.root or f"a dataset of {len(source)} inputs"
+    return f"a list of {len(source)} inputs"
+
+
+def gather(
+    found: Dataset | None, extra: Any, labelled: Dataset, cap: int = DEFAULT_CAP, seed: int = 0,
+    text_column: str | None = None,
+) -> tuple[Dataset | None, PoolRecord]:
+    """The pool to learn from (or None) and its record.
+
+    Args:
+        found: the pool the data itself held (an ``unlabelled/`` folder, table rows without a label), or None.
+        extra: a further pool given by the user (path, list, Dataset), or None.
+        labelled: the labelled training set: its modality is the pool's, its examples are never in the pool.
+        cap: the most inputs used; beyond it a random ``cap`` (drawn with ``seed``).
+        seed: the fit's seed.
+        text_column: the text column of a pool table, when it cannot be guessed.
+
+    Example:
+        >>> from handful.data import from_texts
+        >>> labelled = from_texts(["good", "bad"], ["pos", "neg"])
+        >>> pool, record = gather(None, ["fine", "awful", "good"], labelled)
+        >>> [e.text for e in pool.examples], record.used
+        (['fine', 'awful'], 2)
+    """
+    record = PoolRecord(cap=cap)
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+        raise ValueError(f"unlabelled_cap must be a positive integer (the most unlabelled inputs to use), got {cap!r}")
+    parts: list[Dataset] = []
+    if found is not None:
+        record.sources.append(found.root or "rows without a label")
+        parts.append(found)
+    if extra is not None:
+        where = _describe(extra)
+        record.sources.append(where)
+        try:
+            parts.append(_read(extra, labelled.modality, text_column))
+        except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+            record.messages.append(f"the unlabelled pool {where} cannot be used ({error}); training goes on "
+                                   "without it")
+    for part in parts:
+        record.found += len(part) + sum(p.action == "skipped" for p in part.problems)
+        record.problems += [str(p) for p in part.problems if p.action == "skipped"]
+        if part.modality != labelled.modality:
+            record.messages.append(f"the unlabelled pool {part.root or ''} holds {part.modality}, but the labelled "
+                                   f"data is {labelled.modality}; it is left out")
+    parts = [p for p in parts if p.modality == labelled.modality]
+    known = {e.digest for e in labelled.examples}
+    examples, seen, overlap = [], set(), 0
+    for part in parts:
+        for example in part.examples:
+            if example.digest in known:
+                overlap += 1
+            elif example.digest not in seen:
+                seen.add(example.digest)
+                examples.append(example)
+    if overlap:
+        record.messages.append(f"{overlap} unlabelled input(s) are also labelled examples and are left out of the "
+                               "pool")
+    record.usable = len(examples)
+    if not examples:
+        if record.sources and not record.messages:
+            shown = "; ".join(record.problems[:3])
+            record.messages.append(f"the unlabelled pool ({', '.join(record.sources)}) has no usable input"
+                                   + (f" ({shown})" if shown else "") + "; training goes on without it")
+        _log(record)
+        return None, record
+    if len(examples) > cap:
+        keep = np.sort(np.random.default_rng(seed).choice(len(examples), size=cap, replace=False))
+        examples = [examples[i] for i in keep]
+        record.messages.append(f"the unlabelled pool has {record.usable} usable inputs; a random {cap} of them "
+                               "(drawn with the seed) are used. Raise unlabelled_cap (--unlabelled-cap) to use more")
+    record.used = len(examples)
+    _log(record)
+    pool = Dataset(examples, [None] * len(examples), labelled.modality, root=", ".join(record.sources))
+    return pool, record
+
+
+def _log(record: PoolRecord) -> None:
+    for message in record.messages:
+        logger.warning("%s", message)
+    if record.problems:
+        logger.warning("%d unlabelled input(s) could not be used, e.g. %s", len(record.problems), record.problems[0])

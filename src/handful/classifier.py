@@ -58,6 +58,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         random_state: ``None``, an int or a ``numpy.random.Generator``; the same int gives the same model.
         cache_dir: where features are cached; ``None`` for the default (``~/.cache/handful``), ``False`` for none.
         n_jobs: processes scoring cross-validation folds; -1 for one per CPU core.
+        ray: address of a Ray cluster (``host:port``) to score the candidates' folds on instead of local
+            processes; ``None`` reads ``$HANDFUL_RAY_ADDRESS`` (unset: local). Needs ``pip install "handful[ray]"``.
         text_column, label_column: column names in a table, when they cannot be guessed.
         verbose: 0 for silence, 1 for progress bars.
         augment: label-preserving augmentation for the frozen-backbone heads: ``None`` lets the preset decide
@@ -89,6 +91,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         n_jobs: int = -1,
         verbose: int = 1,
         augment: str | Path | None = None,
+        ray: str | None = None,
     ) -> None:
         self.preset = preset
         self.backbone = backbone
@@ -104,6 +107,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.augment = augment
+        self.ray = ray
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None) -> Classifier:
@@ -161,7 +165,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda _: advance(1),
-                n_jobs=1 if len(train) < SMALL else _jobs(self.n_jobs),  # tiny fits: process start-up dominates
+                # Tiny fits run here: starting worker processes would cost more than the fits.
+                executor=selection.make_executor(1 if len(train) < SMALL else _jobs(self.n_jobs), self.ray),
                 scores=self._score_cache(train, y_index, folds, seed), views_for=views_for,
             )
             with stage("search"):
@@ -179,7 +184,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         refit_budget = None if cfg.time_budget is None else max(  # fine-tuning: what is left, or a fold's share
             cfg.time_budget - (time.perf_counter() - started), cfg.time_budget / len(folds))
         chosen = features_for(winner.candidate.backbone)
-        with stage(f"refit {winner.candidate.learner}"):
+        with stage(f"refit {winner.candidate.learner}"), selection.one_thread():
             head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_), np.arange(len(y_index)),
                                          FitContext(seed, time_budget=refit_budget, verbose=self.verbose), chosen_views)
 

@@ -203,23 +203,16 @@ def _candidate(clf: Classifier) -> selection.Candidate:
 
 def _fold_predictions(
     candidate: selection.Candidate, features: Any, y: np.ndarray, folds: selection.Folds, seed: int,
-    fit_on: np.ndarray,
+    fit_on: np.ndarray, executor: selection.Executor | None = None,
 ) -> list[np.ndarray]:
     """Per fold, the predicted classes of its held-out examples by the candidate's head (a fine-tuned one included)
     fitted on the fold's training examples where ``fit_on`` (the same head and seeds as cross-validation in the
     search). Classes absent from those examples (classes the old data did not have) are never predicted, as the
     old model could not."""
-    found = []
-    for index, (train, test) in enumerate(folds):
-        part = train[fit_on[train]]
-        present = np.unique(y[part])
-        if len(present) < 2:
-            found.append(np.full(len(test), present[0] if len(present) else -1))
-            continue
-        head = selection.fit_learner(candidate, features, np.searchsorted(present, y), len(present), part,
-                                     FitContext(seed + index))
-        found.append(present[head.predict_proba(features[test]).argmax(axis=1)])
-    return found
+    job = selection.FoldJob(candidate, features, y, int(y.max()) + 1, None, FitContext(seed))
+    parts = [(train[fit_on[train]], test) for train, test in folds]
+    probas = selection.fold_probabilities([job], parts, executor)[0]
+    return [np.where(p.max(axis=1) > 0, p.argmax(axis=1), -1) for p in probas]  # -1: nothing to learn from
 
 
 def _features(backbone: str, data: Dataset, cache_root: Path | None) -> Any:

@@ -244,13 +244,13 @@ def test_same_search_on_same_data_reuses_scores(
     from handful import selection
 
     calls: list[str] = []
-    real = selection.cross_validate
+    real = selection.fold_probabilities
 
-    def counting(candidate: selection.Candidate, *args: object, **kwargs: object) -> selection.Result:
-        calls.append(candidate.learner)
-        return real(candidate, *args, **kwargs)  # type: ignore[arg-type]
+    def counting(jobs: list[selection.FoldJob], *args: object, **kwargs: object) -> list[list[np.ndarray]]:
+        calls.extend(job.candidate.learner for job in jobs if job.candidate.kind != "curve")
+        return real(jobs, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(selection.search, "cross_validate", counting)
+    monkeypatch.setattr(selection.search, "fold_probabilities", counting)
     first = tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c").fit(image_folder)
     computed = len(calls)
     second = tiny("image", learners=["linear", "mlp"], cache_dir=tmp_path / "c").fit(image_folder)

@@ -47,6 +47,10 @@ def train(
     augment: Annotated[str | None, typer.Option(
         help="Augmentation: off, light, medium, strong; switch transforms off with e.g. no-flip,no-rotate; "
              "views=N; or a JSON/TOML file. Default: the preset's (best: light, kept only if it helps).")] = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS", envvar="HANDFUL_RAY_ADDRESS",
+        help="Score the candidates on the Ray cluster at ADDRESS (host:port of its head) instead of this machine; "
+             'needs pip install "handful[ray]".')] = None,
     quiet: Quiet = False,
 ) -> None:
     """Train on DATA, choose the best model by cross-validation, and save it (or register it with --name)."""
@@ -63,7 +67,7 @@ def train(
     clf = Classifier(
         preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,
         time_budget=time_budget, random_state=seed, text_column=text_column, label_column=label_column,
-        verbose=0 if quiet else 1, augment=augment,
+        verbose=0 if quiet else 1, augment=augment, ray=ray,
     )
     try:
         clf.fit(data)

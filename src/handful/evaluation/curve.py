@@ -157,6 +157,7 @@ def learning_curve(
     n_boot: int = 200,
     on_fold: Callable[[int], None] | None = None,
     factors: tuple[float, ...] = FACTORS,
+    executor: Any = None,
 ) -> LearningCurve:
     """Measure, fit and forecast the learning curve of ``learner`` on ``features``.
 
@@ -172,6 +173,7 @@ def learning_curve(
         n_boot: bootstrap replicates for the band.
         on_fold: called with 1 after each fold (a progress bar's ``advance``).
         factors: multiples of the present data to forecast (the first is the one the verdict reads).
+        executor: where the fits run (:mod:`handful.selection.executor`); None: here.
 
     Returns:
         The curve; ``skipped`` says why when the data is too small.
@@ -182,7 +184,10 @@ def learning_curve(
         >>> folds = list(StratifiedKFold(5).split(X, y))  # doctest: +SKIP
         >>> print(learning_curve(X, y, ["a", "b"], folds, "linear", "standard", 0).verdict)  # doctest: +SKIP
     """
-    from handful.learners import make_learner
+    # Imported here: selection scores with evaluation's metrics, so it cannot be imported while they load.
+    from handful.learners import FitContext
+    from handful.selection.folds import FoldJob, fold_probabilities
+    from handful.selection.results import Candidate
 
     n_classes = len(classes)
     reason = skip_reason(y, n_classes)
@@ -193,12 +198,16 @@ def learning_curve(
     scores = np.zeros((len(fractions), len(folds)))
     recall = np.full((len(fractions), len(folds), n_classes), np.nan)
     sizes = np.zeros((len(fractions), len(folds)))
-    for j, (train, test) in enumerate(folds):
-        for i, rows in enumerate(_subsample(train, y, fractions, rng)):
-            head = make_learner(measured, scaling).fit(features[rows], y[rows], n_classes, seed + j)
-            predicted = head.predict_proba(features[test]).argmax(axis=1)
+    # Every (fold, fraction) fit is one task of the fold loop; fold j's fits are seeded with seed + j.
+    subsets = [(rows, test) for train, test in folds for rows in _subsample(train, y, fractions, rng)]
+    seeds = [seed + j for j in range(len(folds)) for _ in fractions]
+    job = FoldJob(Candidate("", measured, scaling, "curve"), features, y, n_classes, None, FitContext(seed))
+    probas = iter(fold_probabilities([job], subsets, executor, seeds)[0])
+    for j, (_, test) in enumerate(folds):
+        for i in range(len(fractions)):
+            predicted = next(probas).argmax(axis=1)
             scores[i, j] = balanced_accuracy(y[test], predicted, n_classes)
-            sizes[i, j] = len(rows)
+            sizes[i, j] = len(subsets[j * len(fractions) + i][0])
             for c in range(n_classes):
                 if np.any(y[test] == c):
                     recall[i, j, c] = np.mean(predicted[y[test] == c] == c)

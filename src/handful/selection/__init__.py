@@ -11,13 +11,18 @@ balanced accuracy (equal to accuracy on balanced data, honest on imbalanced data
 """
 
 from handful.selection.ensembles import ensemble
+from handful.selection.executor import Executor, LocalExecutor, RayExecutor, make_executor, one_thread
 from handful.selection.folds import (
+    FoldJob,
     Folds,
     Views,
     cross_validate,
     fit_learner,
+    fit_predict,
+    fold_probabilities,
     make_folds,
     n_folds,
+    score_folds,
     view_rows,
     with_views,
 )
@@ -26,6 +31,15 @@ from handful.selection.scores import ScoreCache, search_context
 from handful.selection.search import Search
 
 __all__ = [
+    "Executor",
+    "FoldJob",
+    "LocalExecutor",
+    "RayExecutor",
+    "fit_predict",
+    "fold_probabilities",
+    "make_executor",
+    "one_thread",
+    "score_folds",
     "Candidate",
     "Folds",
     "Result",

@@ -1,8 +1,11 @@
-"""Repeated stratified folds, augmented views kept with their examples, and cross-validation of one candidate."""
+"""Folds, augmented views kept with their examples, and the one fold loop (cross-validation, learning curves,
+`update`'s comparison) that hands (candidate, fold) tasks to an executor."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,6 +14,7 @@ import scipy.sparse
 from handful.evaluation.metrics import balanced_accuracy, cv_estimate
 from handful.learners import FitContext, Learner, make_learner
 from handful.learners.ensemble import EnsembleHead
+from handful.selection.executor import Executor, LocalExecutor
 from handful.selection.results import Candidate, Result
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -101,41 +105,80 @@ def fit_learner(
     return learner.fit(x, labels, n_classes, context.replace(groups=owners, backbone=candidate.backbone))
 
 
-def _fit_fold(
-    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, train: np.ndarray, test: np.ndarray, seed: int,
-    views: Views | None = None, time_budget: float | None = None,
-) -> np.ndarray:
-    learner = fit_learner(candidate, features, y, n_classes, train, FitContext(seed, time_budget=time_budget), views)
-    return learner.predict_proba(features[test])
+@dataclass(frozen=True)
+class FoldJob:
+    """What every fold of one candidate shares: the candidate, its features, the labels, the augmented views
+    (features and owning example of each) and the fit context (its seed is replaced by each fold's)."""
+
+    candidate: Candidate
+    features: Any
+    y: np.ndarray
+    n_classes: int
+    views: Views | None = None
+    context: FitContext = FitContext()
 
 
-def cross_validate(
-    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int, n_jobs: int = 1,
-    views: Views | None = None, fit_budget: float | None = None,
-) -> Result:
-    """Fit the candidate's learner on each fold's training part and score it on the rest.
+def fit_predict(job: FoldJob, fold: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+    """One fold: the job's learner fitted on examples ``train`` (and their views) with ``seed``, and its
+    probabilities for examples ``test``, one column per class of the job.
 
-    With ``views`` (augmented views' features and the example owning each), a fold trains on its training
-    examples plus the views of those examples only, and is scored on original examples only: no fold ever trains
-    on an augmented copy of an example it is tested on.
-
-    With ``n_jobs`` > 1 folds run in worker processes (joblib limits each worker's BLAS threads); results do not
-    depend on ``n_jobs``. ``fit_budget`` (seconds) bounds each fit of a learner that fine-tunes a backbone.
+    Classes absent from ``train`` are never predicted (probability 0): the learner is fitted on the classes
+    present; with one class present it predicts that class, with none it predicts nothing (all zeros).
     """
-    result = Result(candidate)
+    train, test, seed = fold
+    y, n_classes = job.y, job.n_classes
+    present = np.unique(y[train])
+    proba = np.zeros((len(test), n_classes))
+    if len(present) < 2:
+        proba[:, present] = 1.0
+        return proba
+    context = job.context.replace(seed=seed)
+    if len(present) == n_classes:
+        return fit_learner(job.candidate, job.features, y, n_classes, train, context, job.views).predict_proba(
+            job.features[test])
+    local = np.searchsorted(present, y)  # the classes present, numbered 0..k-1
+    learner = fit_learner(job.candidate, job.features, local, len(present), train, context, job.views)
+    proba[:, present] = learner.predict_proba(job.features[test])
+    return proba
+
+
+def _timed(job: FoldJob, fold: tuple[np.ndarray, np.ndarray, int]) -> tuple[np.ndarray, float]:
     start = time.perf_counter()
+    proba = fit_predict(job, fold)
+    return proba, time.perf_counter() - start
+
+
+def fold_probabilities(
+    jobs: Sequence[FoldJob], folds: Folds, executor: Executor | None = None, seeds: Sequence[int] | None = None,
+    seconds: list[float] | None = None,
+) -> list[list[np.ndarray]]:
+    """The one fold loop: each job's learner fitted on each fold's training part, and its probabilities for the
+    fold's test part (per job, per fold; the rows of ``test``, one column per class).
+
+    With views, a fold trains on its training examples plus the views of those examples only, and is scored on
+    original examples only: no fold ever trains on an augmented copy of an example it is tested on. Fold ``i`` is
+    fitted with seed ``seeds[i]`` (by default the job's seed + i). All (job, fold) tasks go to the executor at
+    once, so candidates run side by side as well as folds; the result does not depend on the executor.
+    Folds may come from grouped splitting: any (train, test) index arrays will do. ``seconds``, if given, gets
+    each job's fitting time (summed over its folds, wherever they ran).
+    """
+    executor = executor or LocalExecutor(1)
+    tasks = [(j, (train, test, (job.context.seed + i) if seeds is None else int(seeds[i])))
+             for j, job in enumerate(jobs) for i, (train, test) in enumerate(folds)]
+    flat = executor.map(_timed, list(jobs), tasks)
+    per_job = [flat[j * len(folds):(j + 1) * len(folds)] for j in range(len(jobs))]
+    if seconds is not None:
+        seconds[:] = [float(sum(t for _, t in found)) for found in per_job]
+    return [[proba for proba, _ in found] for found in per_job]
+
+
+def score_folds(candidate: Candidate, probas: Sequence[np.ndarray], y: np.ndarray, n_classes: int, folds: Folds,
+                seconds: float = 0.0) -> Result:
+    """A candidate's result from its per-fold probabilities: the fold scores, their estimates and the out-of-fold
+    probabilities (averaged over repetitions)."""
+    result = Result(candidate)
     oof = np.zeros((len(y), n_classes))
     seen = np.zeros(len(y))
-    if n_jobs == 1:
-        probas = [_fit_fold(candidate, features, y, n_classes, tr, te, seed + i, views, fit_budget)
-                  for i, (tr, te) in enumerate(folds)]
-    else:
-        from joblib import Parallel, delayed
-
-        probas = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_fold)(candidate, features, y, n_classes, tr, te, seed + i, views, fit_budget)
-            for i, (tr, te) in enumerate(folds)
-        )
     for (_, test), proba in zip(folds, probas, strict=True):
         predicted = proba.argmax(axis=1)
         result.accuracy.append(float(np.mean(predicted == y[test])))
@@ -147,5 +190,18 @@ def cross_validate(
     result.accuracy_estimate = cv_estimate(result.accuracy, test_fraction)
     result.oof_proba = oof / np.maximum(seen, 1)[:, None]
     result.fold_proba = list(probas)
-    result.seconds = time.perf_counter() - start
+    result.seconds = seconds
     return result
+
+
+def cross_validate(
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int,
+    executor: Executor | None = None, views: Views | None = None, fit_budget: float | None = None,
+) -> Result:
+    """Fit the candidate's learner on each fold's training part and score it on the rest (see
+    :func:`fold_probabilities`). ``fit_budget`` (seconds) bounds each fit of a learner that trains for long.
+    """
+    job = FoldJob(candidate, features, y, n_classes, views, FitContext(seed, time_budget=fit_budget))
+    seconds: list[float] = []
+    probas = fold_probabilities([job], folds, executor, seconds=seconds)[0]
+    return score_folds(candidate, probas, y, n_classes, folds, seconds[0])

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from handful.backbones.registry import frozen_name
-from handful.learners import LEARNERS
-from handful.selection.folds import Folds, Views, cross_validate
+from handful.learners import LEARNERS, FitContext
+from handful.selection.executor import Executor
+from handful.selection.folds import FoldJob, Folds, Views, fold_probabilities, score_folds
 from handful.selection.results import Candidate, Result, best
 from handful.selection.scores import ScoreCache
 
@@ -35,7 +36,7 @@ class Search:
     seed: int
     time_budget: float | None = None
     on_result: Callable[[Result], None] | None = None
-    n_jobs: int = 1
+    executor: Executor | None = None
     scores: ScoreCache | None = None
     views_for: Callable[[str, str], Views] | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -46,32 +47,62 @@ class Search:
             self.on_result(result)
         return result
 
-    def score(self, candidate: Candidate) -> Result:
+    def _plan(self, candidate: Candidate) -> Result | FoldJob:
+        """The candidate's result when it needs no fitting (skipped, cached, or failed to get its features), else
+        the job that scores it."""
         group = "baseline" if candidate.kind == "baseline" else "model"
         elapsed = time.perf_counter() - self.started
         if self.time_budget is not None and elapsed > self.time_budget and group in self.groups_done:
             return Result(candidate, status="skipped", message=f"time budget of {self.time_budget:.0f} s reached")
         try:
-            result = self.scores.get(candidate) if self.scores is not None else None
-            if result is None:
-                features = self.features_for(candidate.backbone)
-                views = None
-                if candidate.augment:
-                    if self.views_for is None:
-                        raise ValueError("an augmented candidate needs Search.views_for")
-                    views = self.views_for(candidate.backbone, candidate.augment)
-                tunes = candidate.learner in LEARNERS and LEARNERS[candidate.learner].tunes_backbone
-                budget = self.fit_budget() if tunes else None
-                result = cross_validate(candidate, features, self.y, self.n_classes, self.folds, self.seed,
-                                        self.n_jobs, views, budget)
-                # Fits that a time budget may have cut short depend on the machine's speed: never reused.
-                if self.scores is not None and budget is None:
-                    self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
+            cached = self.scores.get(candidate) if self.scores is not None else None
+            if cached is not None:
+                self.groups_done.add(group)
+                return cached
+            features = self.features_for(candidate.backbone)
+            views = None
+            if candidate.augment:
+                if self.views_for is None:
+                    raise ValueError("an augmented candidate needs Search.views_for")
+                views = self.views_for(candidate.backbone, candidate.augment)
+            tunes = candidate.learner in LEARNERS and LEARNERS[candidate.learner].tunes_backbone
+            context = FitContext(self.seed, time_budget=self.fit_budget() if tunes else None)
+            return FoldJob(candidate, features, self.y, self.n_classes, views, context)
         except Exception as error:  # one broken candidate must not sink the search
-            logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)
-            return Result(candidate, status="failed", message=f"{type(error).__name__}: {error}")
-        self.groups_done.add(group)
-        return result
+            return self._failed(candidate, error)
+
+    def _failed(self, candidate: Candidate, error: BaseException) -> Result:
+        logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)
+        return Result(candidate, status="failed", message=f"{type(error).__name__}: {error}")
+
+    def _score(self, jobs: list[FoldJob]) -> list[Result]:
+        """Cross-validate jobs side by side (all their folds go to the executor at once)."""
+        seconds: list[float] = []
+        try:
+            probas = fold_probabilities(jobs, self.folds, self.executor, seconds=seconds)
+        except Exception:  # a task failed: score each job alone, so only the broken candidate fails
+            if len(jobs) == 1:
+                raise
+            return [r for job in jobs for r in self._score_alone(job)]
+        results = []
+        for job, found, spent in zip(jobs, probas, seconds, strict=True):
+            result = score_folds(job.candidate, found, self.y, self.n_classes, self.folds, spent)
+            # Fits that a time budget may have cut short depend on the machine's speed: never reused.
+            if self.scores is not None and job.context.time_budget is None:
+                self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
+            self.groups_done.add("baseline" if job.candidate.kind == "baseline" else "model")
+            results.append(result)
+        return results
+
+    def _score_alone(self, job: FoldJob) -> list[Result]:
+        try:
+            return self._score([job])
+        except Exception as error:  # one broken candidate must not sink the search
+            return [self._failed(job.candidate, error)]
+
+    def score(self, candidate: Candidate) -> Result:
+        """One candidate's cross-validated result (skipped when the time budget is spent, failed with the reason)."""
+        return self.run([candidate], report=False)[0]
 
     def fit_budget(self) -> float | None:
         """Seconds each fit of a fine-tuning candidate may take: what is left of the budget over the folds."""
@@ -80,9 +111,19 @@ class Search:
         left = self.time_budget - (time.perf_counter() - self.started)
         return max(left, 0.0) / max(len(self.folds), 1)
 
-    def run(self, candidates: list[Candidate]) -> list[Result]:
-        """Score candidates in order (most promising first)."""
-        return [self._report(self.score(candidate)) for candidate in candidates]
+    def run(self, candidates: list[Candidate], report: bool = True) -> list[Result]:
+        """Score candidates (most promising first). Without a time budget they run side by side on the executor;
+        with one, one after the other, so the budget is checked before each starts."""
+        results: list[Result] = []
+        waves = [candidates] if self.time_budget is None else [[c] for c in candidates]
+        for wave in waves:
+            planned = [self._plan(c) for c in wave]
+            jobs = [p for p in planned if isinstance(p, FoldJob)]
+            scored = iter(self._score_alone(jobs[0]) if len(jobs) == 1 else self._score(jobs) if jobs else [])
+            for found in planned:
+                result = next(scored) if isinstance(found, FoldJob) else found
+                results.append(self._report(result) if report else result)
+        return results
 
     def staged(self, candidates: list[Candidate]) -> list[Result]:
         """Two stages, as successive halving does: cheap heads (``Learner.cheap``: linear, prototypes) on every

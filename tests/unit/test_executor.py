@@ -1,0 +1,73 @@
+"""The fold loop and its executors: the same results wherever the tasks run, one thread per task, failures kept
+to their candidate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from handful import selection
+from handful.selection import Candidate, FoldJob, LocalExecutor, fold_probabilities, make_executor
+
+
+def blobs(n: int = 60, d: int = 8, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    return rng.normal(0, 3, (k, d))[y] + rng.normal(0, 1, (n, d)), y
+
+
+def threads(_: Any, __: Any) -> tuple[int, int]:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return max(p["num_threads"] for p in threadpool_info()), torch.get_num_threads()
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_every_task_runs_on_one_thread(n_jobs: int) -> None:
+    import torch  # noqa: F401  (loaded, so its threads are held too)
+
+    assert LocalExecutor(n_jobs).map(threads, [None], [(0, 0), (0, 1)]) == [(1, 1), (1, 1)]
+
+
+def test_worker_processes_give_the_same_probabilities_as_this_process() -> None:
+    x, y = blobs()
+    folds = selection.make_folds(y, 3, 2, seed=0)
+    jobs = [FoldJob(Candidate("tiny-image", name, "l2", "test"), x, y, 3) for name in ("linear", "mlp")]
+    here = fold_probabilities(jobs, folds, LocalExecutor(1))
+    there = fold_probabilities(jobs, folds, LocalExecutor(2))
+    assert len(here) == 2 and all(len(p) == len(folds) for p in here)
+    for mine, theirs in zip(here, there, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_class_absent_from_a_folds_training_part_is_never_predicted() -> None:
+    x, y = blobs()
+    train, test = np.flatnonzero(y != 2), np.arange(len(y))
+    job = FoldJob(Candidate("tiny-image", "prototypes", "l2", "test"), x, y, 3)
+    proba = fold_probabilities([job], [(train, test)])[0][0]
+    assert proba.shape == (len(y), 3) and proba[:, 2].max() == 0.0 and np.allclose(proba.sum(axis=1), 1)
+    lone = fold_probabilities([job], [(np.flatnonzero(y == 1), test)])[0][0]
+    assert (lone.argmax(axis=1) == 1).all()
+
+
+def test_a_broken_candidate_fails_alone_when_candidates_run_side_by_side() -> None:
+    x, y = blobs()
+    folds = selection.make_folds(y, 3, 1, seed=0)
+    search = selection.Search(lambda name: x, y, 3, folds, 0, executor=LocalExecutor(1))
+    broken = Candidate("tiny-image", "finetune", "l2", "test")  # fine-tuning needs a trunk's rows
+    results = search.run([Candidate("tiny-image", "linear", "l2", "test"), broken])
+    assert [r.status for r in results] == ["ok", "failed"]
+    assert results[0].estimate is not None and "needs the rows of a trunk backbone" in results[1].message
+
+
+def test_the_ray_address_comes_from_the_argument_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HANDFUL_RAY_ADDRESS", raising=False)
+    assert make_executor(2).name == "local"
+    assert make_executor(1, ray="127.0.0.1:6379").name == "ray"
+    monkeypatch.setenv("HANDFUL_RAY_ADDRESS", "127.0.0.1:6380")
+    executor = make_executor(1)
+    assert executor.name == "ray" and executor.address == "127.0.0.1:6380"  # type: ignore[attr-defined]

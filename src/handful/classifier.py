@@ -172,7 +172,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             with stage("search"):
                 results = search.staged(candidates)
                 for r in results:  # each candidate's cross-validation (its features were timed as they came)
-                    if r.status == "ok":
+                    if r.status in ("ok", "stopped"):
                         label = f"{r.candidate.backbone}+{r.candidate.learner}"
                         _timing.add(f"cv {label}" + (" augmented" if r.candidate.augment else ""), r.seconds)
         if any(LEARNERS[name].combines for name in cfg.learners):

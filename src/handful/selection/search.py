@@ -27,6 +27,12 @@ class Search:
     The time budget counts from the search's creation; once it is spent no new candidate starts, except that the
     baseline and the first other candidate always run, so a deep model and the baseline are always compared.
     ``views_for(backbone, augment)`` gives the augmented views (features, owner) of a candidate with ``augment``.
+
+    With ``race`` (the default) the candidates race, as successive halving does over folds: they are scored a
+    few folds at a time (see :func:`race_checkpoints`), and a candidate whose paired fold differences to the
+    leader on the same folds say it cannot close the gap (see :func:`cannot_close`) stops there, with status
+    ``"stopped"`` and the score of the folds it ran. A stopped candidate could not have been chosen; one that
+    runs every fold scores exactly as without racing; the baseline always runs every fold.
     """
 
     features_for: Callable[[str], Any]
@@ -41,6 +47,8 @@ class Search:
     views_for: Callable[[str, str], Views] | None = None
     started: float = field(default_factory=time.perf_counter)
     groups_done: set[str] = field(default_factory=set)
+    race: bool = True
+    finished: list[Result] = field(default_factory=list)
 
     def _report(self, result: Result) -> Result:
         if self.on_result is not None:
@@ -58,6 +66,7 @@ class Search:
             cached = self.scores.get(candidate) if self.scores is not None else None
             if cached is not None:
                 self.groups_done.add(group)
+                self.finished.append(cached)
                 return cached
             features = self.features_for(candidate.backbone)
             views = None
@@ -77,22 +86,70 @@ class Search:
 
     def _score(self, jobs: list[FoldJob]) -> list[Result]:
         """Cross-validate jobs side by side (all their folds go to the executor at once)."""
-        seconds: list[float] = []
         try:
-            probas = fold_probabilities(jobs, self.folds, self.executor, seconds=seconds)
+            probas, seconds, stopped = self._race(jobs)
         except Exception:  # a task failed: score each job alone, so only the broken candidate fails
             if len(jobs) == 1:
                 raise
             return [r for job in jobs for r in self._score_alone(job)]
         results = []
-        for job, found, spent in zip(jobs, probas, seconds, strict=True):
+        for index, (job, found, spent) in enumerate(zip(jobs, probas, seconds, strict=True)):
+            if index in stopped:
+                results.append(stopped[index])
+                continue
             result = score_folds(job.candidate, found, self.y, self.n_classes, self.folds, spent)
+            self.finished.append(result)
             # Fits that a time budget may have cut short depend on the machine's speed: never reused.
             if self.scores is not None and job.context.time_budget is None:
                 self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
             self.groups_done.add("baseline" if job.candidate.kind == "baseline" else "model")
             results.append(result)
         return results
+
+    def _race(self, jobs: list[FoldJob]) -> tuple[list[list[np.ndarray]], list[float], dict[int, Result]]:
+        """Each job's per-fold probabilities and fitting seconds, fold group by fold group; after each group the
+        jobs that cannot catch the leader stop (their results, status ``"stopped"``, keyed by job index)."""
+        n = len(self.folds)
+        ends = race_checkpoints(self.folds, len(self.y)) if self.race else [n]
+        probas: list[list[np.ndarray]] = [[] for _ in jobs]
+        seconds = [0.0] * len(jobs)
+        stopped: dict[int, Result] = {}
+        live = list(range(len(jobs)))
+        start = 0
+        for end in ends:
+            spent: list[float] = []
+            # Fold i keeps seed + i, so a candidate that runs every fold scores exactly as it would unraced.
+            found = fold_probabilities([jobs[j] for j in live], self.folds[start:end], self.executor,
+                                       seeds=[jobs[live[0]].context.seed + i for i in range(start, end)],
+                                       seconds=spent)
+            for j, more, took in zip(live, found, spent, strict=True):
+                probas[j] += more
+                seconds[j] += took
+            start = end
+            if end == n:
+                break
+            partial = {j: score_folds(jobs[j].candidate, probas[j], self.y, self.n_classes, self.folds[:end],
+                                      seconds[j]) for j in live}
+            rivals = list(partial.values()) + [r for r in self.finished if len(r.balanced) == n]
+            leader = max(rivals, key=lambda r: float(np.mean(r.balanced[:end])))
+            for j, result in partial.items():
+                if result.candidate.kind == "baseline" or result is leader:
+                    continue
+                if cannot_close(result.balanced, leader.balanced[:end], self._test_fraction()):
+                    result.status, result.oof_proba = "stopped", None  # partial: never a winner nor a member
+                    result.message = (
+                        f"stopped after {end} of {n} folds: {np.mean(result.balanced):.3f} against "
+                        f"{np.mean(leader.balanced[:end]):.3f} for {leader.candidate.backbone} + "
+                        f"{leader.candidate.learner} on the same folds, too far behind to catch up")
+                    logger.info("%s + %s %s", result.candidate.backbone, result.candidate.learner, result.message)
+                    stopped[j] = result
+            live = [j for j in live if j not in stopped]
+            if not live:
+                break
+        return probas, seconds, stopped
+
+    def _test_fraction(self) -> float:
+        return float(np.mean([len(t) for _, t in self.folds]) / len(self.y))
 
     def _score_alone(self, job: FoldJob) -> list[Result]:
         try:
@@ -158,6 +215,48 @@ class Search:
             logger.info("augmentation is tried on %s with %s only", leader.backbone,
                         " and ".join(sorted({c.learner for c in wanted})) or "no head")
         return self.run(wanted)
+
+
+RACE_T = 2.0  # corrected standard errors: a candidate stops when even this optimistic bound is below the leader
+RACE_MIN_FOLDS = 3
+
+
+def race_checkpoints(folds: Folds, n: int) -> list[int]:
+    """Where racing candidates are compared: after 3 folds of the first repetition, then after each repetition
+    (a repetition ends where every example has been tested once more); the last is ``len(folds)``.
+
+    Example:
+        >>> folds = [(np.arange(8), np.arange(8, 10))] * 10  # stand-ins: 5 folds of 2, twice, over 10 examples
+        >>> race_checkpoints(folds, 10)
+        [3, 5, 10]
+    """
+    ends: list[int] = []
+    tested = 0
+    for index, (_, test) in enumerate(folds):
+        tested += len(test)
+        if tested >= n * (len(ends) + 1):
+            ends.append(index + 1)
+    first = ends[0] if ends else len(folds)
+    points = ([RACE_MIN_FOLDS] if first > RACE_MIN_FOLDS + 1 else []) + ends
+    return sorted({p for p in points if 0 < p < len(folds)} | {len(folds)})
+
+
+def cannot_close(mine: list[float], leader: list[float], test_fraction: float) -> bool:
+    """Whether a candidate's deficit to the leader on the same folds is beyond noise: the mean paired difference
+    plus ``RACE_T`` Nadeau-Bengio corrected standard errors (folds share training rows) is still below zero.
+
+    Example:
+        >>> cannot_close([0.6, 0.65, 0.6, 0.62], [0.9, 0.95, 0.9, 0.92], 0.2)
+        True
+        >>> cannot_close([0.6, 0.65, 0.6, 0.62], [0.62, 0.6, 0.66, 0.6], 0.2)
+        False
+    """
+    difference = np.asarray(mine, dtype=float) - np.asarray(leader[: len(mine)], dtype=float)
+    if len(difference) < RACE_MIN_FOLDS:
+        return False
+    ratio = test_fraction / max(1e-9, 1 - test_fraction)
+    error = np.sqrt((1 / len(difference) + ratio) * difference.var(ddof=1))
+    return bool(difference.mean() + RACE_T * error < 0)
 
 
 def _cheap(learner: str) -> bool:

@@ -30,7 +30,7 @@ from handful.backbones.registry import LazyBackbone, get_spec
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.evaluation.curve import learning_curve
-from handful.selection import make_folds
+from handful.selection import learner_fold_probabilities, make_folds
 
 DATA = Path(os.environ.get("HANDFUL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,13 +70,13 @@ def run(name: str) -> list[dict[str, Any]]:
     for seed in SEEDS:
         started = time.perf_counter()
         full = learning_curve(features, y, classes, make_folds(y, FOLDS, REPEATS, 1000 + seed), "linear", scaling,
-                              seed, fractions=(1.0,), n_boot=0)
+                              seed, fractions=(1.0,), n_boot=0, fold_loop=learner_fold_probabilities)
         actual = full.mean[-1]
         for share in SHARES:
             part = stratified_share(y, share, seed)
             yp = y[part]
             curve = learning_curve(features[part], yp, classes, make_folds(yp, FOLDS, REPEATS, seed), "linear",
-                                   scaling, seed, factors=(2.0, 4.0))
+                                   scaling, seed, factors=(2.0, 4.0), fold_loop=learner_fold_probabilities)
             forecast = next(f for f in curve.forecasts if f.factor == round(1 / share))
             rows.append({
                 "set": name, "backbone": backbone, "n_full": int(len(y)), "share": share, "seed": seed,

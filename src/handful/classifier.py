@@ -308,7 +308,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance, stage("learning curve"):
                 self.learning_curve_: LearningCurve | None = learning_curve(
                     features if curve_features is None else curve_features, y, classes, curve_folds, self.learner_,
-                    scaling, seed, on_fold=advance)
+                    scaling, seed, on_fold=advance, fold_loop=selection.learner_fold_probabilities)
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed curve must not cost the model
             logger.warning("could not measure the learning curve: %s", error)
             self.learning_curve_ = LearningCurve(skipped=f"it could not be measured ({error})")

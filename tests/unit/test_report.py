@@ -15,6 +15,7 @@ import handful
 from handful.cli import app
 from handful.evaluation import LearningCurve, diagnose, learning_curve, misclassified, power_law
 from handful.evaluation.curve import curve_learner, fit_curve, fit_power_law
+from handful.selection import learner_fold_probabilities
 from tests.conftest import write_images
 
 SIZES = np.array([20.0, 35.0, 50.0, 70.0, 100.0])
@@ -48,7 +49,8 @@ def test_learning_curve_measures_on_held_out_folds_and_ranks_classes() -> None:
     centres[2] = centres[1] + 0.15  # class 2 sits close to class 1: hard, and gains most from data
     features = centres[y] + rng.normal(0, 0.6, (len(y), 8))
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(features, y))
-    curve = learning_curve(features, y, ["a", "b", "c"], folds, "prototypes", "standard", 0, n_boot=50)
+    curve = learning_curve(features, y, ["a", "b", "c"], folds, "prototypes", "standard", 0, n_boot=50,
+                           fold_loop=learner_fold_probabilities)
     assert curve.skipped is None and curve.learner == "prototypes" and curve.proxy_for is None
     assert curve.n_train[-1] == pytest.approx(72) and curve.n_train[0] < curve.n_train[-1]
     assert len(curve.scores) == 5 and all(len(row) == 5 for row in curve.scores)
@@ -59,7 +61,8 @@ def test_learning_curve_measures_on_held_out_folds_and_ranks_classes() -> None:
 
 def test_costly_heads_use_the_linear_proxy_and_tiny_data_is_skipped() -> None:
     assert curve_learner("mlp") == ("linear", "mlp") and curve_learner("prototypes") == ("prototypes", None)
-    curve = learning_curve(np.zeros((10, 2)), np.repeat([0, 1], 5), ["a", "b"], [], "linear", "l2", 0)
+    curve = learning_curve(np.zeros((10, 2)), np.repeat([0, 1], 5), ["a", "b"], [], "linear", "l2", 0,
+                           fold_loop=learner_fold_probabilities)
     assert curve.skipped is not None and "at least 30 examples" in curve.skipped
 
 

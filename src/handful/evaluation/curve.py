@@ -30,6 +30,8 @@ FLAT = 0.01  # a gain below this for twice the data is "flattened"
 RISING = 0.03
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
+# (learner, scaling, features, y, n_classes, folds, seeds) -> each fold's test-row probabilities
+FoldLoop = Callable[[str, str, Any, np.ndarray, int, Folds, list[int]], list[np.ndarray]]
 
 
 @dataclass
@@ -157,7 +159,8 @@ def learning_curve(
     n_boot: int = 200,
     on_fold: Callable[[int], None] | None = None,
     factors: tuple[float, ...] = FACTORS,
-    executor: Any = None,
+    *,
+    fold_loop: FoldLoop,
 ) -> LearningCurve:
     """Measure, fit and forecast the learning curve of ``learner`` on ``features``.
 
@@ -173,7 +176,8 @@ def learning_curve(
         n_boot: bootstrap replicates for the band.
         on_fold: called with 1 after each fold (a progress bar's ``advance``).
         factors: multiples of the present data to forecast (the first is the one the verdict reads).
-        executor: where the fits run (:mod:`handful.selection.executor`); None: here.
+        fold_loop: the fold loop that fits the head on each subset and predicts the fold's test rows:
+            :func:`handful.selection.learner_fold_probabilities` (passed in, as selection sits below evaluation).
 
     Returns:
         The curve; ``skipped`` says why when the data is too small.
@@ -182,13 +186,11 @@ def learning_curve(
         >>> from sklearn.datasets import make_classification  # doctest: +SKIP
         >>> X, y = make_classification(200, random_state=0)  # doctest: +SKIP
         >>> folds = list(StratifiedKFold(5).split(X, y))  # doctest: +SKIP
-        >>> print(learning_curve(X, y, ["a", "b"], folds, "linear", "standard", 0).verdict)  # doctest: +SKIP
+        >>> from handful.selection import learner_fold_probabilities  # doctest: +SKIP
+        >>> curve = learning_curve(X, y, ["a", "b"], folds, "linear", "standard", 0,
+        ...                        fold_loop=learner_fold_probabilities)  # doctest: +SKIP
+        >>> print(curve.verdict)  # doctest: +SKIP
     """
-    # Imported here: selection scores with evaluation's metrics, so it cannot be imported while they load.
-    from handful.learners import FitContext
-    from handful.selection.folds import FoldJob, fold_probabilities
-    from handful.selection.results import Candidate
-
     n_classes = len(classes)
     reason = skip_reason(y, n_classes)
     if reason is not None:
@@ -201,8 +203,7 @@ def learning_curve(
     # Every (fold, fraction) fit is one task of the fold loop; fold j's fits are seeded with seed + j.
     subsets = [(rows, test) for train, test in folds for rows in _subsample(train, y, fractions, rng)]
     seeds = [seed + j for j in range(len(folds)) for _ in fractions]
-    job = FoldJob(Candidate("", measured, scaling, "curve"), features, y, n_classes, None, FitContext(seed))
-    probas = iter(fold_probabilities([job], subsets, executor, seeds)[0])
+    probas = iter(fold_loop(measured, scaling, features, y, n_classes, subsets, seeds))
     for j, (_, test) in enumerate(folds):
         for i in range(len(fractions)):
             predicted = next(probas).argmax(axis=1)

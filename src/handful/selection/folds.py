@@ -172,6 +172,21 @@ def fold_probabilities(
     return [[proba for proba, _ in found] for found in per_job]
 
 
+def learner_fold_probabilities(
+    learner: str, scaling: str, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seeds: Sequence[int],
+    executor: Executor | None = None,
+) -> list[np.ndarray]:
+    """:func:`fold_probabilities` for a bare head (no backbone to tune, no views): the learning curve's fold loop.
+
+    Example:
+        >>> x, y = np.eye(2)[np.arange(8) % 2] + 0.1, np.arange(8) % 2
+        >>> learner_fold_probabilities("prototypes", "l2", x, y, 2, [(np.arange(4), np.arange(4, 8))], [0])[0].shape
+        (4, 2)
+    """
+    job = FoldJob(Candidate("", learner, scaling, "curve"), features, y, n_classes)
+    return fold_probabilities([job], folds, executor, seeds)[0]
+
+
 def score_folds(candidate: Candidate, probas: Sequence[np.ndarray], y: np.ndarray, n_classes: int, folds: Folds,
                 seconds: float = 0.0) -> Result:
     """A candidate's result from its per-fold probabilities: the fold scores, their estimates and the out-of-fold

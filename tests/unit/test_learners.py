@@ -73,8 +73,9 @@ def test_mlp_does_not_touch_global_torch_rng() -> None:
 
 
 def test_unknown_learner_lists_valid() -> None:
-    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: cosine, ensemble, finetune, linear, mlp, "
-                                         r"prototypes. Did you mean 'linear'\?"):
+    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: autoencoder, cosine, ensemble, finetune, "
+                                         r"label-spreading, linear, mlp, prototypes, self-training, vae, "
+                                         r"vae-examples. Did you mean 'linear'\?"):
         make_learner("lineer", "l2")
 
 

@@ -125,6 +125,7 @@ class Learner:
     tunes_backbone: ClassVar[bool] = False  # trains a backbone's tail on trunk rows (see learners.finetune)
     version: ClassVar[str] = "1"  # changes with the training recipe, so cached scores of the old one are not reused
     combines: ClassVar[bool] = False  # built from other candidates after the search (an ensemble), not scored alone
+    uses_unlabelled: ClassVar[bool] = False  # learns from FitContext.unlabelled too: a candidate only with a pool
     overfit_advice: ClassVar[str] = "Prefer a simpler head (prototypes) or stronger regularisation."
     underfit_advice: ClassVar[str | None] = None
 

@@ -1,0 +1,105 @@
+"""An autoencoder, or a variational one, learnt on labelled and unlabelled rows; its encoding feeds a linear head.
+
+The autoencoder (``n -> 256 -> code -> 256 -> n``, on standardised rows) learns the shape of the user's data from
+everything they have, labelled or not; a logistic regression then learns the classes from the labelled rows'
+codes, a few dimensions instead of hundreds. The variational one (Kingma & Welling 2014) encodes to a Gaussian,
+whose mean is the code. Within cross-validation the autoencoder is learnt on the fold's training rows and the
+pool, never on the fold's test rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from handful.learners._pool import (
+    build_autoencoder,
+    fit_logistic,
+    load_module_state,
+    module_state,
+    pool_of,
+    train_autoencoder,
+)
+from handful.learners.base import Array, FitContext, Learner, Scaler, State, as_context, register_learner, softmax
+
+
+@register_learner
+class AutoencoderHead(Learner):
+    """Logistic regression on the code of an autoencoder learnt on labelled and unlabelled rows."""
+
+    name = "autoencoder"
+    description = "logistic regression on the code of an autoencoder learnt on labelled + unlabelled rows"
+    uses_unlabelled = True
+    variational = False
+
+    def __init__(self, scaling: str = "l2", code: int = 32, hidden: int = 256, epochs: int = 20, C: float = 1.0,
+                 beta: float = 1.0) -> None:
+        super().__init__(scaling)
+        self.code, self.hidden, self.epochs, self.C, self.beta = code, hidden, epochs, C, beta
+        self.n_in = 0
+        self.module: Any = None
+        self.arrays: dict[str, Array] = {}
+
+    def _encode(self, scaled: Array) -> Array:
+        import torch
+
+        standard = (scaled - self.arrays["centre"]) / self.arrays["spread"]
+        with torch.no_grad():
+            codes = self.module.encode(torch.from_numpy(standard.astype(np.float32)))[0].numpy().astype(np.float64)
+        return (codes - self.arrays["code_centre"]) / self.arrays["code_spread"]
+
+    def fit(self, features: Any, y: Array, n_classes: int, context: FitContext | int = 0) -> AutoencoderHead:
+        context = as_context(context)
+        self.n_classes = n_classes
+        labelled = self.scaler.fit(features).transform(features)
+        pool = pool_of(context)
+        rows = labelled if pool is None else np.concatenate([labelled, self.scaler.transform(pool)])
+        self.n_in = rows.shape[1]
+        spread = rows.std(axis=0)
+        self.arrays = {"centre": rows.mean(axis=0), "spread": np.where(spread > 1e-8, spread, 1.0)}
+        self.module = build_autoencoder(self.n_in, self.hidden, self.code, 0, self.variational)
+        train_autoencoder(self.module, (rows - self.arrays["centre"]) / self.arrays["spread"], None, self.epochs,
+                          self.beta if self.variational else 0.0, context.seed)
+        self.arrays.update(code_centre=np.zeros(self.code), code_spread=np.ones(self.code))
+        codes = self._encode(rows)
+        code_spread = codes.std(axis=0)
+        self.arrays.update(code_centre=codes.mean(axis=0), code_spread=np.where(code_spread > 1e-8, code_spread, 1.0))
+        coef, intercept = fit_logistic(self._encode(labelled), y, n_classes, self.C, context.seed)
+        self.arrays.update(coef=coef, intercept=intercept)
+        return self
+
+    def predict_proba(self, features: Any) -> Array:
+        if self.module is None:
+            raise RuntimeError(f"{type(self).__name__} used before fit")
+        codes = self._encode(self.scaler.transform(features))
+        return softmax(codes @ self.arrays["coef"].T + self.arrays["intercept"])
+
+    def params(self) -> dict[str, Any]:
+        return {"scaling": self.scaling, "code": self.code, "hidden": self.hidden, "epochs": self.epochs,
+                "C": self.C, "beta": self.beta, "n_in": self.n_in, "n_classes": self.n_classes}
+
+    def state(self) -> State:
+        if self.module is None:
+            raise RuntimeError(f"{type(self).__name__} saved before fit")
+        return self.params(), {**self.arrays, **module_state(self.module, "module"), **self.scaler.state()}
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> AutoencoderHead:
+        head = cls(params["scaling"], params["code"], params["hidden"], params["epochs"], params["C"], params["beta"])
+        head.n_in, head.n_classes = params["n_in"], params["n_classes"]
+        head.scaler = Scaler.from_state(params["scaling"], tensors)
+        head.arrays = {k: tensors[k].astype(np.float64) for k in
+                       ("centre", "spread", "code_centre", "code_spread", "coef", "intercept")}
+        head.module = build_autoencoder(head.n_in, head.hidden, head.code, 0, cls.variational)
+        load_module_state(head.module, tensors, "module")
+        return head
+
+
+@register_learner
+class VariationalAutoencoderHead(AutoencoderHead):
+    """Logistic regression on the mean code of a variational autoencoder learnt on labelled and unlabelled rows."""
+
+    name = "vae"
+    description = "logistic regression on the mean code of a VAE learnt on labelled + unlabelled rows"
+    variational = True

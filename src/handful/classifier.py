@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
 from handful.data.dataset import MODALITIES
+from handful.data.pool import DEFAULT_CAP
+from handful.data.pool import gather as gather_pool
 from handful.data.sources import read_unlabelled
 from handful.evaluation import noise
 from handful.evaluation import suggest as next_to_label
@@ -67,6 +70,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             ``fast``: off), ``"off"``, a strength (``"light"``, ``"medium"``, ``"strong"``), transforms to switch
             off (``"no-flip,no-rotate"``: for text in images, left/right, steering), ``"views=8"``, a mix of
             these, or a JSON/TOML file (see :func:`handful.augment.parse_augment`).
+        unlabelled_cap: the most unlabelled inputs used (see ``fit``'s ``unlabelled``); beyond it a random
+            ``unlabelled_cap`` of them, drawn with the seed, and the model card says so.
 
     Example:
         >>> import handful
@@ -92,6 +97,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         verbose: int = 1,
         augment: str | Path | None = None,
         ray: str | None = None,
+        unlabelled_cap: int = DEFAULT_CAP,
     ) -> None:
         self.preset = preset
         self.backbone = backbone
@@ -108,29 +114,41 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.augment = augment
         self.ray = ray
+        self.unlabelled_cap = unlabelled_cap
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Sequence[Any] | None = None) -> Classifier:
+    def fit(self, X: Any, y: Sequence[Any] | None = None, unlabelled: Any = None) -> Classifier:
         """Train on a folder of class folders, a CSV/TSV/JSONL table, or a list of inputs with labels ``y``.
 
         A folder with ``train/`` and ``val/`` (or ``test/``) trains on the first and scores the second
         (``holdout_``). Problems with single files are recorded in ``problems_`` and those files skipped.
         The seconds of each stage of the fit are in ``timings_`` (see :mod:`handful._timing`).
+
+        Unlabelled inputs (an ``unlabelled/`` folder beside the class folders, table rows without a label, or
+        ``unlabelled``: a folder, a table or .txt file of texts, or a list of paths or texts) form a pool that
+        semi-supervised candidates learn from (self-training, label spreading, autoencoders, generated rows; see
+        :mod:`handful.data.pool`); what was used is in ``unlabelled_``. They are candidates like any other, kept
+        only where cross-validation on the labelled examples says they help.
         """
         with _timing.recording() as timings:
-            self._fit(X, y)
+            self._fit(X, y, unlabelled)
         self.timings_ = timings.as_dict()
         return self
 
-    def _fit(self, X: Any, y: Sequence[Any] | None) -> None:
+    def _fit(self, X: Any, y: Sequence[Any] | None, unlabelled: Any = None) -> None:
         started = time.perf_counter()
         seed = _seed(self.random_state)
         with stage("read"):
             loaded = self._read(X, y)
         train = loaded.train
         labelled = [i for i, label in enumerate(train.labels) if label is not None]
-        train = train.subset(labelled) if len(labelled) < len(train) else train
+        found = loaded.unlabelled
+        if len(labelled) < len(train):  # inputs given without a label join the pool
+            found = found or train.subset([i for i, label in enumerate(train.labels) if label is None])
+            train = train.subset(labelled)
         check_trainable(train, self.cv_folds)
+        with stage("unlabelled pool"):
+            pool, pool_record = gather_pool(found, unlabelled, train, self.unlabelled_cap, seed, self.text_column)
         cfg = config.resolve(
             self.preset, train.modality, self.backbone, self.learners, self.cv_folds, self.cv_repeats,
             self.time_budget, seed, len(train), augment=self.augment,
@@ -140,7 +158,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         folds = selection.make_folds(
             y_index, selection.n_folds(y_index, cfg.cv_folds), cfg.cv_repeats, seed
         )
-        candidates = self._candidates(cfg)
+        candidates = self._candidates(cfg, with_pool=pool is not None)
         features: dict[str, Any] = {}
 
         def features_for(name: str) -> Any:
@@ -148,6 +166,16 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 if part not in features:
                     features[part] = self._embed(part, train)
             return _stack([features[part] for part in name.split("+")])
+
+        pool_features: dict[str, Any] = {}
+
+        def unlabelled_for(name: str) -> Any:  # embedded once per backbone, through the same cache
+            if pool is None:
+                return None
+            for part in name.split("+"):
+                if part not in pool_features:
+                    pool_features[part] = self._embed(part, pool)
+            return _stack([pool_features[part] for part in name.split("+")])
 
         views: dict[str, selection.Views] = {}
         augmentation = cfg.augmentation()
@@ -167,7 +195,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 on_result=lambda _: advance(1),
                 # Tiny fits run here: starting worker processes would cost more than the fits.
                 executor=selection.make_executor(1 if len(train) < SMALL else _jobs(self.n_jobs), self.ray),
-                scores=self._score_cache(train, y_index, folds, seed), views_for=views_for,
+                scores=self._score_cache(train, y_index, folds, seed, pool), views_for=views_for,
+                unlabelled_for=unlabelled_for if pool is not None else None,
             )
             with stage("search"):
                 results = search.staged(candidates)
@@ -185,8 +214,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
             cfg.time_budget - (time.perf_counter() - started), cfg.time_budget / len(folds))
         chosen = features_for(winner.candidate.backbone)
         with stage(f"refit {winner.candidate.learner}"), selection.one_thread():
+            refit_pool = unlabelled_for(winner.candidate.backbone) if selection.uses_pool(winner.candidate) else None
             head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_), np.arange(len(y_index)),
-                                         FitContext(seed, time_budget=refit_budget, verbose=self.verbose), chosen_views)
+                                         FitContext(seed, time_budget=refit_budget, verbose=self.verbose,
+                                                    unlabelled=refit_pool), chosen_views)
 
         self.config_ = cfg
         self.modality_ = train.modality
@@ -195,8 +226,14 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.augment_ = winner.candidate.augment
         self.augmentation_ = self._augmentation_record(cfg, results, winner)
         self.head_ = head
+        pool_record.gains = selection.pool_gains(results)
+        self.unlabelled_: dict[str, Any] | None = {**pool_record.as_dict(),
+                                                   "used_by_model": selection.uses_pool(winner.candidate)}
+        gains = {(g["backbone"], g["learner"]): g["gain"] for g in pool_record.gains}
         self.leaderboard_ = sorted(
-            (r.row() for r in results),
+            ({**r.row(), **({"gain_over_labelled_only": gains[key]} if (key := (r.candidate.backbone,
+                                                                            r.candidate.learner)) in gains else {})}
+             for r in results),
             key=lambda r: -(r["balanced_accuracy"] or {}).get("mean", -1.0),
         )
         self.cv_score_ = winner.estimate
@@ -237,7 +274,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             raise TypeError("fit(X) with a list of inputs needs labels: fit(inputs, labels).")
         return LoadedData(train=from_inputs(X, y, self.modality))
 
-    def _candidates(self, cfg: config.Config) -> list[selection.Candidate]:
+    def _candidates(self, cfg: config.Config, with_pool: bool = False) -> list[selection.Candidate]:
         # Pretrained first: on a tie, and when the time budget runs out, they come before the baseline.
         found = []
         for name in cfg.backbones:
@@ -245,6 +282,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             fused = "+" in name
             for learner in cfg.learners:
                 if LEARNERS[learner].combines:  # an ensemble is built from the others' results (selection.ensemble)
+                    continue
+                if LEARNERS[learner].uses_unlabelled and not with_pool:  # no pool: it would be a plain head
                     continue
                 if LEARNERS[learner].tunes_backbone:  # fine-tuning runs on the backbone's trunk, where it has one
                     trunk = None if fused else trunk_name(name)
@@ -256,7 +295,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if cfg.fusion:
             for name in cfg.backbones:
                 for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone
-                                and not LEARNERS[n].combines):
+                                and not LEARNERS[n].combines and not LEARNERS[n].uses_unlabelled):
                     found.append(selection.Candidate(f"{name}+{cfg.baseline}", learner, "standard", "fused"))
         augmentation = cfg.augmentation()
         if augmentation is not None:  # twins trained on augmented views too; Search.augmented picks which run
@@ -285,12 +324,15 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 "tried": any(r.candidate.augment and r.status == "ok" for r in results), "gains": gains}
 
     def _score_cache(
-        self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int
+        self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int, pool: Dataset | None = None
     ) -> selection.ScoreCache | None:
         root = self._cache_root()
         if root is None:
             return None
-        return selection.ScoreCache(root, selection.search_context([e.digest for e in train.examples], y, folds, seed))
+        pool_digest = "" if pool is None else hashlib.sha256("\n".join(e.digest for e in pool.examples).encode()
+                                                            ).hexdigest()
+        return selection.ScoreCache(root, selection.search_context([e.digest for e in train.examples], y, folds, seed),
+                                    pool_digest)
 
     def _review(self, train: Dataset, y: np.ndarray, features: Any, scaling: str, seed: int,
                 curve_features: Any = None) -> None:
@@ -515,6 +557,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             },
             "learner": {"name": self.learner_, "params": params},
             "augmentation": getattr(self, "augmentation_", None),
+            "unlabelled": getattr(self, "unlabelled_", None),
             "params": _jsonable_params(self.get_params()),
             "config": self.config_.as_dict(),
             "metrics": {
@@ -555,6 +598,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.backbone_ = backbone["name"]
             clf.learner_ = manifest["learner"]["name"]
             clf.augmentation_ = manifest.get("augmentation")
+            clf.unlabelled_ = manifest.get("unlabelled")
             clf.augment_ = (clf.augmentation_ or {}).get("key", "") if (clf.augmentation_ or {}).get("used") else ""
             clf.head_ = head
             saved = {k: v for k, v in manifest["config"].items() if k != "extra"}  # "extra": always empty, dropped

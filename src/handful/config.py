@@ -21,13 +21,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "best": {
         "when": "the default: every offline backbone for the modality and every head (fine-tuning the best "
-                "backbone's last layers too) and a weighted ensemble of them, chosen by repeated CV",
+                "backbone's last layers too; semi-supervised heads where there is an unlabelled pool) and a "
+                "weighted ensemble of them, chosen by repeated CV",
         "backbones": {
             "image": ["efficientnet-lite0", "efficientnet-lite2"],
             "text": ["minilm-l6", "e5-small"],
             "audio": ["aisfx", "logmel-efficientnet-lite0", "resemblyzer"],
         },
-        "learners": ["linear", "mlp", "cosine", "prototypes", "finetune", "ensemble"],
+        # The pool learners run only when there is an unlabelled pool (Learner.uses_unlabelled).
+        "learners": ["linear", "mlp", "cosine", "prototypes", "finetune", "self-training", "label-spreading",
+                     "autoencoder", "vae", "vae-examples", "ensemble"],
         "cv_repeats": 2,
         "fusion": True,
         "augment": "light",  # tried last, on the best backbone with linear and the best head, kept only if it helps

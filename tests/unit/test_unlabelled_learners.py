@@ -85,3 +85,40 @@ def test_generated_rows_are_counted() -> None:
     head = make_learner("vae-examples", "l2").fit(x, y, 3, FitContext(seed=0))
     counts = np.bincount(y, minlength=3)
     assert head.params()["generated_counts"] == (32 - counts).tolist()
+
+
+@pytest.mark.parametrize("name", ["self-training", "label-spreading", "vae-examples"])
+def test_no_pseudo_labelled_or_generated_row_in_a_validation_fold(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handful import selection
+    from handful.learners import _pool
+    from handful.selection import folds as fold_loop
+
+    x, y = blobs(30, 0)
+    pool, _ = blobs(120, 1)
+    folds = selection.make_folds(y, 3, 2, seed=0)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # the rows as the l2-scaled heads see them
+    current: dict[str, np.ndarray] = {}
+    trained: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (fold's train rows, its test rows, matrix)
+    real_fold, real_fit = fold_loop.fit_predict, _pool.fit_logistic
+
+    def fold(job: fold_loop.FoldJob, split: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+        current["train"], current["test"] = split[0], split[1]
+        return real_fold(job, split)
+
+    def fit(scaled: np.ndarray, labels: np.ndarray, *args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        trained.append((current["train"], current["test"], scaled))
+        return real_fit(scaled, labels, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fold_loop, "fit_predict", fold)
+    for module in ("selftrain", "propagation", "synthetic"):
+        monkeypatch.setattr(f"handful.learners.{module}.fit_logistic", fit)
+    candidate = selection.Candidate("tiny-text", name, "l2", "test")
+    result = selection.cross_validate(candidate, x, y, 3, folds, seed=0, unlabelled=pool)
+    assert result.status == "ok" and len(result.balanced) == len(folds)
+    made = 0
+    for train, test, matrix in trained:
+        assert np.allclose(matrix[: len(train)], unit[train])  # the fold's labelled training rows come first
+        made += len(matrix) - len(train)  # then pseudo-labelled or generated rows
+        distance = np.linalg.norm(matrix[:, None, :] - unit[test][None, :, :], axis=2)
+        assert distance.min() > 1e-6  # no test row is trained on, as itself or as a pseudo-labelled copy
+    assert made > 0  # pseudo-labelled or generated rows were made and used

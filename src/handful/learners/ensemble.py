@@ -122,9 +122,11 @@ class EnsembleHead(Learner):
         budget = None if total is None else total / max(tuners, 1)
         self.heads = []
         for index, member in enumerate(self.members):
-            x = np.asarray(features)[:, self._columns(member.backbone)]
+            columns = self._columns(member.backbone)
+            x = np.asarray(features)[:, columns]
+            pool = None if context.unlabelled is None else np.asarray(context.unlabelled)[:, columns]
             own = context.replace(seed=context.seed + index, groups=np.arange(len(y)), time_budget=budget,
-                                  verbose=self.verbose or context.verbose, backbone=member.backbone)
+                                  verbose=self.verbose or context.verbose, backbone=member.backbone, unlabelled=pool)
             self.heads.append(make_learner(member.learner, member.scaling).fit(x, y, n_classes, own))
         return self
 

@@ -7,7 +7,8 @@ balanced accuracy (equal to accuracy on balanced data, honest on imbalanced data
 - :mod:`~handful.selection.folds`: the folds, augmented views kept with their examples, cross-validation;
 - :mod:`~handful.selection.scores`: cross-validation results cached on disk;
 - :mod:`~handful.selection.search`: the search over candidates within a time budget;
-- :mod:`~handful.selection.ensembles`: a weighted ensemble of the scored candidates.
+- :mod:`~handful.selection.ensembles`: a weighted ensemble of the scored candidates;
+- :mod:`~handful.selection.pool`: candidates that learn from the unlabelled pool, and their gain.
 """
 
 from handful.selection.ensembles import ensemble
@@ -27,6 +28,7 @@ from handful.selection.folds import (
     view_rows,
     with_views,
 )
+from handful.selection.pool import pool_gains, uses_pool
 from handful.selection.results import Candidate, Result, best, log_loss
 from handful.selection.scores import ScoreCache, search_context
 from handful.selection.search import Search
@@ -55,7 +57,9 @@ __all__ = [
     "log_loss",
     "make_folds",
     "n_folds",
+    "pool_gains",
     "search_context",
+    "uses_pool",
     "view_rows",
     "with_views",
 ]

@@ -212,11 +212,17 @@ def score_folds(candidate: Candidate, probas: Sequence[np.ndarray], y: np.ndarra
 def cross_validate(
     candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int,
     executor: Executor | None = None, views: Views | None = None, fit_budget: float | None = None,
+    unlabelled: Any = None,
 ) -> Result:
     """Fit the candidate's learner on each fold's training part and score it on the rest (see
     :func:`fold_probabilities`). ``fit_budget`` (seconds) bounds each fit of a learner that trains for long.
+
+    ``unlabelled`` (features of the unlabelled pool) goes to every fold's fit; pseudo-labelled or generated rows
+    made from it live inside that fit, so a fold is scored on its labelled test rows only, and the pool never holds
+    a labelled example (:func:`handful.data.pool.gather` leaves them out).
     """
-    job = FoldJob(candidate, features, y, n_classes, views, FitContext(seed, time_budget=fit_budget))
+    job = FoldJob(candidate, features, y, n_classes, views,
+                  FitContext(seed, time_budget=fit_budget, unlabelled=unlabelled))
     seconds: list[float] = []
     probas = fold_probabilities([job], folds, executor, seconds=seconds)[0]
     return score_folds(candidate, probas, y, n_classes, folds, seconds[0])

@@ -8,12 +8,14 @@ import logging
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from handful.evaluation.metrics import cv_estimate
 from handful.learners import LEARNERS
 from handful.selection.folds import Folds
+from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate, Result
 
 logger = logging.getLogger(__name__)
@@ -26,9 +28,10 @@ class ScoreCache:
     the candidate, the feature versions (backbone cache keys) and the handful version. Any change recomputes.
     """
 
-    def __init__(self, root: Path, context: str) -> None:
+    def __init__(self, root: Path, context: str, pool: str = "") -> None:
         self.folder = Path(root) / "scores"
         self.context = context
+        self.pool = pool  # a digest of the unlabelled pool: part of the key of candidates that learn from it
 
     def key(self, candidate: Candidate) -> str:
         from handful._version import __version__
@@ -37,9 +40,15 @@ class ScoreCache:
         parts = [get_spec(p).cache_key() for p in candidate.backbone.split("+")]
         learner = candidate.learner
         recipe = LEARNERS[learner].version if learner in LEARNERS else "?"
-        fields = [self.context, __version__, parts, learner if recipe == "1" else f"{learner}-v{recipe}",
+        fields: list[Any] = [self.context, __version__, parts, learner if recipe == "1" else f"{learner}-v{recipe}",
                   candidate.scaling]
-        text = json.dumps(fields + [candidate.augment] if candidate.augment else fields)
+        if candidate.augment:
+            fields.append(candidate.augment)
+        if candidate.members:
+            fields.append([m.as_dict() for m in candidate.members])
+        if uses_pool(candidate):
+            fields.append(["pool", self.pool])
+        text = json.dumps(fields)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, candidate: Candidate) -> Result | None:

@@ -14,6 +14,7 @@ from handful.backbones.registry import frozen_name
 from handful.learners import LEARNERS, FitContext
 from handful.selection.executor import Executor
 from handful.selection.folds import FoldJob, Folds, Views, fold_probabilities, score_folds
+from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate, Result, best
 from handful.selection.scores import ScoreCache
 
@@ -26,7 +27,8 @@ class Search:
 
     The time budget counts from the search's creation; once it is spent no new candidate starts, except that the
     baseline and the first other candidate always run, so a deep model and the baseline are always compared.
-    ``views_for(backbone, augment)`` gives the augmented views (features, owner) of a candidate with ``augment``.
+    ``views_for(backbone, augment)`` gives the augmented views (features, owner) of a candidate with ``augment``;
+    ``unlabelled_for(backbone)`` the unlabelled pool's features, for candidates whose learner uses them.
 
     With ``race`` (the default) the candidates race, as successive halving does over folds: they are scored a
     few folds at a time (see :func:`race_checkpoints`), and a candidate whose paired fold differences to the
@@ -45,6 +47,7 @@ class Search:
     executor: Executor | None = None
     scores: ScoreCache | None = None
     views_for: Callable[[str, str], Views] | None = None
+    unlabelled_for: Callable[[str], Any] | None = None
     started: float = field(default_factory=time.perf_counter)
     groups_done: set[str] = field(default_factory=set)
     race: bool = True
@@ -75,7 +78,9 @@ class Search:
                     raise ValueError("an augmented candidate needs Search.views_for")
                 views = self.views_for(candidate.backbone, candidate.augment)
             tunes = candidate.learner in LEARNERS and LEARNERS[candidate.learner].tunes_backbone
-            context = FitContext(self.seed, time_budget=self.fit_budget() if tunes else None)
+            pool = self.unlabelled_for(candidate.backbone) if self.unlabelled_for is not None \
+                and uses_pool(candidate) else None
+            context = FitContext(self.seed, time_budget=self.fit_budget() if tunes else None, unlabelled=pool)
             return FoldJob(candidate, features, self.y, self.n_classes, views, context)
         except Exception as error:  # one broken candidate must not sink the search
             return self._failed(candidate, error)

@@ -1,0 +1,58 @@
+"""The Classifier with an unlabelled pool: pool candidates on the leaderboard with their gain, saved and served like
+any model, and a pool that cannot be used never stops training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+import handful
+from handful import Classifier
+from tests.conftest import NEGATIVE, POSITIVE
+
+POOL = ["a lovely, gentle film", "what a waste of two hours", "charming and sweet", "clumsy and tedious",
+        "an utter joy", "painfully slow and dull", "warm, witty and wise", "a boring, lifeless script"]
+LEARNERS = ["linear", "self-training", "label-spreading", "vae-examples", "ensemble"]
+
+
+def tiny_text(**kwargs: object) -> Classifier:
+    options = {"preset": "fast", "backbone": "tiny-text", "learners": LEARNERS, "random_state": 0, "verbose": 0,
+               "cv_repeats": 1}
+    return Classifier(**{**options, **kwargs})  # type: ignore[arg-type]
+
+
+def test_pool_candidates_compete_with_their_gain_and_the_model_saves_and_loads(tmp_path: Path) -> None:
+    texts, labels = POSITIVE + NEGATIVE, ["pos"] * 8 + ["neg"] * 8
+    clf = tiny_text().fit(texts, labels, unlabelled=POOL)
+    assert clf.unlabelled_ is not None and clf.unlabelled_["used"] == len(POOL)
+    rows = {row["learner"]: row for row in clf.leaderboard_}
+    assert {"self-training", "label-spreading", "vae-examples"} <= set(rows)
+    assert all("gain_over_labelled_only" in rows[name] for name in ("self-training", "label-spreading"))
+    assert "gain_over_labelled_only" not in rows["linear"]
+    path = clf.save(tmp_path / "model")
+    assert json.loads((path / "manifest.json").read_text())["unlabelled"]["used"] == len(POOL)
+    loaded = handful.load(path)
+    assert np.array_equal(loaded.predict_proba(POOL), clf.predict_proba(POOL))
+
+
+def test_without_a_pool_no_pool_candidate_runs() -> None:
+    clf = tiny_text().fit(POSITIVE + NEGATIVE, ["pos"] * 8 + ["neg"] * 8)
+    assert {row["learner"] for row in clf.leaderboard_} <= {"linear", "ensemble"}
+    assert clf.unlabelled_ is not None and clf.unlabelled_["used"] == 0
+
+
+def test_a_pool_that_cannot_be_read_is_reported_and_training_goes_on(tmp_path: Path) -> None:
+    clf = tiny_text().fit(POSITIVE + NEGATIVE, ["pos"] * 8 + ["neg"] * 8, unlabelled=tmp_path / "missing.csv")
+    assert clf.unlabelled_ is not None and clf.unlabelled_["used"] == 0
+    assert "does not exist" in clf.unlabelled_["messages"][0]
+    assert "training goes on without it" in clf.unlabelled_["messages"][0]
+
+
+def test_table_rows_without_a_label_are_the_pool(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    rows = [f'"{t}",pos' for t in POSITIVE] + [f'"{t}",neg' for t in NEGATIVE] + [f'"{t}",' for t in POOL]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    clf = tiny_text(learners=["linear", "self-training"]).fit(path)
+    assert clf.n_examples_ == 16 and clf.unlabelled_ is not None and clf.unlabelled_["used"] == len(POOL)

@@ -84,6 +84,7 @@ def _tiny_spec(modality: str) -> BackboneSpec:
         kind="test",
         description=f"Tiny random {modality} net for unit tests; meaningless features",
         licence="Apache-2.0 (handful)",
+        preprocessing={"sample_rate": 8000} if modality == "audio" else {},
     )
 
 

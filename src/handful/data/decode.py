@@ -7,12 +7,15 @@ are enforced in one place. Files are opened read-only and never written.
 from __future__ import annotations
 
 import io
+import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
@@ -67,17 +70,20 @@ def image_size(data: bytes) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.size
+    except Image.DecompressionBombError as error:
+        raise TooLargeError(f"refused as a possible decompression bomb ({error})") from error
     except Exception as error:  # PIL raises many types for corrupt data; all mean the same to the user
         raise BadInputError(f"not a readable image ({type(error).__name__}: {error})") from error
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, max_side: int | None = None) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, short_side: int | None = None) -> Image.Image:
     """Decode image bytes to an RGB image: EXIF rotation applied, transparency put on white, first frame only.
 
     The size is checked from the header before any pixel is decoded: over ``max_pixels`` raises TooLargeError.
-    16-bit and 32-bit grey images are scaled to 8 bits (not clipped to white). With ``max_side``, an image whose
-    longer side is over it is shrunk while decoding (a JPEG decodes at 1/2, 1/4 or 1/8 scale directly), so a
-    server holds a small copy, never the full-size one, for longer than one file.
+    16-bit and 32-bit grey images are scaled to 8 bits (not clipped to white). With ``short_side``, an image whose
+    shorter side is longer is shrunk to it while decoding (a JPEG decodes at 1/2, 1/4 or 1/8 scale directly, the
+    rest right after the pixels are read, before any copy in another mode), so a server holds a small copy, never
+    the full-size one, for longer than one file.
     """
     image: Image.Image
     try:
@@ -91,8 +97,10 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, max_side: int 
                     "(a possible decompression bomb); resize it first"
                 )
             image.seek(0)
-            if max_side is not None and max(width, height) > max_side and image.format == "JPEG":
-                image.draft("RGB", (max_side, max_side))  # DCT scaling: never holds the full-size pixels
+            target = _shrunk((width, height), short_side)
+            if target != (width, height) and image.format == "JPEG":
+                image.draft("RGB", target)  # DCT scaling: the full-size pixels are never held
+            orientation = _orientation(image)
             image.load()
     except BadInputError:
         raise
@@ -100,16 +108,15 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, max_side: int 
         raise TooLargeError(f"refused as a possible decompression bomb ({error})") from error
     except Exception as error:  # PIL raises many types for corrupt data; all mean the same to the user
         raise BadInputError(f"not a readable image ({type(error).__name__}: {error})") from error
-    try:
-        image = ImageOps.exif_transpose(image) or image
-    except Exception:  # a broken EXIF block should not lose an otherwise good image
-        pass
     if image.mode.startswith("I") or image.mode == "F":
         image = _to_8bit(image)
-    if max_side is not None and max(image.size) > max_side:
-        if image.mode == "P":
-            image = image.convert("RGBA")
-        image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    target = _shrunk(image.size, short_side)
+    if target != image.size:
+        if image.mode in ("P", "PA", "1"):
+            image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
+        image = image.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if orientation in ORIENTATIONS:
+        image = image.transpose(ORIENTATIONS[orientation])
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -117,25 +124,61 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, max_side: int 
     return image.convert("RGB")
 
 
-def _to_8bit(image: Image.Image) -> Image.Image:
+# EXIF orientation -> the transpose that undoes it (the table of PIL.ImageOps.exif_transpose)
+ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block should not lose an otherwise good image
+        return 1
+
+
+def _shrunk(size: tuple[int, int], short_side: int | None) -> tuple[int, int]:
+    """``size`` scaled so its shorter side is ``short_side`` (unchanged when already no longer)."""
+    width, height = size
+    if short_side is None or min(width, height) <= short_side:
+        return size
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_8bit(image: Image.Image, rows: int = 512) -> Image.Image:
     """A 16-bit, 32-bit integer or float grey image as 8-bit grey, scaled (PIL's own convert clips at 255).
 
     16-bit modes use their full range (0..65535); a 32-bit integer image (how PIL opens some 16-bit PNG and TIFF
     files) is read as 16-bit when its values fit, else stretched between its minimum and maximum; a float image
-    in [0, 1] is scaled by 255, any other float range stretched.
+    in [0, 1] is scaled by 255, any other float range stretched. Done ``rows`` at a time, so a large image never
+    has a float copy in memory.
     """
-    values = np.asarray(image, dtype=np.float64)
+    width, height = image.size
+
+    def bands() -> Iterator[tuple[int, np.ndarray]]:
+        for top in range(0, height, rows):
+            yield top, np.asarray(image.crop((0, top, width, min(top + rows, height))), dtype=np.float64)
+
     if image.mode.startswith("I;16"):
         low, high = 0.0, 65535.0
-    elif image.mode == "F" and values.size and np.nanmin(values) >= 0 and np.nanmax(values) <= 1:
-        low, high = 0.0, 1.0
-    elif image.mode == "I" and values.size and values.min() >= 0 and values.max() <= 65535:
-        low, high = 0.0, 65535.0 if values.max() > 255 else 255.0
     else:
-        finite = values[np.isfinite(values)]
-        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    scaled = np.nan_to_num((values - low) * (255.0 / max(high - low, 1e-12)), nan=0.0)
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+        lows, highs = [], []
+        for _, band in bands():
+            finite = band[np.isfinite(band)]
+            if finite.size:
+                lows.append(float(finite.min()))
+                highs.append(float(finite.max()))
+        low, high = (min(lows), max(highs)) if lows else (0.0, 1.0)
+        if image.mode == "F" and low >= 0 and high <= 1:
+            low, high = 0.0, 1.0
+        elif image.mode == "I" and low >= 0 and high <= 65535:
+            low, high = 0.0, 65535.0 if high > 255 else 255.0
+    out = np.empty((height, width), dtype=np.uint8)
+    for top, band in bands():
+        scaled = np.nan_to_num((band - low) * (255.0 / max(high - low, 1e-12)), nan=0.0)
+        out[top:top + len(band)] = np.clip(np.rint(scaled), 0, 255)
+    return Image.fromarray(out, mode="L")
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -160,12 +203,15 @@ def audio_size(data: bytes) -> tuple[int, int, int]:
         raise BadInputError(f"not a readable audio file ({type(error).__name__}: {error})") from error
 
 
-def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_samples: int | None = None) -> Audio:
-    """Decode audio bytes (anything libsndfile reads) to mono float32 at the file's own rate.
+def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_samples: int | None = None,
+                 rate: int | None = None) -> Audio:
+    """Decode audio bytes (anything libsndfile reads) to mono float32 at the file's own rate, or at ``rate``.
 
     A clip over ``max_seconds`` raises TooLargeError, as does one holding more than ``max_samples`` samples
     (frames x channels: what decoding costs). Both are checked from the header before decoding and again while
     reading (block by block, mixed to mono as it goes), so a header that lies about them cannot fill the memory.
+    With ``rate``, each block is resampled as it is read (the samples :func:`resample` gives), so a long clip at a
+    high rate is never held whole at its own rate.
     """
     import soundfile
 
@@ -179,34 +225,71 @@ def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_sample
 
     try:
         with soundfile.SoundFile(io.BytesIO(data)) as handle:
-            rate = int(handle.samplerate)
-            if not 1 <= rate <= MAX_SAMPLE_RATE:
-                raise BadInputError(f"the sample rate is {rate} Hz, outside 1 to {MAX_SAMPLE_RATE:,} Hz")
-            limit = int(max_seconds * rate)
+            native = int(handle.samplerate)
+            if not 1 <= native <= MAX_SAMPLE_RATE:
+                raise BadInputError(f"the sample rate is {native} Hz, outside 1 to {MAX_SAMPLE_RATE:,} Hz")
+            limit = int(max_seconds * native)
             channels = max(int(handle.channels), 1)
-            sample_limit = max_samples
             if handle.frames > limit:
-                raise too_long(handle.frames, rate)
-            if sample_limit is not None and handle.frames * channels > sample_limit:
-                raise too_many(handle.frames, channels, sample_limit)
-            blocks, frames = [], 0
+                raise too_long(handle.frames, native)
+            if max_samples is not None and handle.frames * channels > max_samples:
+                raise too_many(handle.frames, channels, max_samples)
+            out = _Resampler(native, rate or native, expected=handle.frames)
+            frames = 0
             for block in handle.blocks(blocksize=65_536, dtype="float32", always_2d=True):
                 frames += len(block)
                 if frames > limit:
-                    raise too_long(frames, rate)
-                if sample_limit is not None and frames * channels > sample_limit:
-                    raise too_many(frames, channels, sample_limit)
-                blocks.append(block.mean(axis=1, dtype=np.float32))
+                    raise too_long(frames, native)
+                if max_samples is not None and frames * channels > max_samples:
+                    raise too_many(frames, channels, max_samples)
+                mono = block.mean(axis=1, dtype=np.float32)
+                del block
+                if not np.isfinite(mono).all():
+                    raise BadInputError("the audio holds NaN or infinite samples")
+                out.push(mono)
     except BadInputError:
         raise
     except Exception as error:
         raise BadInputError(f"not a readable audio file ({type(error).__name__}: {error})") from error
-    mono = np.concatenate(blocks).astype(np.float32, copy=False) if blocks else np.zeros(0, np.float32)
-    if mono.size == 0:
+    if frames == 0:
         raise BadInputError("the audio file holds no samples")
-    if not np.isfinite(mono).all():
-        raise BadInputError("the audio holds NaN or infinite samples")
-    return Audio(samples=mono, sample_rate=rate)
+    return Audio(samples=out.finish(), sample_rate=rate or native)
+
+
+class _Resampler:
+    """Mono blocks in, one array out at ``target`` Hz: ``librosa.resample(y, res_type="soxr_hq")`` computed block
+    by block (soxr's stream gives the very same samples, and the length is fixed the way librosa fixes it)."""
+
+    def __init__(self, native: int, target: int, expected: int = 0) -> None:
+        self.native, self.target, self.count = native, target, 0
+        self.stream: Any = None
+        if native != target:
+            import soxr
+
+            self.stream = soxr.ResampleStream(native, target, 1, dtype="float32", quality="HQ")
+        # At the native rate, fill one array sized from the header (no second copy to join the blocks).
+        self.buffer = np.empty(expected if self.stream is None and 0 < expected else 0, np.float32)
+        self.parts: list[np.ndarray] = []
+
+    def push(self, mono: np.ndarray) -> None:
+        start, self.count = self.count, self.count + len(mono)
+        if self.stream is not None:
+            self.parts.append(self.stream.resample_chunk(mono, last=False))
+        elif self.count <= len(self.buffer):
+            self.buffer[start:self.count] = mono
+        else:
+            self.parts.append(mono)
+
+    def finish(self) -> np.ndarray:
+        if self.stream is None:
+            head = self.buffer[:min(self.count, len(self.buffer))]
+            return np.concatenate([head, *self.parts]) if self.parts else head
+        self.parts.append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        samples = np.concatenate(self.parts)
+        wanted = math.ceil(self.count * self.target / self.native)
+        if len(samples) < wanted:
+            samples = np.pad(samples, (0, wanted - len(samples)))
+        return samples[:wanted]
 
 
 def load_audio(path: str | Path) -> Audio:
@@ -221,9 +304,11 @@ def load_audio(path: str | Path) -> Audio:
 
 
 def resample(audio: Audio, rate: int) -> np.ndarray:
-    """Samples of ``audio`` at ``rate`` Hz (no copy when the rate already matches)."""
+    """Samples of ``audio`` at ``rate`` Hz (no copy when the rate already matches): librosa's default (soxr HQ),
+    computed block by block so the float64 and whole-clip copies librosa makes are never held."""
     if audio.sample_rate == rate:
         return audio.samples
-    import librosa
-
-    return librosa.resample(audio.samples, orig_sr=audio.sample_rate, target_sr=rate).astype(np.float32)
+    out = _Resampler(audio.sample_rate, rate)
+    for start in range(0, len(audio.samples), 65_536):
+        out.push(audio.samples[start:start + 65_536])
+    return out.finish()

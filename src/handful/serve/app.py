@@ -9,7 +9,6 @@ Every error is JSON ``{"error": ..., "detail": ...}`` with its status; no reques
 from __future__ import annotations
 
 import hmac
-import io
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from starlette.exceptions import HTTPException
 from handful._version import __version__
 from handful.artifacts.folder import MANIFEST
 from handful.artifacts.store import is_registry
-from handful.data.decode import BadInputError, TooLargeError, decode_audio, decode_image
+from handful.serve import uploads as uploads_mod
 from handful.serve.live import RegistryModels
 from handful.serve.schemas import (
     ErrorResponse,
@@ -91,6 +90,22 @@ def find_models(source: str | Path) -> Mapping[str, Served]:
     if not folders:
         raise ValueError(f"{root} holds no model: expected {MANIFEST} in it or in its sub-folders.")
     return {name: load_served(name, folder) for name, folder in folders.items()}
+
+
+def key_matches(header: str, key: str) -> bool:
+    """Whether an X-API-Key header value carries ``key``, compared in constant time as bytes.
+
+    HTTP header values are bytes, which the server hands over decoded as latin-1; encoding back gives the bytes
+    the client sent. A non-ASCII key matches when sent as UTF-8 (what curl, browsers and most clients send) or,
+    where the key fits in latin-1, as latin-1 (what Python's requests sends). Both comparisons always run.
+    """
+    raw = header.encode("latin-1", errors="replace")
+    utf8 = hmac.compare_digest(raw, key.encode("utf-8"))
+    try:
+        latin = hmac.compare_digest(raw, key.encode("latin-1"))
+    except UnicodeEncodeError:
+        latin = hmac.compare_digest(raw, key.encode("utf-8"))  # same work, same answer as the UTF-8 comparison
+    return utf8 | latin
 
 
 def _error(status: int, error: str, detail: Any = None) -> JSONResponse:
@@ -154,6 +169,8 @@ def create_app(source: str | Path | Mapping[str, Served], settings: Settings | N
     api = FastAPI(title="handful", version=__version__, docs_url=None, redoc_url=None,
                   description="Predict with models trained by handful. Errors are JSON {error, detail}.")
     api.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    gate = uploads_mod.Gate()
+    uploads_mod.tune_allocator()  # large decoded buffers go back to the system when freed (see there)
     _offline_docs(api)
 
     @api.exception_handler(HTTPException)
@@ -174,8 +191,7 @@ def create_app(source: str | Path | Mapping[str, Served], settings: Settings | N
     def authorised(request: Request) -> None:
         if settings.api_key is None:
             return
-        given = request.headers.get("x-api-key", "")
-        if not hmac.compare_digest(given.encode("utf-8"), settings.api_key.get_secret_value().encode("utf-8")):
+        if not key_matches(request.headers.get("x-api-key", ""), settings.api_key.get_secret_value()):
             raise ApiError(401, "missing or wrong API key", "send the key in the X-API-Key header")
 
     def served(name: str) -> Served:
@@ -222,8 +238,8 @@ def create_app(source: str | Path | Mapping[str, Served], settings: Settings | N
             texts, top_k = _texts(await request.body(), settings)
             return await run_in_threadpool(_run, model, texts, texts, top_k)
         if not text_model and kind == "multipart/form-data":
-            uploads, top_k = await _uploads(request, settings)
-            return await run_in_threadpool(_predict_files, model, uploads, top_k, settings)
+            files, top_k = await _uploads(request, settings)
+            return await run_in_threadpool(_predict_files, model, files, top_k, settings, gate)
         wanted = "JSON {\"texts\": [...]}" if text_model else "multipart/form-data with one or more 'files'"
         raise ApiError(415, f"model {name!r} takes {model.clf.modality_} input: send {wanted}",
                        {"content_type": kind or None})
@@ -295,44 +311,27 @@ async def _uploads(request: Request, settings: Settings) -> tuple[list[tuple[str
         await form.close()
 
 
-def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int,
-                   settings: Settings) -> PredictResponse:
-    """Decode each upload from its bytes (the content decides, not the name), then predict from clean copies.
+def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int, settings: Settings,
+                   gate: uploads_mod.Gate) -> PredictResponse:
+    """Check every upload's header against the limits (per file and summed over the request), decode each from
+    its bytes (the content decides, not the name) into a clean small copy, then predict from the copies.
 
-    Unreadable files answer 415; files that are all readable but over the pixel or duration limit answer 413.
-    Either way the error names every bad file and why.
+    Unreadable files answer 415; files that are all readable but over a pixel, duration or per-request limit
+    answer 413. Either way the error names every bad file and why.
     """
     image = model.clf.modality_ == "image"
-    bad, too_large = [], 0
-    decoded: list[Any] = []
-    for filename, data in uploads:
-        try:
-            if not data:
-                raise BadInputError("the file is empty (0 bytes)")
-            decoded.append(decode_image(data, max_pixels=settings.max_image_pixels) if image
-                           else decode_audio(data, max_seconds=settings.max_audio_seconds))
-        except BadInputError as error:
-            too_large += isinstance(error, TooLargeError)
-            bad.append({"file": filename, "reason": str(error)})
-    if bad:
-        names = ", ".join(repr(b["file"]) for b in bad)
-        if too_large == len(bad):
-            raise ApiError(413, f"{names} over the {'pixel' if image else 'duration'} limit", bad)
-        raise ApiError(415, f"cannot read {names} as {'an image' if image else 'audio'}", bad)
-    with tempfile.TemporaryDirectory(prefix="handful-serve-") as folder:
-        paths = []
-        for index, value in enumerate(decoded):
-            path = Path(folder) / f"{index:04d}{'.png' if image else '.wav'}"
-            if image:
-                value.save(path, format="PNG")
-            else:
-                import soundfile
-
-                buffer = io.BytesIO()
-                soundfile.write(buffer, value.samples, value.sample_rate, format="WAV", subtype="FLOAT")
-                path.write_bytes(buffer.getvalue())
-            paths.append(str(path))
-        return _run(model, paths, [name for name, _ in uploads], top_k)
+    costs: list[int] = []
+    try:
+        rate = None if image else uploads_mod.sample_rate(model.clf.backbone_)
+        with tempfile.TemporaryDirectory(prefix="handful-serve-") as folder:
+            paths = uploads_mod.decode_all(uploads, image, Path(folder), rate, settings, gate, costs)
+            names = [name for name, _ in uploads]
+            del uploads
+            return _run(model, paths, names, top_k)
+    except uploads_mod.UploadError as error:
+        raise ApiError(error.status, error.message, error.bad) from error
+    finally:
+        uploads_mod.release(gate, costs)
 
 
 def _run(model: Served, inputs: list[Any], shown: list[str], top_k: int) -> PredictResponse:

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
                                   description="Largest image accepted, in pixels (width x height).")
     max_audio_seconds: float = Field(default=120.0, gt=0, le=MAX_AUDIO_SECONDS,
                                      description="Longest audio clip accepted, in seconds.")
+    # Per request, summed over its files, read from the headers before anything is decoded: one request of many
+    # small files that each pass the per-file limits must not take the server's memory.
+    max_request_pixels: int = Field(default=50_000_000, ge=1,
+                                    description="Most pixels in one request, summed over its images.")
+    max_request_samples: int = Field(default=20_000_000, ge=1,
+                                     description="Most audio samples (frames x channels) in one request, summed "
+                                     "over its clips.")
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from handful import _timing, artifacts, config, selection
+from handful._lists import listed, short
 from handful._progress import progress_bar
 from handful._timing import stage
 from handful._version import __version__
@@ -527,7 +528,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 problems.append(Problem(example.source, f"label {label!r} is not one the model was trained on"))
         if not keep:
             raise ValueError("no labelled example to evaluate on has a class the model knows: "
-                             f"the model's classes are {sorted(known)}.")
+                             f"the model's classes are {listed(repr(c) for c in sorted(known))}.")
         dataset = dataset.subset(keep)
         y_true = np.searchsorted(self.classes_.astype(str), np.asarray(dataset.labels, dtype=str))
         metrics = holdout_metrics(y_true, self._proba(dataset), [str(c) for c in self.classes_])
@@ -666,15 +667,15 @@ def check_trainable(dataset: Dataset, cv_folds: int) -> None:
     if len(counts) < 2:
         only = next(iter(counts))
         raise ValueError(
-            f"{where} has a single class ({only!r}); a classifier needs at least two. "
+            f"{where} has a single class ({listed([repr(only)])}); a classifier needs at least two. "
             "Add a folder (or label) for each other class."
         )
     small = {name: count for name, count in counts.items() if count < MIN_PER_CLASS}
     if small:
-        listed = ", ".join(f"{name!r} ({count})" for name, count in small.items())
+        names = listed(f"{short(name, 40)!r} ({count})" for name, count in small.items())
         raise ValueError(
-            f"too few examples for cross-validation in class {listed}: every class needs at least {MIN_PER_CLASS} "
-            f"(5 or more recommended). Add examples or remove the class."
+            f"too few examples for cross-validation in class{'es' if len(small) > 1 else ''} {names}: every class "
+            f"needs at least {MIN_PER_CLASS} (5 or more recommended). Add examples or remove the class."
         )
 
 

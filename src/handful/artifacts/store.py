@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handful._lists import listed
 from handful.artifacts.folder import MANIFEST, read_model
 
 logger = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ class Registry:
         if not known:
             names = [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
             raise ValueError(f"no model named {name!r} in {self.root}; "
-                             + (f"registered: {', '.join(names)}." if names else "the registry is empty."))
+                             + (f"registered: {listed(names, 10)}." if names else "the registry is empty."))
         if version is None:
             found = db.execute("SELECT version FROM production WHERE name = ?", (name,)).fetchone()
             if found is None:
@@ -279,7 +280,7 @@ class Registry:
         row = db.execute("SELECT * FROM versions WHERE name = ? AND version = ?", (name, number)).fetchone()
         if row is None:
             raise ValueError(f"{name} has no version v{number}; its versions are "
-                             f"{', '.join(f'v{v}' for v in known)}.")
+                             f"{listed([f'v{v}' for v in known], 10)}.")
         return self._version(row)
 
     def history(self, name: str) -> list[dict[str, Any]]:

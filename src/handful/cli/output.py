@@ -43,13 +43,30 @@ def interval(estimate: dict[str, Any] | None) -> str:
     return f"{estimate['mean']:.3f} ± {estimate['std']:.3f}  [{estimate['low']:.3f}, {estimate['high']:.3f}]"
 
 
-def shown(record: dict[str, Any], width: int = 70) -> str:
-    """A record's text (its start) or file path (its end), cut to ``width`` characters."""
+def shown(record: dict[str, Any], width: int = 70, root: Path | None = None) -> str:
+    """A record's text (its start, cut to ``width`` characters) or file path.
+
+    With ``root`` (the data folder), a path under it is shown relative to it and whole, for a table column that
+    wraps (``overflow="fold"``): the user must be able to tell which file it is. Without, a long path keeps its end.
+    """
     text = record.get("text")
     if text:
         return text if len(text) <= width else text[: width - 1] + "…"
     path = str(record.get("source") or record.get("input") or "")
+    if root is not None:
+        return relative(path, root)
     return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def relative(path: str, root: Path) -> str:
+    """``path`` relative to the folder ``root`` when it lies under it, else as it is."""
+    for base in (root, root.resolve()):
+        for candidate in (Path(path), Path(path).resolve()):
+            try:
+                return str(candidate.relative_to(base))
+            except ValueError:
+                continue
+    return path
 
 
 def brief(estimate: dict[str, Any] | None) -> str:

@@ -49,22 +49,24 @@ def check(
         return
     if quiet:
         return
+    # Paths relative to the data folder, whole; a long one wraps in its cell (fold) rather than losing its middle.
+    root = data if data.is_dir() else data.parent
     table = Table(title=f"Suspicious examples ({found['n_flagged']} flagged of {clf.n_examples_})")
     for column in ("#", "example", "given", "suggested", "why", "score"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold", min_width=12 if column == "example" else None)
     why = {"label": "another class is confidently more likely", "outlier": "unlike every other example"}
     for rank, e in enumerate(found["examples"][:top], start=1):
-        table.add_row(str(rank), shown(e), e["given"], e["suggested"], why.get(e["kind"], e["kind"]),
+        table.add_row(str(rank), shown(e, root=root), e["given"], e["suggested"], why.get(e["kind"], e["kind"]),
                       f"{e['score']:.3f}")
     console.print(table)
     if found["duplicates"]:
         pairs = Table(title=f"Near-duplicates (cosine similarity ≥ {found['duplicate_threshold']})")
         for column in ("first", "label", "second", "label ", "similarity"):
-            pairs.add_column(column)
+            pairs.add_column(column, overflow="fold", min_width=12 if column in ("first", "second") else None)
         for d in found["duplicates"][:top]:
             style = "bold yellow" if d["conflict"] else ""
-            pairs.add_row(shown({"source": d["first_source"]}, 40), d["first_label"],
-                          shown({"source": d["second_source"]}, 40), d["second_label"], f"{d['similarity']:.3f}",
+            pairs.add_row(shown({"source": d["first_source"]}, root=root), d["first_label"],
+                          shown({"source": d["second_source"]}, root=root), d["second_label"], f"{d['similarity']:.3f}",
                           style=style)
         console.print(pairs)
     if output is not None:

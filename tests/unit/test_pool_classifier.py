@@ -56,3 +56,20 @@ def test_table_rows_without_a_label_are_the_pool(tmp_path: Path) -> None:
     path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
     clf = tiny_text(learners=["linear", "self-training"]).fit(path)
     assert clf.n_examples_ == 16 and clf.unlabelled_ is not None and clf.unlabelled_["used"] == len(POOL)
+
+
+def test_cli_train_takes_an_unlabelled_table_and_says_what_it_used(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from handful.cli import app
+    from tests.conftest import write_csv
+
+    data = write_csv(tmp_path / "reviews.csv")
+    pool = tmp_path / "more.txt"
+    pool.write_text("\n".join(POOL) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "model"), "--backbone", "tiny-text",
+                                      "--preset", "fast", "--learner", "linear", "--learner", "self-training",
+                                      "--unlabelled", str(pool), "--unlabelled-cap", "5"])
+    assert result.exit_code == 0, result.output
+    assert "Unlabelled pool: 5 input(s) used" in result.output
+    assert "a random 5 of them" in result.output

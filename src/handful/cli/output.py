@@ -95,6 +95,14 @@ def show_training(clf: Classifier, out: Path | None) -> None:
         console.print(f"Augmentation ({record['strength']}, {record['views']} views: {', '.join(record['transforms'])})"
                       f" {'used' if record['used'] else 'not used'}; gain over the same head without it: {gains}",
                       highlight=False)
+    pool = getattr(clf, "unlabelled_", None)
+    if pool and (pool.get("used") or pool.get("messages")):
+        gains = ", ".join(f"{g['learner']} {g['gain']:+.3f}" for g in pool.get("gains", []))
+        console.print(f"Unlabelled pool: {pool['used']} input(s) used ({', '.join(pool['sources'])})"
+                      + (f"; gain over the best labelled-only candidate: {gains}" if gains else "")
+                      + ("; the chosen model learnt from it" if pool.get("used_by_model") else ""), highlight=False)
+        for message in pool.get("messages", [])[:5]:
+            console.print(f"  [yellow]{message}[/]", highlight=False)
     if clf.baseline_ and clf.baseline_["balanced_accuracy"]:
         console.print(f"Baseline ({clf.baseline_['backbone']}): {interval(clf.baseline_['balanced_accuracy'])}")
     if clf.holdout_:

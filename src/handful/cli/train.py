@@ -26,6 +26,7 @@ from handful.cli.options import (
     TextColumn,
 )
 from handful.cli.output import console, fail, registered, setup, show_training
+from handful.data.pool import DEFAULT_CAP
 
 
 def train(
@@ -38,7 +39,8 @@ def train(
     preset: Annotated[str, typer.Option(help="best (default) or fast.")] = "best",
     backbone: Backbones = None,
     learner: Annotated[
-        list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes, finetune.")] = None,
+        list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes, finetune, self-training, "
+                                             "label-spreading, autoencoder, vae, vae-examples, ensemble.")] = None,
     modality: Modality = None,
     time_budget: Annotated[float | None, typer.Option(help="Seconds for the model search.")] = None,
     text_column: TextColumn = None,
@@ -51,6 +53,12 @@ def train(
         "--ray", metavar="ADDRESS", envvar="HANDFUL_RAY_ADDRESS",
         help="Score the candidates on the Ray cluster at ADDRESS (host:port of its head) instead of this machine; "
              'needs pip install "handful[ray]".')] = None,
+    unlabelled: Annotated[Path | None, typer.Option(
+        help="Unlabelled inputs to learn from too: a folder of files, or for text a CSV/TSV/JSONL/TXT file (an "
+             "unlabelled/ folder in DATA and table rows without a label are used anyway).")] = None,
+    unlabelled_cap: Annotated[int, typer.Option(
+        help="The most unlabelled inputs to use; beyond it a random sample of this size (drawn with --seed).")
+    ] = DEFAULT_CAP,
     quiet: Quiet = False,
 ) -> None:
     """Train on DATA, choose the best model by cross-validation, and save it (or register it with --name)."""
@@ -67,10 +75,10 @@ def train(
     clf = Classifier(
         preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,
         time_budget=time_budget, random_state=seed, text_column=text_column, label_column=label_column,
-        verbose=0 if quiet else 1, augment=augment, ray=ray,
+        verbose=0 if quiet else 1, augment=augment, ray=ray, unlabelled_cap=unlabelled_cap,
     )
     try:
-        clf.fit(data)
+        clf.fit(data, unlabelled=unlabelled)
         if registry is None or name is None:
             saved = clf.save(output or Path("model"))
         else:

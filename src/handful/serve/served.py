@@ -3,13 +3,91 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from handful.artifacts.folder import MANIFEST
 from handful.classifier import Classifier
 from handful.serve.schemas import Accuracy, ModelCard, ModelInfo
+
+logger = logging.getLogger(__name__)
+MAX_BATCH = 64  # inputs run through the network together at most
+
+
+class Batcher:
+    """Requests that wait for the same model go through the network together, as one batch.
+
+    A caller queues its inputs and takes the model's lock; whoever holds the lock predicts everything queued by
+    then (its own inputs and other callers') in one call and hands each caller its rows. While a batch runs, new
+    requests queue and go together in the next one. No thread and no timer: a lone request waits for nothing.
+    If a batch fails, its requests are retried one by one, so only the request at fault gets the error.
+
+    Example:
+        >>> batcher = Batcher(lambda inputs: np.array([[len(x)] for x in inputs]), threading.Lock())
+        >>> batcher(["ab", "c"]).tolist()
+        [[2], [1]]
+    """
+
+    def __init__(self, predict: Callable[[list[Any]], np.ndarray], lock: threading.Lock,
+                 max_batch: int = MAX_BATCH) -> None:
+        self.predict = predict
+        self.lock = lock
+        self.max_batch = max_batch
+        self._queue: list[_Ticket] = []
+        self._queue_lock = threading.Lock()
+        self.batches = 0  # how many network calls were made, for tests and metrics
+
+    def __call__(self, inputs: Sequence[Any]) -> np.ndarray:
+        ticket = _Ticket(list(inputs))
+        with self._queue_lock:
+            self._queue.append(ticket)
+        while not ticket.done.is_set():
+            with self.lock:
+                if ticket.done.is_set():  # another caller's batch carried it
+                    break
+                with self._queue_lock:
+                    batch: list[_Ticket] = []
+                    size = 0
+                    while self._queue and (not batch or size + len(self._queue[0].inputs) <= self.max_batch):
+                        size += len(self._queue[0].inputs)
+                        batch.append(self._queue.pop(0))
+                self._run(batch)
+        if ticket.error is not None:
+            raise ticket.error
+        return np.asarray(ticket.result)
+
+    def _run(self, batch: list[_Ticket]) -> None:
+        try:
+            proba = np.asarray(self.predict([x for t in batch for x in t.inputs]))
+            start = 0
+            for ticket in batch:
+                ticket.result = proba[start : start + len(ticket.inputs)]
+                start += len(ticket.inputs)
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error = error
+            else:
+                logger.info("a batch of %d requests failed (%s); retrying them one by one", len(batch), error)
+                for ticket in batch:
+                    self._run([ticket])
+                return
+        self.batches += 1
+        for ticket in batch:
+            ticket.done.set()
+
+
+@dataclass
+class _Ticket:
+    inputs: list[Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: np.ndarray | None = None
+    error: BaseException | None = None
 
 
 @dataclass
@@ -21,6 +99,14 @@ class Served:
     licence: str
     version: str | None = None  # the registry version ("v3"), None for a plain model folder
     lock: threading.Lock = field(default_factory=threading.Lock)
+    batcher: Batcher = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self.clf.predict_proba, self.lock)
+
+    def predict_proba(self, inputs: Sequence[Any]) -> np.ndarray:
+        """Class probabilities of ``inputs``, batched with the other requests waiting for this model."""
+        return self.batcher(inputs)
 
     def accuracy(self) -> Accuracy | None:
         holdout = self.clf.holdout_

@@ -126,7 +126,7 @@ def test_crash_mid_save_keeps_previous_model(
 def test_refuses_to_overwrite_a_folder_that_is_not_a_model(fitted: tuple[Classifier, Path], tmp_path: Path) -> None:
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "keep.jpg").write_bytes(b"precious")
-    with pytest.raises(ValueError, match="not a handful model; refusing to overwrite"):
+    with pytest.raises(ValueError, match="is a folder handful did not write"):
         fitted[0].save(tmp_path / "photos")
     assert (tmp_path / "photos" / "keep.jpg").read_bytes() == b"precious"
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = "handful-model"
+from handful.artifacts import safety
+from handful.artifacts.safety import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, WEIGHTS
+
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-WEIGHTS = "head.safetensors"
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+EXCHANGE = True  # swap folders in one renameat2(RENAME_EXCHANGE) where the system can; False tests the fallback
 
 
 class ModelFileError(ValueError):
@@ -51,41 +51,46 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_model(path: str | Path, manifest: dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:
-    """Write a model folder atomically; an existing model at ``path`` is replaced only once the new one is whole."""
+    """Write a model folder atomically; an existing model at ``path`` is replaced only once the new one is whole.
+
+    ``path`` must be new, an empty folder or a handful model folder (anything else raises
+    :class:`~handful.artifacts.safety.OutputPathError` before writing); writers of one path take turns, and what
+    a crashed save left is cleaned first (see :mod:`handful.artifacts.safety`).
+    """
     from safetensors.numpy import save_file
 
-    target = Path(path).expanduser().resolve()
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{target} exists and is a file; give a folder path for the model.")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).exists():
-        raise ValueError(f"{target} is a non-empty folder that is not a handful model; refusing to overwrite it.")
+    target = safety.check_output(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        weights = staging / WEIGHTS
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(weights))
-        manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
-                    "files": {WEIGHTS: {"sha256": file_sha256(weights), "bytes": weights.stat().st_size}}}
-        with (staging / MANIFEST).open("w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2, sort_keys=False, default=_json_default)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with weights.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(weights, 0o666 & ~_umask())  # safetensors writes 0600; a model is shared like any other file
-        _fsync_dir(staging)
-        if target.exists():
+    with safety.locked(target):
+        safety.step("locked")
+        safety.check_output(target)  # again: another writer may have changed it while this one waited
+        safety.recover(target)
+        safety.step("recovered")
+        staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            safety.step("staging-created")
+            weights = staging / WEIGHTS
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(weights))
+            safety.step("weights-written")
+            manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
+                        "files": {WEIGHTS: {"sha256": file_sha256(weights), "bytes": weights.stat().st_size}}}
+            with (staging / MANIFEST).open("w", encoding="utf-8") as handle:
+                json.dump(manifest, handle, indent=2, sort_keys=False, default=_json_default)
+                handle.flush()
+                os.fsync(handle.fileno())
+            safety.step("manifest-written")
+            with weights.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(weights, 0o666 & ~_umask())  # safetensors writes 0600; a model is shared like any other file
+            _fsync_dir(staging)
+            safety.step("synced")
             retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, retired)
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            safety.swap_in(staging, target, retired, exchange=EXCHANGE)
+            _fsync_dir(target.parent)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return target
 
 
@@ -94,6 +99,12 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     from safetensors.numpy import load_file
 
     folder = Path(path).expanduser()
+    if not folder.exists() and safety.leftovers(folder.resolve())[1]:
+        try:  # a save interrupted between its two renames left the previous model hidden beside the path
+            with safety.locked(folder.resolve()):
+                safety.recover(folder.resolve())
+        except OSError:
+            pass
     if not folder.exists():
         raise ModelFileError(f"no model at {folder}: the folder does not exist.")
     if folder.is_file():

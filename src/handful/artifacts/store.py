@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from handful._lists import listed
-from handful.artifacts.folder import MANIFEST, read_model
+from handful.artifacts import safety
+from handful.artifacts.folder import MANIFEST, ModelFileError, read_model
 
 logger = logging.getLogger(__name__)
 
@@ -109,16 +110,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
 @dataclass(frozen=True)
 class Version:
     """One registered version of a named model."""
@@ -187,6 +178,10 @@ class Registry:
                                  f"Register a model there with: handful train DATA --name NAME --root {self.root}")
             if self.root.exists() and not self.root.is_dir():
                 raise ValueError(f"{self.root} is a file; a model registry is a folder.")
+            if self.root.is_dir() and any(self.root.iterdir()):
+                raise ValueError(f"{self.root} is a folder that is not a handful model registry and not empty; a "
+                                 "new registry is made only in a new or empty folder, so its housekeeping can never "
+                                 "touch other files. Give another --root (e.g. --root models).")
             self.root.mkdir(parents=True, exist_ok=True)
         with self._write() as db:
             for statement in SCHEMA.split(";"):
@@ -232,6 +227,10 @@ class Registry:
             db.close()
 
     def _version(self, row: sqlite3.Row) -> Version:
+        if row["path"] != f"{row['name']}/v{row['version']}" or not NAME.match(row["name"]):
+            raise ModelFileError(f"{self.database}: the row of {row['name']!r} v{row['version']} points at "
+                                 f"{row['path']!r}, not at its own folder in the registry; the database was altered. "
+                                 "Restore it from a backup, or delete that row.")
         return Version(row["name"], row["version"], self.root / row["path"], row["created"], row["status"],
                        json.loads(row["metrics"]), row["fingerprint"], json.loads(row["sources"]),
                        json.loads(row["comparison"]) if row["comparison"] else None)
@@ -313,20 +312,31 @@ class Registry:
         if (self.root / name / MANIFEST).is_file():
             raise ValueError(f"{self.root / name} is a model folder saved outside the registry; register under "
                              "another name, or move that folder out of the registry root.")
+        home = self.root / name
+        if home.exists():
+            strays = [p.name for p in sorted(home.iterdir()) if not (FOLDER.match(p.name) and p.is_dir())] \
+                if home.is_dir() else [name]
+            if strays:
+                raise ValueError(f"{self.root / name} holds files the registry did not write ({listed(strays)}); "
+                                 "register under another name, or move them out of the registry root.")
         self._sweep()
         staging = self.root / INCOMING / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         staging.parent.mkdir(parents=True, exist_ok=True)
         final: Path | None = None
         try:
             write(staging)
+            safety.step("registry:staged")
             manifest, _ = read_model(staging)  # verified: a damaged write is never registered
             metrics = summarise(manifest)
             data = manifest.get("data") or {}
             with self._write() as db:
                 number = self._next_number(db, name)
+                self._clear_orphans(db, name)
+                safety.step("registry:locked")
                 final = self.root / name / f"v{number}"
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging, final)
+                safety.step("registry:renamed")
                 serving = db.execute("SELECT version FROM production WHERE name = ?", (name,)).fetchone()
                 first = serving is None
                 promoting = first if promote is None else promote
@@ -344,6 +354,8 @@ class Registry:
                 if promoting:
                     self._promote(db, name, number, reason or ("first version" if first else "promoted when added"))
                 version = self._get(db, name, number)
+                safety.step("registry:recorded")
+            safety.step("registry:committed")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             if final is not None and final.exists() and not self._recorded(name, final):
@@ -359,6 +371,12 @@ class Registry:
                                   (name, f"{name}/{folder.name}")).fetchone() is not None
         except sqlite3.Error:
             return True  # when in doubt, keep the folder
+
+    def _clear_orphans(self, db: sqlite3.Connection, name: str) -> None:
+        """Remove version folders of ``name`` with no row: with the write lock held, no writer is between its
+        rename and its commit, so such a folder was left by a crash (its number is not reused: see below)."""
+        recorded = {r[0] for r in db.execute("SELECT version FROM versions WHERE name = ?", (name,))}
+        safety.clear_orphans(self.root / name, FOLDER, recorded)
 
     def _next_number(self, db: sqlite3.Connection, name: str) -> int:
         """One more than any version recorded or left on disk, so a folder orphaned by a crash is never reused."""
@@ -452,16 +470,9 @@ class Registry:
         shutil.rmtree(trash, ignore_errors=True)
 
     def _sweep(self) -> None:
-        """Remove staging folders of writers that died (their process is gone) and leftovers in the trash."""
-        for entry in (self.root / INCOMING).glob("*") if (self.root / INCOMING).is_dir() else []:
-            pid = entry.name.lstrip(".").split("-")[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-                logger.info("removing %s, left by a writer that stopped (process %s)", entry, pid)
-                if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-        shutil.rmtree(self.root / TRASH, ignore_errors=True)
+        """Remove staging folders of writers that died and leftovers in the trash (only names this registry gives
+        them: other files there are never touched)."""
+        safety.sweep_registry(self.root / INCOMING, self.root / TRASH)
 
     def orphans(self) -> list[Path]:
         """Version folders on disk with no row (left by a crash between rename and commit); never served."""

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from handful.artifacts.safety import check_output
 from handful.artifacts.store import Registry, check_name
 from handful.backbones import list_backbones
 from handful.classifier import Classifier
@@ -71,6 +72,11 @@ def train(
             registry = Registry(registry_root(root), create=True)
             check_name(name)
         except (ValueError, OSError) as error:
+            fail(str(error), 2)
+    if registry is None:
+        try:  # before training, not after an hour of it
+            check_output(output or Path("model"), data)
+        except ValueError as error:
             fail(str(error), 2)
     clf = Classifier(
         preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,

@@ -71,3 +71,16 @@ def test_the_ray_address_comes_from_the_argument_or_the_environment(monkeypatch:
     monkeypatch.setenv("HANDFUL_RAY_ADDRESS", "127.0.0.1:6380")
     executor = make_executor(1)
     assert executor.name == "ray" and executor.address == "127.0.0.1:6380"  # type: ignore[attr-defined]
+
+
+def test_a_pool_embedded_in_batches_on_workers_matches_embedding_here(tmp_path: Any) -> None:
+    from handful.backbones.cache import embed
+    from handful.backbones.registry import get_backbone
+    from handful.data import load
+    from handful.selection.embedding import embed_on
+    from tests.conftest import write_images
+
+    examples = load(write_images(tmp_path / "pool", per_class=5)).train.examples
+    expected = embed(get_backbone("tiny-image"), examples)
+    spread = embed_on(LocalExecutor(2), "tiny-image", examples, batch_size=3)  # 4 batches over 2 processes
+    np.testing.assert_allclose(spread, expected, rtol=1e-5, atol=1e-6)

@@ -204,8 +204,30 @@ def test_views_are_reproducible_distinct_and_independent_of_order(tmp_path: Path
     np.testing.assert_array_equal(first, cached)
     np.testing.assert_array_equal(first[:3], reversed_rows[-3:])
     assert reversed_owner.tolist() == owner.tolist()
-    assert not np.array_equal(first, other_seed)
+    np.testing.assert_array_equal(first, other_seed)  # views depend on content, settings and index: not the seed
     assert len({row.tobytes() for row in first}) > 12  # views differ from one another
+
+
+def test_a_new_seed_or_more_views_embed_no_view_again(tmp_path: Path) -> None:
+    texts = POSITIVE[:3] + NEGATIVE[:3]
+    data = from_inputs(texts, ["pos"] * 3 + ["neg"] * 3, "text")
+    backbone = get_backbone("tiny-text")
+    calls: list[int] = []
+    real = backbone.embed
+
+    def counting(batch: list[object]) -> np.ndarray:
+        calls.append(len(batch))
+        return real(batch)  # type: ignore[arg-type]
+
+    backbone.embed = counting  # type: ignore[method-assign]
+    four, _ = embed_views(backbone, data.examples, Augmentation("medium", frozenset(), 4), 1, tmp_path)
+    assert sum(calls) == 24
+    embed_views(backbone, data.examples, Augmentation("medium", frozenset(), 4), 2, tmp_path)
+    assert sum(calls) == 24  # another seed: every view from the cache
+    two, _ = embed_views(backbone, data.examples, Augmentation("medium", frozenset(), 2), 3, tmp_path)
+    assert sum(calls) == 24 and np.array_equal(two, four.reshape(6, 4, -1)[:, :2].reshape(12, -1))
+    embed_views(backbone, data.examples, Augmentation("strong", frozenset(), 2), 3, tmp_path)
+    assert sum(calls) == 36  # other transform settings are other views
 
 
 def test_views_keep_their_examples_labels() -> None:

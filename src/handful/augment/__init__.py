@@ -57,6 +57,13 @@ class Augmentation:
         clips = f"-bg{self.background_digest[:12]}" if self.background else ""
         return f"{self.strength}-{self.views}views{off}{clips}-v{VERSION}"
 
+    def view_key(self) -> str:
+        """What one augmented view depends on besides its example and index: :meth:`key` without the number of
+        views, so views 0..3 are shared by ``views=4`` and ``views=8`` (the feature cache of views uses it)."""
+        off = "".join(f"-no-{name}" for name in sorted(self.disabled))
+        clips = f"-bg{self.background_digest[:12]}" if self.background else ""
+        return f"{self.strength}{off}{clips}-v{VERSION}"
+
     def backgrounds(self) -> list[Any]:
         """The background clips, decoded (``Audio``); unreadable ones are skipped with a warning."""
         if not self.background:

@@ -26,6 +26,7 @@ from handful.data.decode import load_audio, load_image
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+VIEW_SEED = 0  # views are a function of content, settings and view index: the same for every fit's seed
 
 
 def default_cache_dir() -> Path:
@@ -158,9 +159,12 @@ def embed_views(
     """Features of ``augmentation.views`` augmented views of every example, and which example owns each row.
 
     Row ``i * views + v`` is view ``v`` of ``examples[i]``; ``owner[row]`` is ``i``. A view is drawn from a
-    Generator derived from (``seed``, the example's digest, ``v``), so it does not depend on the order of the
-    examples, and its features are cached under (backbone cache key, augmentation key, seed, digest, view).
-    Works for any backbone name, whatever its features are; ``progress(n)`` counts examples.
+    Generator derived from the example's content digest and ``v`` only, so it depends neither on the order of the
+    examples nor on ``seed``: a fit with another seed (other folds, other heads) reuses every view already
+    embedded, and so does a fit asking for more views (views 0..3 of ``views=8`` are those of ``views=4``). Features
+    are cached under (backbone cache key, transform settings, digest, view index). ``seed`` is accepted and not
+    used, so callers need not change. Works for any backbone name, whatever its features are; ``progress(n)``
+    counts examples.
     """
     from handful.augment import augment, view_generator
 
@@ -170,7 +174,7 @@ def embed_views(
     sparse = spec.kind == "baseline" and spec.modality == "text"
     cache = None
     if cache_root is not None and not sparse:
-        cache = FeatureCache(cache_root, f"{spec.cache_key()}/views-{augmentation.key()}-seed{seed}")
+        cache = FeatureCache(cache_root, f"{spec.cache_key()}/views-{augmentation.view_key()}")
     names = {e.digest: [f"{e.digest}.{v}" for v in range(views)] for e in examples}
     known = cache.get([n for e in examples for n in names[e.digest]]) if cache is not None else {}
     missing = [e for e in {e.digest: e for e in examples}.values() if any(n not in known for n in names[e.digest])]
@@ -201,7 +205,7 @@ def embed_views(
             if name not in known:
                 with stage("augment"):
                     pending.append((name, augment(value, spec.modality, augmentation,
-                                                  view_generator(seed, example.digest, view), backgrounds)))
+                                                  view_generator(VIEW_SEED, example.digest, view), backgrounds)))
         if len(pending) >= step:
             flush()
         if progress is not None:

@@ -84,12 +84,19 @@ def add(name: str, seconds: float) -> None:
 
 
 def table(seconds: dict[str, float], total: float | None = None) -> list[tuple[str, float, float | None]]:
-    """Rows ``(indented stage name, seconds, share of total)`` in recording order, children under their parent.
+    """Rows ``(indented stage name, seconds, share of total)`` in recording order, children under their parent;
+    a parent's time outside its children, when over 1% of the total, is the row ``(other)`` under it.
 
     ``total`` defaults to the sum of the top-level stages.
     """
     if total is None:
         total = sum(value for name, value in seconds.items() if "/" not in name)
+    seconds = dict(seconds)
+    for parent in list(seconds):  # what a parent spent outside its children (start-up, waiting, bookkeeping)
+        children = [v for k, v in seconds.items() if k.startswith(parent + "/") and "/" not in k[len(parent) + 1:]]
+        rest = seconds[parent] - sum(children)
+        if children and total and rest > 0.01 * total:
+            seconds[f"{parent}/(other)"] = rest
     order = sorted(seconds, key=lambda name: _parents_first(name, list(seconds)))
     return [("  " * name.count("/") + name.rsplit("/", 1)[-1], seconds[name],
              seconds[name] / total if total else None) for name in order]

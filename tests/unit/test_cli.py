@@ -19,9 +19,10 @@ def test_train_predict_evaluate(tmp_path: Path) -> None:
     folder = write_images(tmp_path / "photos", per_class=6)
     model = tmp_path / "model"
     result = runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image",
-                                 "--preset", "fast", "--quiet"])
+                                 "--preset", "fast", "--quiet", "--profile"])
     assert result.exit_code == 0, result.output
     assert (model / "manifest.json").exists()
+    assert "Where the" in result.output and "search" in result.output and "save" in result.output  # --profile
     result = runner.invoke(app, ["predict", str(model), str(folder / "red" / "red_0.png"), "--format", "json"])
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)

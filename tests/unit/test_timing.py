@@ -24,9 +24,15 @@ def test_stages_nest_accumulate_and_stay_off_outside_a_recording() -> None:
     assert timings.seconds["embed"] >= timings.seconds["embed/decode"] >= 0.02
     assert timings.seconds["search/cv b+mlp"] == 2.0
     rows = table(timings.seconds)
-    assert [name for name, _, _ in rows] == ["embed", "  decode", "cv a+linear", "search", "  cv b+mlp"]
+    assert [name for name, _, _ in rows][:5] == ["embed", "  decode", "cv a+linear", "search", "  cv b+mlp"]
     total = sum(v for k, v in timings.seconds.items() if "/" not in k)
     assert rows[2][2] is not None and abs(rows[2][2] - 1.5 / total) < 1e-9
+
+
+def test_time_outside_the_children_is_shown_as_other() -> None:
+    rows = table({"search/cv a": 2.0, "search/cv b": 3.0, "search": 9.0, "save": 1.0})
+    assert rows == [("search", 9.0, 0.9), ("  cv a", 2.0, 0.2), ("  cv b", 3.0, 0.3), ("  (other)", 4.0, 0.4),
+                    ("save", 1.0, 0.1)]
 
 
 def test_a_failing_stage_is_still_timed_and_closed() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,6 +61,9 @@ def train(
     unlabelled_cap: Annotated[int, typer.Option(
         help="The most unlabelled inputs to use; beyond it a random sample of this size (drawn with --seed).")
     ] = DEFAULT_CAP,
+    profile: Annotated[bool, typer.Option(
+        "--profile", help="Show where the training time went: seconds per stage (reading, embedding per backbone, "
+                          "each candidate's cross-validation, refit, review, saving).")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Train on DATA, choose the best model by cross-validation, and save it (or register it with --name)."""
@@ -85,17 +89,33 @@ def train(
     )
     try:
         clf.fit(data, unlabelled=unlabelled)
+        started = time.perf_counter()
         if registry is None or name is None:
             saved = clf.save(output or Path("model"))
         else:
             version = registry.add(name, clf.save)
             saved = version.path
+        saving = time.perf_counter() - started
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
     if not quiet:
         show_training(clf, saved)
         if registry is not None:
             console.print(registered(version, registry), highlight=False)
+    if profile:
+        show_profile(clf, saving)
+
+
+def show_profile(clf: Classifier, saving: float) -> None:
+    """The stage table of the fit (``Classifier.timings_``) and the seconds it took to save the model."""
+    from handful._timing import table as stage_rows
+
+    total = clf.fit_seconds_ + saving
+    rows = Table("stage", "seconds", "share", title=f"Where the {total:.1f} s went")
+    for stage, seconds, share in stage_rows({**clf.timings_, "save": saving}, total):
+        rows.add_row(stage, f"{seconds:.2f}", "" if share is None else f"{share:.0%}")
+    console.print(rows)
+    console.print("A stage's seconds include those of the stages indented under it.", style="dim")
 
 
 def evaluate(

@@ -35,6 +35,7 @@ def test_pool_candidates_compete_with_their_gain_and_the_model_saves_and_loads(t
     assert json.loads((path / "manifest.json").read_text())["unlabelled"]["used"] == len(POOL)
     loaded = handful.load(path)
     assert np.array_equal(loaded.predict_proba(POOL), clf.predict_proba(POOL))
+    assert f"<b>Unlabelled inputs</b>: {len(POOL)} used" in loaded.report_.html()
 
 
 def test_without_a_pool_no_pool_candidate_runs() -> None:

@@ -218,7 +218,9 @@ class Report:
                 f"{row['status']}: {row.get('message', '')}")
             kind = "simple baseline" if row.get("kind") == "baseline" else row.get("kind", "")
             head = f"{row['learner']} + augmented" if augment else row["learner"]
-            gain = gains.get((row["backbone"], row["learner"])) if augment else _finetune_gain(row, clf.leaderboard_)
+            gain = gains.get((row["backbone"], row["learner"])) if augment else (
+                row["gain_over_labelled_only"] if "gain_over_labelled_only" in row else
+                _finetune_gain(row, clf.leaderboard_))
             rows.append(f'<tr class="{"win" if win else ""}"><td>{_e(row["backbone"])}</td><td>{_e(head)}'
                         f'</td><td>{_e(kind)}</td><td>{score}</td><td>{"" if gain is None else f"{gain:+.3f}"}</td>'
                         f'<td>{row.get("seconds", 0):.1f}</td></tr>')
@@ -226,7 +228,7 @@ class Report:
         return (f'<h2 id="leaderboard">Options tried</h2>{_img(png, "leaderboard")}<table><tr><th>features '
                 f'(backbone)</th><th>head</th><th>kind</th><th>balanced accuracy (95% range)</th><th>gain from '
                 f'the remedy</th><th>seconds</th></tr>' + "".join(rows) + "</table>" + self._augmentation()
-                + self._finetuning())
+                + self._finetuning() + self._unlabelled())
 
     def _timings(self) -> str:
         seconds = getattr(self.clf, "timings_", None)
@@ -248,6 +250,23 @@ class Report:
                 + ("The chosen model is fine-tuned." if used else "The chosen model is not fine-tuned: a frozen "
                    "option scored better.") + ' "gain from the remedy" for a fine-tuned option is its score minus '
                 'that of the frozen backbone with a linear head.</p>')
+
+    def _unlabelled(self) -> str:
+        record = getattr(self.clf, "unlabelled_", None)
+        if not record or not (record.get("used") or record.get("messages")):
+            return '<p class="muted">No unlabelled inputs were given, so no semi-supervised option was tried.</p>'
+        params = self.clf.head_.params() if hasattr(self.clf, "head_") else {}
+        made = {"pseudo_counts": "pseudo-labelled", "spread_counts": "labelled by spreading",
+                "generated_counts": "generated"}
+        counts = "".join(f" The chosen model was trained on {sum(params[k])} {what} rows besides the labelled "
+                         f"examples." for k, what in made.items() if k in params)
+        verdict = ("The chosen model learnt from them." if record.get("used_by_model") else
+                   "The chosen model did not use them: no semi-supervised option scored better.")
+        notes = "".join(f" {_e(m)}." for m in record.get("messages", []))
+        return (f'<p id="unlabelled"><b>Unlabelled inputs</b>: {record["used"]} used '
+                f'({_e(", ".join(record.get("sources", [])))}).{notes} {verdict}{counts} "gain from the remedy" for '
+                f'a semi-supervised option is its score minus that of the best option that learnt from the '
+                f'labelled examples only; cross-validation folds are scored on labelled examples only.</p>')
 
     def _augmentation(self) -> str:
         record = getattr(self.clf, "augmentation_", None)

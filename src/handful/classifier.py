@@ -247,7 +247,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         frozen = list(dict.fromkeys(frozen_name(p) for p in winner.candidate.backbone.split("+")))
         frozen_blocks = [features_for(p) for p in frozen]
         with stage("label check"):
-            self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba, frozen_blocks)
+            content = noise.content_view(features_for(cfg.baseline), "tfidf" if cfg.modality == "text"
+                                         else get_spec(cfg.baseline).normalize)
+            self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba, frozen_blocks, content)
         self.problems_ = list(loaded.train.problems)
         self.n_examples_ = len(train)
         self.class_counts_ = train.class_counts()
@@ -397,13 +399,14 @@ class Classifier(ClassifierMixin, BaseEstimator):
             return feature_cache.embed_views(self._encoder(name), dataset.examples, augmentation, seed,
                                              self._cache_root(), advance)
 
-    def _label_issues(self, train: Dataset, y: np.ndarray, proba: np.ndarray | None, blocks: list[Any]
-                      ) -> dict[str, Any]:
-        """Likely label errors, outliers and near-duplicates among the training examples (see evaluation.noise)."""
+    def _label_issues(self, train: Dataset, y: np.ndarray, proba: np.ndarray | None, blocks: list[Any],
+                      content: Any = None) -> dict[str, Any]:
+        """Likely label errors, outliers and near-duplicates among the training examples (see evaluation.noise);
+        ``content`` are the baseline's scaled features, on which near-duplicates are judged too."""
         texts = [e.text for e in train.examples] if train.modality == "text" else None
         try:
             return noise.summarize(proba, y, [str(c) for c in self.classes_], [e.source for e in train.examples],
-                                   texts, blocks)
+                                   texts, blocks, content=content)
         except (ValueError, MemoryError) as error:  # a failed check must not cost the user the model
             logger.warning("could not check the labels for errors: %s", error)
             return noise.summarize(None, y, [], [])

@@ -3,16 +3,22 @@
 Label errors come from confident learning (Northcutt, Jiang & Chuang, JAIR 2021): each class gets a threshold, the
 mean out-of-fold probability of that class over the examples labelled with it; an example counts towards the
 "confident joint" cell (given label, class) of the most probable class whose probability reaches its threshold, and
-the examples in off-diagonal cells are flagged. Flagged examples are ranked by self-confidence (the out-of-fold
-probability of the given label) or by normalised margin.
+the examples in off-diagonal cells are flagged (kind ``"label"``). On a few dozen examples the per-class thresholds
+sit high and a swapped example whose out-of-fold model already prefers the other class can stay below them, so an
+example is also flagged (kind ``"disagrees"``) when the model trained without it finds another class more likely than
+its given label. Flagged examples are ranked by self-confidence (the out-of-fold probability of the given label) or
+by normalised margin. The flagged set is the decision; the full ranking (flagged or not) is a separate list.
 
 Confident learning cannot flag an example that belongs to no class (a placeholder image, a silent clip): the model
 still gives it a confident probability of some class. Such examples stand far from every other one in the backbone's
 embedding, so examples whose mean cosine distance to their nearest neighbours is a robust outlier (more than 3.5
 scaled median absolute deviations above the median, Iglewicz & Hoaglin) are flagged as outliers, and ranked first.
 
-Near-duplicates are pairs with cosine similarity at or above a threshold in the same embedding; a pair under two
-labels is a likely label conflict.
+Near-duplicates are pairs with cosine similarity at or above a threshold both in the backbone's embedding and in
+content features (the classical baseline's: MFCC statistics, a colour thumbnail, word n-grams; scaled across the set).
+A pretrained embedding alone is not enough: a voice embedding puts one speaker's "two" and "six" at 0.998, and an
+embedding of meaning puts two different photos of one scene together. A pair under two labels is a likely label
+conflict.
 
 Example:
     >>> import numpy as np
@@ -53,8 +59,9 @@ class LabelIssue:
         given: the label it was given.
         suggested: the class the out-of-fold model finds most likely.
         score: how plausible the given label is, 0 to 1; lower is more suspicious (the ranking key).
-        kind: ``"label"`` (another class is confidently more likely), ``"outlier"`` (unlike every other example;
-            it may belong to no class) or ``"ok"`` (not flagged).
+        kind: ``"label"`` (another class is confidently more likely), ``"disagrees"`` (a model trained without it
+            finds another class more likely, not confidently), ``"outlier"`` (unlike every other example; it may
+            belong to no class) or ``"ok"`` (not flagged).
         self_confidence: out-of-fold probability of the given label.
         outlier_z: robust z-score of the mean distance to its nearest neighbours (0 when not computed).
         text: the text itself, for text data (shortened).
@@ -80,9 +87,10 @@ class LabelIssue:
 
 @dataclass(frozen=True)
 class DuplicatePair:
-    """Two training examples that are (nearly) the same in the backbone's embedding.
+    """Two training examples that are (nearly) the same in content and in the backbone's embedding.
 
-    ``conflict`` is true when they carry different labels: at least one of the two is likely mislabelled.
+    ``similarity`` is the lower of the two cosine similarities (``content_similarity`` where content features were
+    given). ``conflict`` is true when they carry different labels: at least one of the two is likely mislabelled.
     """
 
     first: int
@@ -93,6 +101,7 @@ class DuplicatePair:
     second_label: str
     similarity: float
     conflict: bool
+    content_similarity: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,13 +206,18 @@ def find_near_duplicates(
     sources: Sequence[str],
     threshold: float = DUPLICATE_SIMILARITY,
     limit: int | None = 50,
+    content: Any | None = None,
 ) -> list[DuplicatePair]:
-    """Pairs of examples with cosine similarity at or above ``threshold``: label conflicts first, then most similar.
+    """Pairs of examples with cosine similarity at or above ``threshold`` in ``features`` and, when given, in
+    ``content`` (already scaled, e.g. by :func:`content_view`): label conflicts first, then most similar.
 
     Example:
         >>> x = np.array([[1.0, 0.0], [0.99, 0.05], [0.0, 1.0]])
         >>> [(p.first_source, p.second_source, p.conflict) for p in find_near_duplicates(x, ["a", "b", "b"], "xyz")]
         [('x', 'y', True)]
+        >>> different = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # same voice, different words
+        >>> find_near_duplicates(x, ["a", "b", "b"], "xyz", content=different)
+        []
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be a cosine similarity in (0, 1], got {threshold!r}")
@@ -214,17 +228,28 @@ def find_near_duplicates(
     if n > MAX_PAIRWISE:
         logger.info("near-duplicate search skipped: %d examples is more than %d", n, MAX_PAIRWISE)
         return []
+    content_blocks = _blocks(content) if content is not None else None
+    if content_blocks is not None and content_blocks[0].shape[0] != n:
+        raise ValueError(f"got {n} feature rows but {content_blocks[0].shape[0]} content rows")
     pairs: list[DuplicatePair] = []
+    content_rows = _similarity_rows(content_blocks) if content_blocks is not None else None
     for start, similarity in _similarity_rows(blocks):
-        rows, cols = np.nonzero(similarity >= threshold - 1e-6)
+        same = similarity >= threshold - 1e-6
+        content_similarity = next(content_rows)[1] if content_rows is not None else None
+        if content_similarity is not None:
+            same &= content_similarity >= threshold - 1e-6
+        rows, cols = np.nonzero(same)
         for row_, col_ in zip(rows + start, cols, strict=True):
             row, col = int(row_), int(col_)
             if col <= row:
                 continue
             value = float(similarity[row - start, col])
+            by_content = None if content_similarity is None else round(min(float(content_similarity[row - start,
+                                                                                                   col]), 1.0), 4)
             pairs.append(DuplicatePair(
                 row, col, str(sources[row]), str(sources[col]), str(labels[row]), str(labels[col]),
-                round(min(value, 1.0), 4), labels[row] != labels[col],
+                round(min(value, 1.0), 4) if by_content is None else min(round(min(value, 1.0), 4), by_content),
+                labels[row] != labels[col], by_content,
             ))
     pairs.sort(key=lambda p: (not p.conflict, -p.similarity, p.first, p.second))
     return pairs if limit is None else pairs[:limit]
@@ -239,7 +264,8 @@ def rank_label_issues(
     features: Any | None = None,
     rank_by: RankBy = "self_confidence",
 ) -> list[LabelIssue]:
-    """Every example, most suspicious first: outliers (most isolated first), then label issues, then the rest.
+    """Every example, most suspicious first: outliers (most isolated first), then confident label issues, then
+    examples the out-of-fold model disagrees with, then the rest; by ``score`` within each.
 
     Args:
         proba: out-of-fold probabilities, one row per example, columns in the order of ``classes``.
@@ -258,12 +284,15 @@ def rank_label_issues(
     counted = confident_classes(labels, proba)
     z = outlier_scores(features, labels) if features is not None else np.zeros(len(labels))
     suggested = proba.argmax(axis=1)
+    given = proba[np.arange(len(labels)), labels]
     issues = []
     for i in range(len(labels)):
         if z[i] > OUTLIER_Z:
             kind, score = "outlier", float(_normal_tail(z[i]))
         elif counted[i] >= 0 and counted[i] != labels[i]:
             kind, score = "label", float(quality[i])
+        elif proba[i, suggested[i]] > given[i] + 1e-9:
+            kind, score = "disagrees", float(quality[i])
         else:
             kind, score = "ok", float(quality[i])
         best = int(counted[i]) if kind == "label" else int(suggested[i])
@@ -273,7 +302,7 @@ def rank_label_issues(
             score=round(score, 6), kind=kind, self_confidence=round(float(proba[i, labels[i]]), 6),
             outlier_z=round(float(z[i]), 3), text=None if text is None else _shorten(text),
         ))
-    order = {"outlier": 0, "label": 1, "ok": 2}
+    order = {"outlier": 0, "label": 1, "disagrees": 2, "ok": 3}
     issues.sort(key=lambda issue: (order[issue.kind], -issue.outlier_z if issue.kind == "outlier" else issue.score,
                                    issue.index))
     return issues
@@ -288,31 +317,58 @@ def summarize(
     features: Any | None = None,
     limit: int = 50,
     threshold: float = DUPLICATE_SIMILARITY,
+    content: Any | None = None,
 ) -> dict[str, Any]:
-    """The JSON-ready findings saved with a model: flagged examples (ranked, at most ``limit``) and duplicate pairs.
+    """The JSON-ready findings saved with a model.
+
+    ``examples`` holds the flagged examples (the decision: at most ``limit``, most suspicious first; empty when
+    nothing is flagged), ``ranking`` the ``limit`` most suspicious examples whether flagged or not (each says
+    ``kind``; a separate list, for reading down when nothing is flagged), ``duplicates`` the near-duplicate pairs
+    (judged on ``content`` too when given: see :func:`content_view`).
 
     Example:
         >>> proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8], [0.85, 0.15]])
         >>> found = summarize(proba, np.array([0, 0, 1, 1, 1]), ["a", "b"], list("12345"))
-        >>> found["n_flagged"], found["examples"][0]["source"]
-        (1, '5')
+        >>> found["n_flagged"], found["examples"][0]["source"], [e["kind"] for e in found["ranking"][:2]]
+        (1, '5', ['label', 'ok'])
     """
     if proba is None:
-        return {"method": "unavailable", "n_flagged": 0, "examples": [], "duplicates": []}
+        return {"method": "unavailable", "n_flagged": 0, "examples": [], "ranking": [], "duplicates": []}
     ranked = rank_label_issues(proba, labels, classes, sources, texts, features)
     flagged = [issue for issue in ranked if issue.flagged]
     duplicates: list[DuplicatePair] = []
     if features is not None:
         names = [str(classes[k]) for k in np.asarray(labels)]
-        duplicates = find_near_duplicates(features, names, sources, threshold, limit)
+        duplicates = find_near_duplicates(features, names, sources, threshold, limit, content)
     return {
-        "method": "confident learning (self-confidence) + k-NN outliers + cosine near-duplicates",
+        "method": "confident learning (self-confidence) + out-of-fold disagreement + k-NN outliers + near-duplicates "
+                  + ("in content and embedding" if content is not None else "in the embedding"),
         "n_flagged": len(flagged),
         "n_outliers": sum(issue.kind == "outlier" for issue in flagged),
         "duplicate_threshold": threshold,
+        "duplicates_judged_on": "content and embedding" if content is not None else "embedding",
         "examples": [issue.as_dict() for issue in flagged[:limit]],
+        "ranking": [issue.as_dict() for issue in ranked[:limit]],
         "duplicates": [pair.as_dict() for pair in duplicates],
     }
+
+
+def content_view(features: Any, scaling: str) -> Any:
+    """Content features (a classical baseline's) scaled across the set so that cosine similarity compares content:
+    ``standard`` statistics are standardised per column (raw MFCC statistics of any two clips are at 0.99 because
+    a few large columns dominate), ``tfidf`` counts are weighted by rarity; anything else is used as is.
+
+    Example:
+        >>> rows = np.array([[100.0, 1.0, 0.0], [100.0, 0.0, 1.0], [100.0, 1.0, 0.1]])
+        >>> s = content_view(rows, "standard")
+        >>> round(float(s[0] @ s[1] / np.linalg.norm(s[0]) / np.linalg.norm(s[1])), 2)
+        -1.0
+    """
+    from handful.learners.base import Scaler
+
+    if scaling not in ("standard", "tfidf"):
+        return features
+    return Scaler(scaling).fit(features).transform(features)
 
 
 def _check(labels: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -91,3 +91,20 @@ def test_classifier_keeps_the_ranking_and_judges_duplicates_on_content(tmp_path:
         == {"red_1.png", "copy_of_red_1.png"}
     assert found["duplicates"][0]["content_similarity"] == pytest.approx(1.0)
     assert len(found["ranking"]) == clf.n_examples_ and found["ranking"][0]["kind"] != "ok"
+
+
+def test_cli_check_on_clean_labels_says_nothing_is_flagged_and_shows_no_table(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from handful.cli import app
+    from tests.conftest import write_images
+
+    folder = write_images(tmp_path / "photos", per_class=8)
+    runner = CliRunner()
+    result = runner.invoke(app, ["check", str(folder), "--backbone", "tiny-image"])
+    assert result.exit_code == 0, result.output
+    assert "No example of 16 is flagged" in result.output and "Flagged: check these labels" not in result.output
+    found = json.loads(runner.invoke(app, ["check", str(folder), "--backbone", "tiny-image", "--json"]).stdout)
+    assert found["examples"] == [] and {e["kind"] for e in found["ranking"]} == {"ok"}

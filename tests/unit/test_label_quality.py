@@ -232,7 +232,8 @@ def test_cli_check_json_and_csv(tmp_path: Path) -> None:
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert any(r["kind"] == "duplicate conflict" for r in rows)
     result = runner.invoke(app, ["check", str(folder), "--backbone", "tiny-image"])
-    assert result.exit_code == 0 and "Suspicious examples" in result.output and "Near-duplicates" in result.output
+    assert result.exit_code == 0, result.output
+    assert "Flagged: check these labels" in result.output and "Near-duplicates" in result.output
 
 
 def test_cli_suggest_writes_csv(tmp_path: Path) -> None:

@@ -14,6 +14,9 @@ from handful.classifier import Classifier
 from handful.cli.options import Backbones, LabelColumn, Modality, ModelFolder, Quiet, Seed, TextColumn
 from handful.cli.output import console, fail, setup, shown, write_csv
 
+WHY = {"label": "another class is confidently more likely", "outlier": "unlike every other example",
+       "disagrees": "a model trained without it predicts another class"}
+
 
 def check(
     data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
@@ -51,14 +54,18 @@ def check(
         return
     # Paths relative to the data folder, whole; a long one wraps in its cell (fold) rather than losing its middle.
     root = data if data.is_dir() else data.parent
-    table = Table(title=f"Suspicious examples ({found['n_flagged']} flagged of {clf.n_examples_})")
-    for column in ("#", "example", "given", "suggested", "why", "score"):
-        table.add_column(column, overflow="fold", min_width=12 if column == "example" else None)
-    why = {"label": "another class is confidently more likely", "outlier": "unlike every other example"}
-    for rank, e in enumerate(found["examples"][:top], start=1):
-        table.add_row(str(rank), shown(e, root=root), e["given"], e["suggested"], why.get(e["kind"], e["kind"]),
-                      f"{e['score']:.3f}")
-    console.print(table)
+    if found["examples"]:
+        table = Table(title=f"Flagged: check these labels ({found['n_flagged']} of {clf.n_examples_} examples)")
+        for column in ("#", "example", "given", "suggested", "why", "score"):
+            table.add_column(column, overflow="fold", min_width=12 if column == "example" else None)
+        for rank, e in enumerate(found["examples"][:top], start=1):
+            table.add_row(str(rank), shown(e, root=root), e["given"], e["suggested"], WHY.get(e["kind"], e["kind"]),
+                          f"{e['score']:.3f}")
+        console.print(table)
+    else:
+        console.print(f"No example of {clf.n_examples_} is flagged: no label looks wrong to a model trained "
+                      "without it, and none is unlike every other. The ranking, flagged or not, is under "
+                      '"ranking" in --json.')
     if found["duplicates"]:
         pairs = Table(title=f"Near-duplicates (cosine similarity ≥ {found['duplicate_threshold']})")
         for column in ("first", "label", "second", "label ", "similarity"):

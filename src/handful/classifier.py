@@ -23,6 +23,7 @@ from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
 from handful.data.dataset import MODALITIES
+from handful.data.labels import class_positions, label_kind, typed_classes
 from handful.data.pool import DEFAULT_CAP
 from handful.data.pool import gather as gather_pool
 from handful.data.sources import read_unlabelled
@@ -154,8 +155,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
             self.preset, train.modality, self.backbone, self.learners, self.cv_folds, self.cv_repeats,
             self.time_budget, seed, len(train), augment=self.augment,
         )
-        self.classes_ = np.asarray(train.classes, dtype=object)
-        y_index = np.searchsorted(np.asarray(train.classes), np.asarray(train.labels, dtype=str))
+        self.label_type_ = label_kind(y) if y is not None and not isinstance(X, str | Path | Dataset) else "str"
+        self.classes_ = typed_classes(train.classes, self.label_type_)
+        y_index = np.asarray([class_positions(self.classes_)[label] for label in train.labels], dtype=np.int64)
         folds = selection.make_folds(
             y_index, selection.n_folds(y_index, cfg.cv_folds), cfg.cv_repeats, seed
         )
@@ -453,14 +455,14 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """The most likely class of each input."""
         proba = self.predict_proba(X)
-        return np.asarray(self.classes_[proba.argmax(axis=1)], dtype=object)
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_records(self, X: Any, top_k: int = 3) -> list[dict[str, Any]]:
         """One record per input (in order), with its top-k labels, or the error that kept it from a prediction."""
         dataset = self._inputs(X)
         proba = self._proba(dataset)
         records: list[dict[str, Any]] = [
-            {"input": e.source if e.text is None else e.text, "label": self.classes_[row.argmax()],
+            {"input": e.source if e.text is None else e.text, "label": str(self.classes_[row.argmax()]),
              "top": [{"label": str(self.classes_[i]), "probability": float(row[i])}
                      for i in np.argsort(-row)[:top_k]]}
             for e, row in zip(dataset.examples, proba, strict=True)
@@ -521,7 +523,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             if y is None:
                 raise TypeError("evaluate(X) with a list of inputs needs labels: evaluate(inputs, labels).")
             dataset = from_inputs(list(X), list(y), self.modality_)
-        known = set(self.classes_.tolist())
+        known = class_positions(self.classes_)
         problems = [p for p in dataset.problems if p.action == "skipped"]
         keep = []
         for index, (example, label) in enumerate(zip(dataset.examples, dataset.labels, strict=True)):
@@ -533,7 +535,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             raise ValueError("no labelled example to evaluate on has a class the model knows: "
                              f"the model's classes are {listed(repr(c) for c in sorted(known))}.")
         dataset = dataset.subset(keep)
-        y_true = np.searchsorted(self.classes_.astype(str), np.asarray(dataset.labels, dtype=str))
+        y_true = np.asarray([known[label] for label in dataset.labels], dtype=np.int64)
         metrics = holdout_metrics(y_true, self._proba(dataset), [str(c) for c in self.classes_])
         metrics["problems"] = [str(p) for p in problems]
         return metrics
@@ -549,6 +551,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "modality": self.modality_,
             "classes": [str(c) for c in self.classes_],
+            "label_type": getattr(self, "label_type_", "str"),
             "backbone": {
                 "name": self.backbone_,
                 "licence": "; ".join(f"{spec.name}: {spec.licence}" for spec in parts),
@@ -597,7 +600,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             parts = [(get_spec(part["name"]), part) for part in backbone["parts"]]
             head: Learner = learner_from_state(manifest["learner"]["name"], manifest["learner"]["params"], tensors)
             metrics = manifest["metrics"]
-            clf.classes_ = np.asarray(manifest["classes"], dtype=object)
+            clf.label_type_ = manifest.get("label_type", "str")
+            clf.classes_ = typed_classes(manifest["classes"], clf.label_type_)
             clf.modality_ = manifest["modality"]
             clf.backbone_ = backbone["name"]
             clf.learner_ = manifest["learner"]["name"]

@@ -157,7 +157,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         )
         self.label_type_ = label_kind(y) if y is not None and not isinstance(X, str | Path | Dataset) else "str"
         self.classes_ = typed_classes(train.classes, self.label_type_)
-        y_index = np.asarray([class_positions(self.classes_)[label] for label in train.labels], dtype=np.int64)
+        y_index = np.asarray([class_positions(self.classes_)[str(label)] for label in train.labels], dtype=np.int64)
         folds = selection.make_folds(
             y_index, selection.n_folds(y_index, cfg.cv_folds), cfg.cv_repeats, seed
         )
@@ -535,7 +535,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             raise ValueError("no labelled example to evaluate on has a class the model knows: "
                              f"the model's classes are {listed(repr(c) for c in sorted(known))}.")
         dataset = dataset.subset(keep)
-        y_true = np.asarray([known[label] for label in dataset.labels], dtype=np.int64)
+        y_true = np.asarray([known[str(label)] for label in dataset.labels], dtype=np.int64)
         metrics = holdout_metrics(y_true, self._proba(dataset), [str(c) for c in self.classes_])
         metrics["problems"] = [str(p) for p in problems]
         return metrics

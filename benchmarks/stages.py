@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--warm", action="store_true", help="use $HANDFUL_CACHE_DIR instead of an empty cache")
     args = parser.parse_args()
     import handful
-    from handful._timing import table
+    from handful._timing import paths, table
 
     with tempfile.TemporaryDirectory() as scratch:
         cache = os.environ.get("HANDFUL_CACHE_DIR") if args.warm else str(Path(scratch) / "cache")
@@ -76,8 +76,12 @@ def main() -> None:
     print(f"{args.task} ({args.tag}): {seconds:.1f} s, load {load_before[0]:.2f} -> {load_after[0]:.2f}; "
           f"chosen {clf.backbone_} + {clf.learner_}; cv {clf.cv_score_.mean if clf.cv_score_ else float('nan'):.3f}"
           + (f"; holdout accuracy {clf.holdout_['accuracy']:.3f}" if clf.holdout_ else ""))
+    keys = dict(zip([n for n, _, _ in rows], paths(rows), strict=True))
+    print(f"  {'stage':<58} {'wall s':>8} {'share':>6} {'CPU s':>8}")
     for name, value, share in rows:
-        print(f"  {name:<60} {value:8.1f} s {'' if share is None else f'{share:6.1%}'}")
+        used = clf.timings_cpu_.get(keys[name])
+        print(f"  {name:<58} {value:8.1f} {'' if share is None else f'{share:6.1%}'} "
+              f"{'' if used is None else f'{used:8.1f}'}")
     out = HERE / "results" / f"stages_{args.task}_{args.tag}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({
@@ -88,7 +92,8 @@ def main() -> None:
         "chosen": f"{clf.backbone_} + {clf.learner_}" + (" (augmented)" if clf.augment_ else ""),
         "cv_balanced_accuracy": clf.cv_score_.as_dict() if clf.cv_score_ else None,
         "holdout": {k: clf.holdout_[k] for k in ("accuracy", "n")} if clf.holdout_ else None,
-        "timings": clf.timings_, "python": platform.python_version(), "cpus": os.cpu_count(),
+        "timings": clf.timings_, "timings_cpu": clf.timings_cpu_,
+        "python": platform.python_version(), "cpus": os.cpu_count(),
         "argv": sys.argv[1:],
     }, indent=2) + "\n")
 

@@ -28,6 +28,7 @@ class Timings:
     """Seconds per stage path (``"search/cv lite0+linear"``), in the order the stages first started."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process (all its threads)
     _path: list[str] = field(default_factory=list, repr=False)
 
     def add(self, name: str, seconds: float) -> None:
@@ -36,8 +37,12 @@ class Timings:
         self.seconds[key] = self.seconds.get(key, 0.0) + seconds
 
     def as_dict(self) -> dict[str, float]:
-        """The stages rounded to milliseconds, ready for a JSON manifest."""
+        """The stages' wall seconds rounded to milliseconds, ready for a JSON manifest."""
         return {name: round(value, 3) for name, value in self.seconds.items()}
+
+    def cpu_dict(self) -> dict[str, float]:
+        """The stages' CPU seconds in this process (work in worker processes is not in it), rounded."""
+        return {name: round(value, 3) for name, value in self.cpu.items()}
 
 
 _active: ContextVar[Timings | None] = ContextVar("handful_timings", default=None)
@@ -63,11 +68,12 @@ def stage(name: str) -> Iterator[None]:
         return
     timings._path.append(name)
     key = "/".join(timings._path)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         timings.seconds[key] = timings.seconds.get(key, 0.0) + time.perf_counter() - start
+        timings.cpu[key] = timings.cpu.get(key, 0.0) + time.process_time() - cpu
         timings._path.pop()
 
 
@@ -100,6 +106,17 @@ def table(seconds: dict[str, float], total: float | None = None) -> list[tuple[s
     order = sorted(seconds, key=lambda name: _parents_first(name, list(seconds)))
     return [("  " * name.count("/") + name.rsplit("/", 1)[-1], seconds[name],
              seconds[name] / total if total else None) for name in order]
+
+
+def paths(rows: list[tuple[str, float, float | None]]) -> list[str]:
+    """The stage path (``"search/cv a+linear"``) of each row of :func:`table`, to look up other figures by."""
+    path: list[str] = []
+    found = []
+    for name, _, _ in rows:
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        path = [*path[:depth], name.strip()]
+        found.append("/".join(path))
+    return found
 
 
 def _parents_first(name: str, names: list[str]) -> tuple[int, ...]:

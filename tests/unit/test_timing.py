@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from handful import _timing
-from handful._timing import recording, stage, table
+from handful._timing import paths, recording, stage, table
 
 
 def test_stages_nest_accumulate_and_stay_off_outside_a_recording() -> None:
@@ -22,6 +22,7 @@ def test_stages_nest_accumulate_and_stay_off_outside_a_recording() -> None:
     assert _timing.current() is None
     assert list(timings.seconds) == ["embed/decode", "embed", "cv a+linear", "search/cv b+mlp", "search"]
     assert timings.seconds["embed"] >= timings.seconds["embed/decode"] >= 0.02
+    assert set(timings.cpu) == {"embed", "embed/decode", "search"} and timings.cpu["embed"] < 0.02  # sleep: no CPU
     assert timings.seconds["search/cv b+mlp"] == 2.0
     rows = table(timings.seconds)
     assert [name for name, _, _ in rows][:5] == ["embed", "  decode", "cv a+linear", "search", "  cv b+mlp"]
@@ -33,6 +34,7 @@ def test_time_outside_the_children_is_shown_as_other() -> None:
     rows = table({"search/cv a": 2.0, "search/cv b": 3.0, "search": 9.0, "save": 1.0})
     assert rows == [("search", 9.0, 0.9), ("  cv a", 2.0, 0.2), ("  cv b", 3.0, 0.3), ("  (other)", 4.0, 0.4),
                     ("save", 1.0, 0.1)]
+    assert paths(rows) == ["search", "search/cv a", "search/cv b", "search/(other)", "save"]
 
 
 def test_a_failing_stage_is_still_timed_and_closed() -> None:

@@ -108,14 +108,20 @@ def train(
 
 def show_profile(clf: Classifier, saving: float) -> None:
     """The stage table of the fit (``Classifier.timings_``) and the seconds it took to save the model."""
+    from handful._timing import paths
     from handful._timing import table as stage_rows
 
     total = clf.fit_seconds_ + saving
-    rows = Table("stage", "seconds", "share", title=f"Where the {total:.1f} s went")
-    for stage, seconds, share in stage_rows({**clf.timings_, "save": saving}, total):
-        rows.add_row(stage, f"{seconds:.2f}", "" if share is None else f"{share:.0%}")
+    rows = Table("stage", "seconds", "share", "CPU seconds", title=f"Where the {total:.1f} s went")
+    found = stage_rows({**clf.timings_, "save": saving}, total)
+    cpu = getattr(clf, "timings_cpu_", {}) or {}
+    for (stage, seconds, share), path in zip(found, paths(found), strict=True):
+        used = cpu.get(path)
+        rows.add_row(stage, f"{seconds:.2f}", "" if share is None else f"{share:.0%}",
+                     "" if used is None else f"{used:.2f}")
     console.print(rows)
-    console.print("A stage's seconds include those of the stages indented under it.", style="dim")
+    console.print("A stage's seconds include those of the stages indented under it; CPU seconds count this "
+                  "process only (not worker processes).", style="dim")
 
 
 def evaluate(

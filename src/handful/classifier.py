@@ -19,6 +19,7 @@ from handful._lists import listed, short
 from handful._progress import progress_bar
 from handful._timing import stage
 from handful._version import __version__
+from handful.artifacts.evaluations import read_evaluations
 from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
@@ -602,6 +603,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             parts = [(get_spec(part["name"]), part) for part in backbone["parts"]]
             head: Learner = learner_from_state(manifest["learner"]["name"], manifest["learner"]["params"], tensors)
             metrics = manifest["metrics"]
+            clf.evaluations_ = read_evaluations(path)
             clf.label_type_ = manifest.get("label_type", "str")
             clf.classes_ = typed_classes(manifest["classes"], clf.label_type_)
             clf.modality_ = manifest["modality"]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from handful.artifacts.evaluations import EVALUATIONS, record_evaluation
 from handful.artifacts.safety import check_output
 from handful.artifacts.store import Registry, check_name
 from handful.backbones import list_backbones
@@ -136,6 +137,12 @@ def evaluate(
         metrics = Classifier.load(model).evaluate(data)
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
+    kept = ""
+    try:  # kept with the model, for its report; a read-only model folder still gets its scores printed
+        record_evaluation(model, {"data": str(data.expanduser().resolve()), **metrics})
+        kept = f"Kept with the model ({EVALUATIONS}); `handful report {model}` shows it."
+    except OSError as error:
+        kept = f"Not kept with the model: {error}"
     if json_output:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
         return
@@ -149,6 +156,7 @@ def evaluate(
     console.print(table)
     for problem in metrics["problems"][:20]:
         console.print(f"[yellow]skipped[/] {problem}", highlight=False)
+    console.print(kept, highlight=False)
 
 
 def predict(

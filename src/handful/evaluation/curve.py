@@ -28,6 +28,7 @@ MIN_EXAMPLES = 30
 MIN_PER_CLASS = 6
 FLAT = 0.01  # a gain below this for twice the data is "flattened"
 RISING = 0.03
+WIDE = 0.10  # a 95% range for the 2x forecast wider than this cannot tell a flat curve from a rising one
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
 # (learner, scaling, features, y, n_classes, folds, seeds) -> each fold's test-row probabilities
@@ -283,23 +284,46 @@ def fit_curve(scores: np.ndarray, n_train: np.ndarray, test_fraction: float, rng
     )
 
 
+def forecast_gain(curve: LearningCurve | None) -> tuple[float, float, float] | None:
+    """The change in balanced accuracy the curve expects with the first forecast's data (2x): (value, low, high),
+    measured from the fitted curve at the present size; None without a curve.
+
+    Example:
+        >>> x = np.array([20, 35, 50, 70, 100.0])
+        >>> curve = fit_curve(np.tile(power_law(x / 100, 0.9, 0.1, 0.5)[:, None], (1, 5)), x, 0.2,
+        ...                   np.random.default_rng(0))
+        >>> [round(v, 3) for v in forecast_gain(curve)]
+        [0.029, 0.029, 0.029]
+    """
+    if curve is None or curve.skipped or not curve.forecasts:
+        return None
+    now = float(curve.predict(curve.params["n_now"]))
+    first = curve.forecasts[0]
+    return first.value - now, first.low - now, first.high - now
+
+
 def verdict(curve: LearningCurve) -> str:
-    """A plain-language reading of the forecast: how much more data would buy, and for which classes."""
+    """A plain-language reading of the forecast: how much more data would buy, said only as far as its range allows.
+
+    Scores are given as changes from now, not as levels: the curve is measured on its own cross-validation rounds
+    (and for costly heads with a linear stand-in), so its level is not the chosen model's score shown elsewhere.
+    "Flattened" needs the whole 95% range to be narrow (``WIDE``); a wide range says so instead.
+    """
     if curve.skipped:
         return f"No learning curve: {curve.skipped}."
-    now = curve.mean[-1]
-    parts = [f"Now: {now:.2f}"] + [str(f) for f in curve.forecasts]
-    text = "; ".join(parts) + ". "
-    gain = curve.forecasts[0].value - float(curve.predict(curve.params["n_now"]))
-    if gain < FLAT:
+    found = forecast_gain(curve)
+    if found is None:
+        return "No forecast."
+    gain, low, high = found
+    text = (f"Expected change in balanced accuracy with 2x the data: {100 * gain:+.0f} points (95% range "
+            f"{100 * low:+.0f} to {100 * high:+.0f}). ")
+    if high - low > WIDE:
+        text += ("The range is too wide to tell whether the curve has flattened or is still rising; more examples "
+                 "would narrow it.")
+    elif gain < FLAT:
         text += "The curve has flattened: more of the same data will not help much."
     elif gain < RISING:
-        text += f"More data helps a little (about {100 * gain:+.0f} points for twice the data)."
+        text += "More data helps a little."
     else:
-        text += f"The curve is still rising: more labelled examples are the surest gain (about {100 * gain:+.0f} " \
-                "points for twice the data)."
-    gaining = sorted(((g, name) for name, g in curve.class_gain.items() if g >= 0.02), reverse=True)[:3]
-    if gaining and gain >= FLAT:
-        listed = ", ".join(f"{name} (recall {100 * g:+.0f} points per doubling)" for g, name in gaining)
-        text += f" Classes that would gain most from more examples: {listed}."
+        text += "The curve is still rising: more labelled examples are the surest gain."
     return text

@@ -143,7 +143,8 @@ class Report:
     def html(self) -> str:
         """The report as one HTML string."""
         sections = [self._summary(), self._update(), self._diagnosis(), self._leaderboard(), self._errors(),
-                    self._curve(), self._examples(), self._label_issues(), self._timings()]
+                    self._holdout(), self._evaluations(), self._curve(), self._examples(), self._label_issues(),
+                    self._timings()]
         clf = self.clf
         title = f"handful report: {clf.backbone_} + {clf.learner_}"
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -157,21 +158,35 @@ class Report:
     def _summary(self) -> str:
         clf = self.clf
         cv = clf.cv_score_.as_dict() if clf.cv_score_ else None
-        cards = [f'<div class="card chosen">Chosen model, on unseen examples<b>{cv["mean"]:.3f}</b>'
-                 f'<span class=muted>95% range {cv["low"]:.3f}-{cv["high"]:.3f}</span></div>' if cv else ""]
+        chance = 1.0 / max(1, len(clf.classes_))
+        cards = [_card("Chosen model: cross-validated balanced accuracy", cv, "chosen")] if cv else []
         baseline = (clf.baseline_ or {}).get("balanced_accuracy")
         if baseline:
-            cards.append(f'<div class="card">Simple baseline ({_e(clf.baseline_["backbone"])})<b>{baseline["mean"]:.3f}'
-                         f'</b><span class=muted>95% range {baseline["low"]:.3f}-{baseline["high"]:.3f}</span></div>')
+            cards.append(_card(f"Simple baseline ({clf.baseline_['backbone']}): cross-validated balanced accuracy",
+                               baseline))
         if clf.holdout_:
             low, high = clf.holdout_["accuracy_interval"]
-            cards.append(f'<div class="card">Held-out set (accuracy)<b>{clf.holdout_["accuracy"]:.3f}</b>'
-                         f'<span class=muted>95% range {low:.3f}-{high:.3f}, {clf.holdout_["n"]} examples</span></div>')
+            cards.append(f'<div class="card">Held-out set: accuracy<b>{clf.holdout_["accuracy"]:.3f}</b><span '
+                         f'class=muted>95% range {low:.3f}-{high:.3f}, {clf.holdout_["n"]} examples; balanced accuracy '
+                         f'{clf.holdout_["balanced_accuracy"]:.3f}</span></div>')
+        notes = []
+        if baseline and baseline["mean"] < chance:
+            notes.append(f"The simple baseline scores below chance ({baseline['mean']:.3f} against {chance:.3f} for "
+                         f"guessing): on {clf.n_examples_} examples its score is noise around chance, not evidence "
+                         "that the classes are hard to tell apart.")
+        chosen_baseline = bool(clf.baseline_) and clf.backbone_ == clf.baseline_.get("backbone")
+        if baseline and cv and not chosen_baseline and cv["mean"] < baseline["mean"]:
+            notes.append(f"The chosen model scores below the simple baseline ({cv['mean']:.3f} against "
+                         f"{baseline['mean']:.3f}) but not clearly: handful picks the baseline only when it is ahead "
+                         "by more than one standard error of the paired differences between their fold scores, since "
+                         "a pretrained backbone usually carries over better to new examples.")
         counts = ", ".join(f"{_e(k)}: {v}" for k, v in clf.class_counts_.items())
-        return (f'<h2 id="summary">Summary</h2><div class="cards">{"".join(cards)}</div><p>Scores are balanced '
-                f'accuracy (the average share of each class recognised; 0.5 is guessing for two classes) measured by '
-                f'cross-validation: the model is trained on part of your examples and tested on the rest, several '
-                f'times. Examples per class: {counts}.</p>')
+        return (f'<h2 id="summary">Summary</h2><div class="cards">{"".join(cards)}</div>'
+                + "".join(f'<p class="verdict">{_e(n)}</p>' for n in notes)
+                + '<p>Balanced accuracy is the average share of each class recognised (1 / number of classes is '
+                f'guessing: {chance:.2f} here). Cross-validated: the model is trained on part of your examples and '
+                f'tested on the rest, several times; the number is the mean over those rounds. Examples per class: '
+                f'{counts}.</p>')
 
     def _update(self) -> str:
         """Old vs new, when this model came from ``handful update``: the paired fold scores and the decision."""
@@ -282,23 +297,53 @@ class Report:
                 f'the augmented option minus that of the same option without augmentation.</p>')
 
     def _errors(self) -> str:
-        clf = self.clf
-        classes = [str(c) for c in clf.classes_]
-        if clf.holdout_:
-            metrics, where = clf.holdout_, "on the held-out set"
-        elif getattr(clf, "oof_metrics_", None):
-            metrics, where = clf.oof_metrics_, "on your examples, each predicted by a model that did not train on it"
-        else:
+        metrics = getattr(self.clf, "oof_metrics_", None)
+        if not metrics:
             return ""
-        title = "Which labels get mixed up " + ("(held-out set)" if clf.holdout_ else "(cross-validation)")
+        cv = self.clf.cv_score_
+        mean = f" the summary's {cv.mean:.3f} is the mean of the rounds' scores;" if cv else ""
+        return (f'<h2 id="confusion">Mistakes by class (cross-validation)</h2><p>Counts on your examples, each '
+                f'predicted by a model that did not train on it. Balanced accuracy of these predictions pooled: '
+                f'<b id="oof-balanced-accuracy">{metrics["balanced_accuracy"]:.3f}</b> (accuracy '
+                f'{metrics["accuracy"]:.3f});{mean} the diagonal holds the right answers.</p>'
+                + self._class_tables(metrics, "cross-validation", "per-class"))
+
+    def _class_tables(self, metrics: dict[str, Any], where: str, anchor: str) -> str:
+        classes = [str(c) for c in self.clf.classes_]
         rows = "".join(
             f"<tr><td>{_e(name)}</td><td>{_fmt(s.get('precision'))}</td><td>{_fmt(s.get('recall'))}</td>"
             f"<td>{s.get('support', '')}</td></tr>" for name, s in metrics["per_class"].items())
-        return (f'<h2 id="confusion">Mistakes by class</h2><p>Counts {_e(where)}. The diagonal holds the right '
-                f'answers.</p>{_img(plots.confusion_png(metrics["confusion"], classes, title), "confusion matrix")}'
-                f'<h3 id="per-class">Per class</h3>{_img(plots.per_class_png(metrics["per_class"]), "per class")}'
+        title = f"Which labels get mixed up ({where})"
+        return (f'{_img(plots.confusion_png(metrics["confusion"], classes, title), "confusion matrix")}'
+                f'<h3 id="{anchor}">Per class ({_e(where)})</h3>'
+                f'{_img(plots.per_class_png(metrics["per_class"]), where)}'
                 f'<table><tr><th>class</th><th>precision (right when it says so)</th><th>recall (share found)</th>'
                 f'<th>examples</th></tr>{rows}</table>')
+
+    def _holdout(self) -> str:
+        """The held-out set (a val/ or test/ folder beside train/), apart from the cross-validated figures."""
+        h = self.clf.holdout_
+        if not h:
+            return ""
+        low, high = h["accuracy_interval"]
+        return (f'<h2 id="holdout">Held-out set</h2><p>{h["n"]} examples the model never trained on: accuracy '
+                f'<b>{h["accuracy"]:.3f}</b> (95% range {low:.3f}-{high:.3f}), balanced accuracy '
+                f'<b>{h["balanced_accuracy"]:.3f}</b>.</p>' + self._class_tables(h, "held-out set", "holdout-class"))
+
+    def _evaluations(self) -> str:
+        """Every ``handful evaluate`` saved with the model (artifacts.evaluations), newest first."""
+        records = getattr(self.clf, "evaluations_", None) or []
+        if not records:
+            return ""
+        rows = "".join(
+            f'<tr><td>{_e(r.get("evaluated", ""))}</td><td>{_e(r.get("data", ""))}</td><td>{r.get("n", "")}</td>'
+            f'<td>{_fmt(r.get("accuracy"), 3)} <span class=muted>({_fmt((r.get("accuracy_interval") or [None])[0], 3)}'
+            f'-{_fmt((r.get("accuracy_interval") or [None, None])[1], 3)})</span></td>'
+            f'<td>{_fmt(r.get("balanced_accuracy"), 3)}</td></tr>' for r in reversed(records))
+        return ('<h2 id="evaluations">Evaluations on new data (handful evaluate)</h2><p>Scores on labelled data the '
+                'model never saw, saved with the model each time it was evaluated.</p><table><tr><th>when</th><th>'
+                'data</th><th>examples</th><th>accuracy (95% range)</th><th>balanced accuracy</th></tr>'
+                f'{rows}</table>')
 
     def _curve(self) -> str:
         curve = getattr(self.clf, "learning_curve_", None)
@@ -306,19 +351,24 @@ class Report:
             return ""
         if curve.skipped:
             return f'<h2 id="learning-curve">Would more data help?</h2><p>No learning curve: {_e(curve.skipped)}.</p>'
+        now = float(curve.predict(curve.params["n_now"]))
         forecast = "".join(f"<tr><td>{f.factor:g}x ({f.n_train:.0f} training examples per round)</td>"
-                           f"<td>{f.value:.3f}</td><td>{f.low:.3f}-{f.high:.3f}</td></tr>" for f in curve.forecasts)
+                           f"<td>{100 * (f.value - now):+.1f}</td><td>{100 * (f.low - now):+.1f} to "
+                           f"{100 * (f.high - now):+.1f}</td></tr>" for f in curve.forecasts)
+        per_class = ((getattr(self.clf, "oof_metrics_", None) or {}).get("per_class")) or {}
         gains = sorted(curve.class_gain.items(), key=lambda item: -item[1])
-        class_rows = "".join(f"<tr><td>{_e(name)}</td><td>{curve.class_recall[name][0]:.2f}</td>"
-                             f"<td>{curve.class_recall[name][-1]:.2f}</td><td>{100 * gain:+.1f}</td></tr>"
-                             for name, gain in gains[:20])
+        class_rows = "".join(f"<tr><td>{_e(name)}</td><td>{_fmt((per_class.get(name) or {}).get('recall'))}</td>"
+                             f"<td>{100 * gain:+.1f}</td></tr>" for name, gain in gains[:20])
         return (f'<h2 id="learning-curve">Would more data help?</h2><p>{_e(curve.verdict)}</p>'
                 + (f'<p class="muted">{_e(curve.note)}</p>' if curve.note else "")
+                + '<p class="muted">The curve is measured on its own cross-validation rounds at growing shares of '
+                'your examples, so its level is not the summary\'s score; read it for the change more data brings.</p>'
                 + _img(plots.curve_png(curve), "learning curve")
-                + f"<table><tr><th>with</th><th>expected score</th><th>likely range (95%)</th></tr>{forecast}</table>"
-                f'<h3>Which classes would gain most from more examples</h3><table><tr><th>class</th><th>recall with '
-                f'{curve.fractions[0]:.0%} of the data</th><th>with all of it</th><th>points gained per doubling</th>'
-                f"</tr>{class_rows}</table>")
+                + "<table><tr><th>with</th><th>expected change in balanced accuracy (points)</th><th>likely range "
+                f"(95%)</th></tr>{forecast}</table>"
+                '<h3>Which classes would gain most from more examples</h3><table><tr><th>class</th><th>recall now '
+                '(cross-validation, as under Mistakes by class)</th><th>recall points gained per doubling (learning '
+                f"curve)</th></tr>{class_rows}</table>")
 
     def _examples(self) -> str:
         rows = getattr(self.clf, "misclassified_", None) or []
@@ -353,5 +403,10 @@ def _timings_table(seconds: dict[str, float], fit_seconds: float) -> str:
             'include those of the stages indented under it.</p></details>')
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _card(title: str, estimate: dict[str, Any], kind: str = "") -> str:
+    return (f'<div class="card {kind}">{_e(title)}<b>{estimate["mean"]:.3f}</b><span class=muted>95% range '
+            f'{estimate["low"]:.3f}-{estimate["high"]:.3f}</span></div>')

@@ -127,7 +127,7 @@ def curve_png(curve: LearningCurve) -> str | None:
                   textcoords="offset points", color=CHOSEN, fontsize=9)
     axes.set_xscale("log")
     axes.set_xlabel("Labelled examples used for training (per cross-validation round, log scale)")
-    axes.set_ylabel("Share labelled correctly (balanced)")
+    axes.set_ylabel("Balanced accuracy (the curve's own CV rounds)")
     axes.set_title("Would more labelled data help?")
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     axes.grid(alpha=0.3)

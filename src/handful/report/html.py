@@ -380,15 +380,18 @@ class Report:
                 f'<div class="grid">{items}</div>')
 
     def _label_issues(self) -> str:
-        issues = getattr(self.clf, "label_issues_", None)
-        if isinstance(issues, dict):
-            issues = issues.get("examples")
+        found = getattr(self.clf, "label_issues_", None)
+        issues = found.get("examples") if isinstance(found, dict) else found
         if not issues:
             return ""
-        items = "".join(_example(r, self.clf.modality_, "(unlike any other example)" if r.get("kind") == "outlier"
-                                 else f"(score {float(r.get('score', 0)):.2f})") for r in issues[:SHOWN])
-        return ('<h2 id="label-issues">Suspicious examples: check these labels</h2><p>The given label looks '
-                'unlikely, or the example is unlike any other. Lower score is more suspicious.</p>'
+        why = {"outlier": "unlike any other example", "label": "another class confidently more likely",
+               "disagrees": "a model trained without it predicts another class"}
+        items = "".join(_example(r, self.clf.modality_, f"({why.get(str(r.get('kind')), r.get('kind'))}; score "
+                                 f"{float(r.get('score', 0)):.2f})") for r in issues[:SHOWN])
+        total = found.get("n_flagged", len(issues)) if isinstance(found, dict) else len(issues)
+        return (f'<h2 id="label-issues">Flagged: check these labels ({total})</h2><p>The given label looks '
+                'unlikely to a model trained without the example, or the example is unlike any other. Lower score '
+                f'is more suspicious; the {min(SHOWN, len(issues))} most suspicious are shown.</p>'
                 f'<div class="grid">{items}</div>')
 
 

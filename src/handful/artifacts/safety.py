@@ -208,7 +208,8 @@ def swap_in(staging: Path, target: Path, retired: Path, exchange: bool = True) -
 
 
 # ---------------------------------------------------------------------------------------------- the model store
-STAGING = re.compile(r"^[0-9]+-[0-9a-f]{4,32}$")  # ROOT/.incoming/<pid>-<random>
+# ROOT/.incoming/<pid>-<random>, and the temporary folder a model save makes beside it
+STAGING = re.compile(r"^\.?[0-9]+-[0-9a-f]{4,32}(\.(tmp|old)-[0-9a-f]{8}|\.handful-lock)?$")
 TRASHED = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}-v[1-9][0-9]{0,8}-[0-9a-f]{8}$")  # ROOT/.trash/<name>-v<N>-<r>
 
 
@@ -226,7 +227,7 @@ def sweep_registry(incoming: Path, trash: Path) -> None:
     """Remove a registry's staging folders whose writer is gone, and its trash; only entries named as the
     registry names them."""
     for entry in sorted(incoming.iterdir()) if incoming.is_dir() else []:
-        pid = entry.name.split("-")[0]
+        pid = entry.name.lstrip(".").split("-")[0]
         if STAGING.match(entry.name) and int(pid) != os.getpid() and not pid_alive(int(pid)):
             logger.info("removing %s, left by a writer that stopped (process %s)", entry, pid)
             if entry.is_dir() and not entry.is_symlink():

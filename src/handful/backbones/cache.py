@@ -7,8 +7,10 @@ runs and crashes never leave a half-written shard behind.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,8 +39,22 @@ def default_cache_dir() -> Path:
     return base / "handful"
 
 
+CHECKSUM = "handful-checksum"  # shard metadata: the scheme; then one entry per tensor name -> its digest
+STALE_TEMPORARY_S = 3600.0  # a temporary shard this old was left by a writer that crashed
+
+
+def _digest(values: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=16).hexdigest()
+
+
 class FeatureCache:
-    """Features on disk for one backbone key: ``root/<key>/*.safetensors``, tensor name = content digest."""
+    """Features on disk for one backbone key: ``root/<key>/*.safetensors``, tensor name = content digest.
+
+    Each shard's header carries a checksum of every tensor's bytes, verified when the tensor is read: a shard
+    whose data changed under an intact header is removed and its features recomputed, never fed to a model.
+    (Shards written before checksums existed carry none and are read as they are.) Temporary shards left by
+    crashed writers are removed once they are an hour old.
+    """
 
     def __init__(self, root: Path, key: str) -> None:
         self.folder = Path(root) / "features" / key
@@ -49,6 +65,7 @@ class FeatureCache:
             from safetensors import safe_open
 
             self._index = {}
+            self._sweep()
             for shard in sorted(self.folder.glob("*.safetensors")) if self.folder.exists() else []:
                 try:
                     with safe_open(str(shard), framework="numpy") as handle:
@@ -57,6 +74,16 @@ class FeatureCache:
                 except Exception as error:  # a damaged shard costs a re-embed, never a crash
                     logger.warning("ignoring unreadable feature cache shard %s (%s)", shard, error)
         return self._index
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for temporary in self.folder.glob(".*.tmp") if self.folder.exists() else []:
+            try:
+                if now - temporary.stat().st_mtime > STALE_TEMPORARY_S:
+                    temporary.unlink()
+                    logger.info("removed %s, a feature cache shard left by an interrupted write", temporary)
+            except OSError:
+                continue
 
     def get(self, digests: Sequence[str]) -> dict[str, np.ndarray]:
         from safetensors import safe_open
@@ -70,11 +97,29 @@ class FeatureCache:
         for shard, names in by_shard.items():
             try:
                 with safe_open(str(shard), framework="numpy") as handle:
-                    for name in names:
-                        found[name] = handle.get_tensor(name)
+                    checksums = handle.metadata() or {}
+                    values = {name: handle.get_tensor(name) for name in names}
             except Exception as error:
                 logger.warning("ignoring unreadable feature cache shard %s (%s)", shard, error)
+                continue
+            damaged = [name for name, value in values.items()
+                       if CHECKSUM in checksums and checksums.get(name) != _digest(value)]
+            if damaged:
+                logger.warning("feature cache shard %s does not match its checksums (%d of its features changed); "
+                               "removing it, its features are computed again", shard, len(damaged))
+                self._drop(shard)
+                continue
+            found.update(values)
         return found
+
+    def _drop(self, shard: Path) -> None:
+        try:
+            shard.unlink()
+        except OSError:
+            pass
+        if self._index is not None:
+            for name in [n for n, where in self._index.items() if where == shard]:
+                del self._index[name]
 
     def put(self, digests: Sequence[str], features: np.ndarray) -> None:
         from safetensors.numpy import save_file
@@ -86,7 +131,8 @@ class FeatureCache:
             name = uuid.uuid4().hex
             temporary = self.folder / f".{name}.tmp"
             tensors = {d: np.ascontiguousarray(f, dtype=np.float32) for d, f in zip(digests, features, strict=True)}
-            save_file(tensors, str(temporary))
+            metadata = {CHECKSUM: "blake2b-128", **{d: _digest(t) for d, t in tensors.items()}}
+            save_file(tensors, str(temporary), metadata=metadata)
             final = self.folder / f"{name}.safetensors"
             os.replace(temporary, final)
         except OSError as error:  # a read-only or full disk slows the next run; it must not fail this one

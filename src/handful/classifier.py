@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import logging
 import time
@@ -263,7 +264,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
         self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
-        self._review(train, y_index, chosen, winner.candidate.scaling, seed, features_for("+".join(frozen)))
+        self._review(train, y_index, chosen, winner.candidate.scaling, seed, features_for("+".join(frozen)),
+                     search.executor)
         with stage("holdout"):
             self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
@@ -342,7 +344,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                                     pool_digest)
 
     def _review(self, train: Dataset, y: np.ndarray, features: Any, scaling: str, seed: int,
-                curve_features: Any = None) -> None:
+                curve_features: Any = None, executor: Any = None) -> None:
         """What to do next: the learning curve and its forecast, the diagnosis, and the out-of-fold mistakes.
 
         ``curve_features`` are what the learning curve is measured on, when not ``features``."""
@@ -351,13 +353,15 @@ class Classifier(ClassifierMixin, BaseEstimator):
         texts = [e.text for e in train.examples] if train.modality == "text" else None
         self.oof_metrics_ = holdout_metrics(y, oof, classes) if oof is not None else None
         self.misclassified_ = misclassified(oof, y, classes, self.training_sources_, texts) if oof is not None else []
+        # As many repetitions as the search used (at most 3): a curve of 5 fractions costs 5 times its folds' fits.
         curve_folds = selection.make_folds(y, selection.n_folds(y, self.config_.cv_folds),
-                                           3 if len(y) < config.LARGE else 1, seed + 1)
+                                           min(3, self.config_.cv_repeats) if len(y) < config.LARGE else 1, seed + 1)
         try:
             with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance, stage("learning curve"):
                 self.learning_curve_: LearningCurve | None = learning_curve(
                     features if curve_features is None else curve_features, y, classes, curve_folds, self.learner_,
-                    scaling, seed, on_fold=advance, fold_loop=selection.learner_fold_probabilities)
+                    scaling, seed, on_fold=advance,  # the search's executor: both cores for its many small fits
+                    fold_loop=functools.partial(selection.learner_fold_probabilities, executor=executor))
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed curve must not cost the model
             logger.warning("could not measure the learning curve: %s", error)
             self.learning_curve_ = LearningCurve(skipped=f"it could not be measured ({error})")

@@ -109,7 +109,9 @@ def decode_all(uploads: list[tuple[str, bytes]], image: bool, folder: Path, rate
     paths: list[str] = []
     budget = settings.max_request_samples
     for index, (filename, data) in enumerate(uploads):
-        path = folder / f"{index:04d}{'.png' if image else '.wav'}"
+        # BMP: lossless like PNG, without its compression (about 19 ms of CPU to write a 256x350 photo as PNG,
+        # 0.4 ms as BMP): the copy is read back once, at once, by the same process.
+        path = folder / f"{index:04d}{'.bmp' if image else '.wav'}"
         paths.append(str(path))
         if index in bad:
             continue
@@ -118,7 +120,7 @@ def decode_all(uploads: list[tuple[str, bytes]], image: bool, folder: Path, rate
             gate.heavy.acquire()
         try:
             if image:
-                decode_image(data, max_pixels=settings.max_image_pixels, short_side=SHORT_SIDE).save(path, "PNG")
+                decode_image(data, max_pixels=settings.max_image_pixels, short_side=SHORT_SIDE).save(path, "BMP")
             else:
                 budget -= _write_audio(data, path, rate, settings, budget)
         except BadInputError as error:

@@ -6,8 +6,11 @@ It calls the public API only. One module per command group (:mod:`~handful.cli.t
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from handful._version import __version__
 from handful.cli import deploy, models, review, train
 from handful.cli.output import console, errors
 
@@ -16,7 +19,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        console.print(f"handful {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                                help="Print handful's version and exit.")] = False) -> None:
+    """handful: a handful of labelled examples in, a model you can trust out. Offline, on a CPU."""
 for command in (train.train, train.evaluate, train.predict, train.backbones, train.demo, review.check,
                 review.suggest, review.report, deploy.serve, deploy.export):
     app.command()(command)

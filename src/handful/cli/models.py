@@ -37,8 +37,10 @@ def models_list(
     name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
     root: RegistryRoot = None,
     json_output: JsonOutput = False,
+    quiet: Quiet = False,
 ) -> None:
     """List registered versions: status (production, ready, retired, refused), scores, data size."""
+    setup(quiet)
     registry = open_registry(root)
     try:
         versions = registry.versions(name)
@@ -48,6 +50,8 @@ def models_list(
         fail(str(error))
     if json_output:
         sys.stdout.write(json.dumps([v.as_dict() for v in versions], indent=2) + "\n")
+        return
+    if quiet:
         return
     table = Table("name", "version", "status", "created (UTC)", "cv balanced acc. [95% CI]", "held-out acc.",
                   "examples", "model", title=f"Models in {registry.root}")
@@ -70,8 +74,10 @@ def models_show(
     version: Annotated[str | None, typer.Argument(help="A version (default: the promoted one).")] = None,
     root: RegistryRoot = None,
     json_output: JsonOutput = False,
+    quiet: Quiet = False,
 ) -> None:
     """Show one version: where it is, its metrics, its data (fingerprint, sources), and how it compared."""
+    setup(quiet)
     registry = open_registry(root)
     try:
         found = registry.get(name, version)
@@ -80,6 +86,8 @@ def models_show(
     details = {**found.as_dict(), "history": registry.history(name)}
     if json_output:
         sys.stdout.write(json.dumps(details, indent=2) + "\n")
+        return
+    if quiet:  # -q: the exit status alone says whether the version exists
         return
     m = found.metrics
     console.print(f"[bold]{found.label}[/] ({found.status}), created {found.created}", highlight=False)
@@ -96,25 +104,30 @@ def models_show(
 
 
 @models_app.command("promote")
-def models_promote(name: NameArgument, version: VersionArgument, root: RegistryRoot = None) -> None:
+def models_promote(name: NameArgument, version: VersionArgument, root: RegistryRoot = None,
+                   quiet: Quiet = False) -> None:
     """Serve VERSION of NAME from now on (a running handful serve picks it up within about a second)."""
+    setup(quiet)
     registry = open_registry(root)
     try:
         found = registry.promote(name, version)
     except ValueError as error:
         fail(str(error))
-    console.print(f"{found.label} is now the promoted version.", highlight=False)
+    if not quiet:
+        console.print(f"{found.label} is now the promoted version.", highlight=False)
 
 
 @models_app.command("rollback")
-def models_rollback(name: NameArgument, root: RegistryRoot = None) -> None:
+def models_rollback(name: NameArgument, root: RegistryRoot = None, quiet: Quiet = False) -> None:
     """Promote again the version of NAME that was promoted before the current one."""
+    setup(quiet)
     registry = open_registry(root)
     try:
         found = registry.rollback(name)
     except ValueError as error:
         fail(str(error))
-    console.print(f"Rolled back: {found.label} is the promoted version again.", highlight=False)
+    if not quiet:
+        console.print(f"Rolled back: {found.label} is the promoted version again.", highlight=False)
 
 
 @models_app.command("delete")
@@ -124,16 +137,19 @@ def models_delete(
     root: RegistryRoot = None,
     force: Annotated[bool, typer.Option("--force", help="Delete even the promoted version (the previous promoted "
                                                           "one is served again).")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Delete VERSION of NAME: its registry entry and its model folder (never your data)."""
+    setup(quiet)
     registry = open_registry(root)
     try:
         after = registry.delete(name, version, force=force)
     except ValueError as error:
         fail(str(error))
     number = parse_version(version)
-    console.print(f"Deleted {name} v{number}." + (f" {after.label} is the promoted version." if after else ""),
-                  highlight=False)
+    if not quiet:
+        console.print(f"Deleted {name} v{number}." + (f" {after.label} is the promoted version." if after else ""),
+                      highlight=False)
 
 
 def update(

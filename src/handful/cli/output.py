@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,24 @@ console = Console()
 errors = Console(stderr=True)
 
 
+QUIET_ENVIRONMENT = {  # third-party progress bars and notices (sentence-transformers, huggingface, transformers)
+    "TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
 def setup(quiet: bool) -> None:
+    """Logging for a command; ``quiet`` (-q) silences everything but errors, other libraries' progress bars too."""
     level = logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=errors, show_path=False)],
                         force=True)
+    if quiet:
+        os.environ.update(QUIET_ENVIRONMENT)  # read when those libraries load, which is later (backbones are lazy)
+        for name in ("transformers", "sentence_transformers", "huggingface_hub"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        transformers = sys.modules.get("transformers")
+        if transformers is not None:  # already loaded (the library used from Python, then the CLI)
+            transformers.utils.logging.disable_progress_bar()
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from handful.classifier import Classifier
 from handful.cli.options import Backbones, LabelColumn, Modality, ModelFolder, Quiet, Seed, TextColumn
 from handful.cli.output import console, fail, setup, shown, write_csv
+from handful.evaluation.suggest import DEFAULT as DEFAULT_METHOD
 
 WHY = {"label": "another class is confidently more likely", "outlier": "unlike every other example",
        "disagrees": "a model trained without it predicts another class"}
@@ -87,7 +88,7 @@ def suggest(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the suggestions to this CSV.")] = None,
     method: Annotated[str | None, typer.Option(
         help="Strategy: cluster, diverse, or uncertainty alone: margin, entropy, least_confident. "
-             "Default: the one that did best in benchmarks/suggest.py.")] = None,
+             f"Default: {DEFAULT_METHOD} (the one that did best in benchmarks/suggest.py).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Rank the UNLABELLED inputs worth labelling next: those MODEL is least sure of, unlike each other."""

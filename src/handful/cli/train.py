@@ -29,6 +29,7 @@ from handful.cli.options import (
     TextColumn,
 )
 from handful.cli.output import console, fail, registered, setup, show_training
+from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from handful.data.pool import DEFAULT_CAP
 
 
@@ -175,9 +176,10 @@ def predict(
         target: Any = inputs
         if len(inputs) == 1 and Path(inputs[0]).is_dir():
             target = inputs[0]
-        elif clf.modality_ == "text" and len(inputs) == 1 and Path(inputs[0]).suffix.lower() in TABLES:
-            target = inputs[0]
-        records = clf.predict_records(target, top_k=top_k)
+        elif clf.modality_ == "text" and any(Path(i).is_file() for i in inputs):
+            target = text_files(inputs)
+        records = [r for t in (target if isinstance(target, tuple) else [target])
+                   for r in clf.predict_records(t, top_k=top_k)]
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
     if output_format == "json":
@@ -204,12 +206,30 @@ def predict(
         raise typer.Exit(1)
 
 
+def text_files(inputs: list[str]) -> tuple[str, ...]:
+    """What a text model reads from files on the command line, as ``suggest`` does: each .txt (a sentence a line) or
+    table by itself; a photo or a clip is refused, naming it (the model reads text)."""
+    for item in inputs:
+        suffix = Path(item).suffix.lower()
+        if Path(item).is_file() and suffix in IMAGE_SUFFIXES | AUDIO_SUFFIXES:
+            kind = "a photo" if suffix in IMAGE_SUFFIXES else "a sound"
+            raise ValueError(f"{item} is {kind}, but this is a text model: give it sentences, a .txt with one "
+                             "sentence a line, or a table (CSV, TSV, JSONL) with a text column.")
+        if not Path(item).is_file() or suffix not in (*TABLES, ".txt"):
+            raise ValueError(f"{item!r}: give a text model either sentences or files (.txt, CSV, TSV, JSONL), "
+                             "not both: quote a sentence that looks like a file name inside a table.")
+    return tuple(inputs)
+
+
 def backbones(
     modality: Annotated[str | None, typer.Option(help="Only this modality.")] = None,
     all_kinds: Annotated[bool, typer.Option("--all", help="Include the tiny test backbones.")] = False,
 ) -> None:
     """List the backbones that work offline, with their licences and whether they are installed."""
     table = Table("name", "modality", "kind", "dim", "installed", "licence", "description")
+    for column in table.columns[:4]:  # whole names: a user types them (no "mfcc-sta…")
+        column.no_wrap = True
+        column.min_width = None
     for spec in list_backbones(modality):
         if spec.kind == "test" and not all_kinds:
             continue

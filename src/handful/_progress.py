@@ -22,16 +22,25 @@ def progress_bar(description: str, total: int, verbose: int) -> Iterator[Callabl
 
 
 @contextmanager
-def status_bar(description: str, total: int, verbose: int) -> Iterator[Callable[[int, str], None]]:
-    """Yield ``update(n, status)``: advances the bar by ``n`` and shows ``status`` beside it (epochs, best score)."""
+def status_bar(description: str, total: int, verbose: int, remaining: bool = False
+               ) -> Iterator[Callable[[int, str], None]]:
+    """Yield ``update(n, status)``: advances the bar by ``n`` and shows ``status`` beside it (epochs, best score);
+    with ``remaining``, an estimate of the time left (from the pace so far) too."""
     if not verbose or total <= 0:
         yield lambda n, status: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[status]}"))
+               *((TextColumn("left"), TimeRemainingColumn()) if remaining else ()), TextColumn("{task.fields[status]}"))
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total, status="")
         yield lambda n, status: bar.update(task, advance=n, status=status)

@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from handful import _timing, artifacts, config, selection
 from handful._lists import listed, short
-from handful._progress import progress_bar
+from handful._progress import progress_bar, status_bar
 from handful._timing import stage
 from handful._version import __version__
 from handful.artifacts.evaluations import read_evaluations
@@ -195,10 +195,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
 
         # Augmented candidates run on one backbone with at most two heads (Search.augmented).
         planned = sum(not c.augment for c in candidates) + min(2, sum(bool(c.augment) for c in candidates))
-        with progress_bar("Scoring candidates", planned, self.verbose) as advance:
+        with status_bar("Scoring candidates", planned, self.verbose, remaining=True) as advance:
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
-                on_result=lambda _: advance(1),
+                on_result=lambda r: advance(1, _scored(r)),
                 # Tiny fits run here: starting worker processes would cost more than the fits.
                 executor=selection.make_executor(1 if len(train) < SMALL else _jobs(self.n_jobs), self.ray),
                 scores=self._score_cache(train, y_index, folds, seed, pool), views_for=views_for,
@@ -706,6 +706,13 @@ def _jobs(n_jobs: int) -> int:
     if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive integer or -1 (one per CPU core), got {n_jobs!r}")
     return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+
+
+def _scored(result: Any) -> str:
+    """The progress bar's note after a candidate: which one was just scored, and how well."""
+    c = result.candidate
+    score = f" {result.estimate.mean:.2f}" if getattr(result, "estimate", None) is not None else f" ({result.status})"
+    return f"last: {c.backbone} + {c.learner}{' + augmented' if c.augment else ''}{score}"
 
 
 def _seed(random_state: int | np.random.Generator | None) -> int:

@@ -81,3 +81,13 @@ def test_a_text_model_given_a_photo_says_it_is_a_text_model(text_model: Path, tm
     result = runner.invoke(app, ["predict", str(text_model), str(photo)])
     assert result.exit_code == 1
     assert "is a photo, but this is a text model" in result.output
+
+
+def test_the_search_bar_says_which_candidate_was_scored_and_the_time_left(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from handful import Classifier
+
+    Classifier(preset="fast", backbone="tiny-image", random_state=0, verbose=1, cache_dir=False).fit(
+        write_images(tmp_path / "photos", per_class=6))
+    err = capsys.readouterr().err
+    assert "Scoring candidates" in err and "left" in err and "last: " in err

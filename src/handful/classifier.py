@@ -20,6 +20,7 @@ from handful._lists import listed, short
 from handful._progress import progress_bar, status_bar
 from handful._timing import stage
 from handful._version import __version__
+from handful.artifacts import schema
 from handful.artifacts.evaluations import read_evaluations
 from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
@@ -602,7 +603,16 @@ class Classifier(ClassifierMixin, BaseEstimator):
         """Read a saved model (see :func:`handful.load`)."""
         manifest, tensors = artifacts.read_model(path)
         try:
-            clf = cls(**manifest["params"])
+            schema.validate_manifest(manifest)
+        except schema.SchemaError as error:
+            raise artifacts.ModelFileError(f"{path} is not a valid handful model: {error}. The folder is damaged or "
+                                           "was altered; retrain or restore it.") from error
+        params, dropped = schema.safe_params(manifest["params"])
+        if dropped:
+            logger.warning("%s: ignored the saved %s (a model file does not choose places on disk)", path,
+                           ", ".join(dropped))
+        try:
+            clf = cls(**params)
             backbone = manifest["backbone"]
             parts = [(get_spec(part["name"]), part) for part in backbone["parts"]]
             head: Learner = learner_from_state(manifest["learner"]["name"], manifest["learner"]["params"], tensors)
@@ -642,9 +652,14 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.diagnosis_ = Diagnosis.from_dict(diagnosis) if diagnosis else None
             clf.oof_metrics_ = (out_of_fold or {}).get("metrics")
             clf.misclassified_ = (out_of_fold or {}).get("misclassified", [])
+            dim = sum(get_spec(name).dim for name in clf.backbone_.split("+"))
+            schema.check_head(head.predict_proba(np.zeros((2, dim), dtype=np.float32)), len(clf.classes_))
         except artifacts.ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        except schema.SchemaError as error:
+            raise artifacts.ModelFileError(f"{path} is not a valid handful model: {error}. Retrain or restore it."
+                                           ) from error
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
             raise artifacts.ModelFileError(
                 f"{path} cannot be loaded by this handful ({type(error).__name__}: {error})."
             ) from error

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from handful.artifacts import safety
+from handful.artifacts import safety, schema
 from handful.artifacts.safety import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, WEIGHTS
 
 FORMAT_VERSION = 1
@@ -117,8 +117,8 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
         raise ModelFileError(f"{manifest_path} is implausibly large; the model is damaged.")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        manifest = schema.parse(manifest_path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError, schema.SchemaError, RecursionError) as error:
         raise ModelFileError(f"{manifest_path} is damaged (not valid JSON: {error}). Retrain or restore it.") from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{manifest_path} is not a handful model manifest.")
@@ -141,6 +141,10 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         tensors = load_file(str(weights))
     except Exception as error:
         raise ModelFileError(f"{weights} cannot be read ({error}).") from error
+    try:
+        schema.validate_tensors(tensors)
+    except schema.SchemaError as error:
+        raise ModelFileError(f"{weights} is damaged: {error}. Retrain or restore the model.") from error
     return manifest, tensors
 
 

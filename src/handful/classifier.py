@@ -26,21 +26,27 @@ from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
 from handful.data.dataset import MODALITIES
+from handful.data.groups import codes as group_codes
+from handful.data.groups import merge_groups, one_group_classes, resolve_groups
 from handful.data.labels import class_positions, label_kind, typed_classes
 from handful.data.pool import DEFAULT_CAP
 from handful.data.pool import gather as gather_pool
 from handful.data.sources import read_unlabelled
 from handful.evaluation import noise
 from handful.evaluation import suggest as next_to_label
+from handful.evaluation.conformal import describe as describe_set
 from handful.evaluation.curve import LearningCurve, learning_curve
 from handful.evaluation.diagnosis import Diagnosis, diagnose, misclassified
 from handful.evaluation.metrics import Estimate, balanced_accuracy, holdout_metrics
+from handful.evaluation.trust import Trust, fit_trust, held_out_trust
 from handful.learners import LEARNERS, FitContext, Learner, learner_from_state
+from handful.selection.leakage import leakage_check
 
 logger = logging.getLogger(__name__)
 
 MIN_PER_CLASS = 2
 SMALL = 100
+MERGE_SIMILARITY = 0.98  # near-duplicates this similar (a photo twice, a trimmed clip) share one group
 
 
 class NotFittedError(SklearnNotFittedError):
@@ -77,6 +83,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             these, or a JSON/TOML file (see :func:`handful.augment.parse_augment`).
         unlabelled_cap: the most unlabelled inputs used (see ``fit``'s ``unlabelled``); beyond it a random
             ``unlabelled_cap`` of them, drawn with the seed, and the model card says so.
+        group_column: a table's column naming each row's group (see ``fit``'s ``groups``).
 
     Example:
         >>> import handful
@@ -103,6 +110,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         augment: str | Path | None = None,
         ray: str | None = None,
         unlabelled_cap: int = DEFAULT_CAP,
+        group_column: str | None = None,
     ) -> None:
         self.preset = preset
         self.backbone = backbone
@@ -120,10 +128,17 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.augment = augment
         self.ray = ray
         self.unlabelled_cap = unlabelled_cap
+        self.group_column = group_column
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Sequence[Any] | None = None, unlabelled: Any = None) -> Classifier:
+    def fit(self, X: Any, y: Sequence[Any] | None = None, unlabelled: Any = None,
+            groups: str | Sequence[Any] | None = None) -> Classifier:
         """Train on a folder of class folders, a CSV/TSV/JSONL table, or a list of inputs with labels ``y``.
+
+        ``groups`` says which examples belong together (one speaker's clips, one patient's scans): a list with one
+        group per input, or for a folder a regular expression searched in each file's path relative to it (its
+        named group ``group``, else its first capture group, is the group). No split then puts one group on both
+        sides, so every score is for new groups. For a table, name the column with ``group_column``.
 
         A folder with ``train/`` and ``val/`` (or ``test/``) trains on the first and scores the second
         (``holdout_``). Problems with single files are recorded in ``problems_`` and those files skipped.
@@ -136,16 +151,17 @@ class Classifier(ClassifierMixin, BaseEstimator):
         only where cross-validation on the labelled examples says they help.
         """
         with _timing.recording() as timings:
-            self._fit(X, y, unlabelled)
+            self._fit(X, y, unlabelled, groups)
         self.timings_ = timings.as_dict()
         self.timings_cpu_ = timings.cpu_dict()  # on a shared machine CPU seconds move less with the load
         return self
 
-    def _fit(self, X: Any, y: Sequence[Any] | None, unlabelled: Any = None) -> None:
+    def _fit(self, X: Any, y: Sequence[Any] | None, unlabelled: Any = None,
+             groups: str | Sequence[Any] | None = None) -> None:
         started = time.perf_counter()
         seed = _seed(self.random_state)
         with stage("read"):
-            loaded = self._read(X, y)
+            loaded = self._read(X, y, None if isinstance(groups, str) else groups)
         train = loaded.train
         labelled = [i for i, label in enumerate(train.labels) if label is not None]
         found = loaded.unlabelled
@@ -162,10 +178,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.label_type_ = label_kind(y) if y is not None and not isinstance(X, str | Path | Dataset) else "str"
         self.classes_ = typed_classes(train.classes, self.label_type_)
         y_index = np.asarray([class_positions(self.classes_)[str(label)] for label in train.labels], dtype=np.int64)
-        folds = selection.make_folds(
-            y_index, selection.n_folds(y_index, cfg.cv_folds), cfg.cv_repeats, seed
-        )
-        candidates = self._candidates(cfg, with_pool=pool is not None)
         features: dict[str, Any] = {}
 
         def features_for(name: str) -> Any:
@@ -183,6 +195,14 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 if part not in pool_features:
                     pool_features[part] = self._embed(part, pool)
             return _stack([pool_features[part] for part in name.split("+")])
+
+        names, source = resolve_groups(train, groups, str(X) if isinstance(X, str | Path) else None)
+        embedding = frozen_name(cfg.backbones[0].split("+")[0])  # near-duplicates, clusters, distances
+        names, merged = _merge_near_duplicates(names, features_for(embedding), train)
+        group_index = group_codes(names) if names is not None else None
+        folds = selection.make_folds(y_index, selection.n_folds(y_index, cfg.cv_folds, group_index), cfg.cv_repeats,
+                                     seed, groups=group_index)
+        candidates = self._candidates(cfg, with_pool=pool is not None)
 
         views: dict[str, selection.Views] = {}
         augmentation = cfg.augmentation()
@@ -203,7 +223,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 # Tiny fits run here: starting worker processes would cost more than the fits.
                 executor=selection.make_executor(1 if len(train) < SMALL else _jobs(self.n_jobs), self.ray),
                 scores=self._score_cache(train, y_index, folds, seed, pool), views_for=views_for,
-                unlabelled_for=unlabelled_for if pool is not None else None,
+                unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
             )
             with stage("search"):
                 results = search.staged(candidates)
@@ -223,8 +243,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         with stage(f"refit {winner.candidate.learner}"), selection.one_thread():
             refit_pool = unlabelled_for(winner.candidate.backbone) if selection.uses_pool(winner.candidate) else None
             head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_), np.arange(len(y_index)),
-                                         FitContext(seed, time_budget=refit_budget, verbose=self.verbose,
-                                                    unlabelled=refit_pool), chosen_views)
+                                         FitContext(seed, groups=group_index, time_budget=refit_budget,
+                                                    verbose=self.verbose, unlabelled=refit_pool), chosen_views)
 
         self.config_ = cfg
         self.modality_ = train.modality
@@ -265,24 +285,67 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
         self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
+        self.groups_ = None if names is None else [str(g) for g in names]
+        self.protocol_: dict[str, Any] | None = selection.describe_protocol(folds, cfg.cv_repeats, names, source,
+                                                                            merged)
+        if isinstance(groups, str):  # handful update applies it again to the old and the new data
+            self.protocol_["pattern"] = groups
+        with stage("trust"):
+            self.trust_: Trust | None = fit_trust(
+                winner.oof_proba, y_index, features_for(embedding), folds, seed, groups=group_index,
+                fold_proba=winner.fold_proba) if winner.oof_proba is not None else None
+            self.ood_backbone_: str | None = embedding
+            self.leakage_ = None
+            if source is None:  # no groups given: do the examples come in clumps?
+                self.leakage_ = self._leakage(results, winner, features_for, embedding, y_index, cfg, seed)
         self._review(train, y_index, chosen, winner.candidate.scaling, seed, features_for("+".join(frozen)),
-                     search.executor)
+                     search.executor, group_index)
         with stage("holdout"):
             self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
 
-    def _read(self, X: Any, y: Sequence[Any] | None) -> LoadedData:
+    def _leakage(self, results: list[selection.Result], winner: selection.Result, features_for: Any, embedding: str,
+                 y: np.ndarray, cfg: config.Config, seed: int) -> dict[str, Any] | None:
+        """The leakage check (see :mod:`handful.selection.leakage`) on the chosen model when it is a cheap head on
+        plain features, else on the linear head of the frozen backbone (a proxy that costs one more search fold
+        loop, not a fine-tuning one)."""
+        candidate = winner.candidate
+        reference: selection.Result | None = winner
+        if candidate.augment or candidate.members or not LEARNERS[candidate.learner].cheap:
+            reference = next((r for r in results if r.status == "ok" and r.candidate.backbone == embedding
+                              and r.candidate.learner == "linear" and not r.candidate.augment), None)
+        if reference is None:
+            return None
+        try:
+            with progress_bar("Leakage check", 1, self.verbose) as advance:
+                check = leakage_check(reference.candidate, features_for(reference.candidate.backbone), y,
+                                      len(self.classes_), reference, features_for(embedding), cfg.cv_folds,
+                                      cfg.cv_repeats, seed)
+                advance(1)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed check must not cost the model
+            logger.warning("could not run the leakage check: %s", error)
+            return None
+        if check is None:
+            return None
+        if check.warn:
+            logger.warning(check.message())
+        return {**check.as_dict(), "backbone": reference.candidate.backbone, "learner": reference.candidate.learner}
+
+    def _read(self, X: Any, y: Sequence[Any] | None, groups: Sequence[Any] | None = None) -> LoadedData:
         if self.modality is not None and self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {', '.join(MODALITIES)} or None, got {self.modality!r}")
         if isinstance(X, str | Path):
             if y is not None:
                 raise TypeError("y must be None when X is a folder or table path: the labels come from the data.")
-            return load(X, self.modality, self.text_column, self.label_column)
+            if groups is not None:
+                raise TypeError("groups for a folder is a pattern on the file paths (a str), and for a table a "
+                                "column (group_column=...); a list of groups goes with a list of inputs.")
+            return load(X, self.modality, self.text_column, self.label_column, group_column=self.group_column)
         if isinstance(X, Dataset):
             return LoadedData(train=X)
         if y is None:
             raise TypeError("fit(X) with a list of inputs needs labels: fit(inputs, labels).")
-        return LoadedData(train=from_inputs(X, y, self.modality))
+        return LoadedData(train=from_inputs(X, y, self.modality, groups=groups))
 
     def _candidates(self, cfg: config.Config, with_pool: bool = False) -> list[selection.Candidate]:
         # Pretrained first: on a tie, and when the time budget runs out, they come before the baseline.
@@ -345,7 +408,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                                     pool_digest)
 
     def _review(self, train: Dataset, y: np.ndarray, features: Any, scaling: str, seed: int,
-                curve_features: Any = None, executor: Any = None) -> None:
+                curve_features: Any = None, executor: Any = None, groups: np.ndarray | None = None) -> None:
         """What to do next: the learning curve and its forecast, the diagnosis, and the out-of-fold mistakes.
 
         ``curve_features`` are what the learning curve is measured on, when not ``features``."""
@@ -355,8 +418,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.oof_metrics_ = holdout_metrics(y, oof, classes) if oof is not None else None
         self.misclassified_ = misclassified(oof, y, classes, self.training_sources_, texts) if oof is not None else []
         # As many repetitions as the search used (at most 3): a curve of 5 fractions costs 5 times its folds' fits.
-        curve_folds = selection.make_folds(y, selection.n_folds(y, self.config_.cv_folds),
-                                           min(3, self.config_.cv_repeats) if len(y) < config.LARGE else 1, seed + 1)
+        curve_folds = selection.make_folds(y, selection.n_folds(y, self.config_.cv_folds, groups),
+                                           min(3, self.config_.cv_repeats) if len(y) < config.LARGE else 1, seed + 1,
+                                           groups=groups)
         try:
             with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance, stage("learning curve"):
                 self.learning_curve_: LearningCurve | None = learning_curve(
@@ -453,29 +517,99 @@ class Classifier(ClassifierMixin, BaseEstimator):
         return self._proba(dataset)
 
     def _proba(self, dataset: Dataset) -> np.ndarray:
+        """Calibrated probabilities (see :mod:`handful.evaluation.calibration`)."""
+        return self._raw(dataset)[0]
+
+    def _raw(self, dataset: Dataset, distances: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Calibrated and uncalibrated probabilities and, with ``distances``, each input's distance to the training
+        data in the frozen backbone's embedding (None when the model has no detector)."""
         if len(dataset) == 0:
-            return np.zeros((0, len(self.classes_)))
-        parts = [feature_cache.embed(self._encoder(p), dataset.examples, self._cache_root())
-                 for p in self.backbone_.split("+")]
-        return self.head_.predict_proba(_stack(parts))
+            empty = np.zeros((0, len(self.classes_)))
+            return empty, empty, np.zeros(0) if distances else None
+        names = self.backbone_.split("+")
+        parts = {p: feature_cache.embed(self._encoder(p), dataset.examples, self._cache_root()) for p in names}
+        raw = self.head_.predict_proba(_stack([parts[p] for p in names]))
+        trust = getattr(self, "trust_", None)
+        calibrated = trust.calibrator.transform(raw) if trust is not None else raw
+        distance = None
+        if distances and trust is not None and trust.ood is not None:
+            ood_name = str(self.ood_backbone_)
+            embedded = parts[ood_name] if ood_name in parts else \
+                feature_cache.embed(self._encoder(ood_name), dataset.examples, self._cache_root())
+            distance = trust.ood.score(embedded)
+        return calibrated, raw, distance
+
+    def predict_sets(self, X: Any, coverage: float | None = None) -> list[list[str]]:
+        """The prediction set of each input: the classes that, together, hold the true one ``coverage`` of the time
+        (90% by default; see :mod:`handful.evaluation.conformal`). One label means the model is sure; several, that
+        it cannot tell them apart.
+
+        Example:
+            >>> clf.predict_sets(["ant.jpg", "blurry.jpg"])  # doctest: +SKIP
+            [['ants'], ['ants', 'bees']]
+        """
+        proba = self.predict_proba(X)
+        return [[str(self.classes_[i]) for i in np.flatnonzero(row)] for row in self._sets(proba, coverage)]
+
+    def _sets(self, proba: np.ndarray, coverage: float | None) -> np.ndarray:
+        trust = getattr(self, "trust_", None)
+        if trust is None:  # a model saved before prediction sets: the top label alone, with no guarantee
+            inside = np.zeros(proba.shape, dtype=bool)
+            inside[np.arange(len(proba)), proba.argmax(axis=1)] = True
+            return inside
+        return trust.sets.predict(proba, coverage)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most likely class of each input."""
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def predict_records(self, X: Any, top_k: int = 3) -> list[dict[str, Any]]:
-        """One record per input (in order), with its top-k labels, or the error that kept it from a prediction."""
+    def predict_records(self, X: Any, top_k: int = 3, coverage: float | None = None, abstain: bool = False
+                        ) -> list[dict[str, Any]]:
+        """One record per input (in order), with its top-k labels, its prediction set (``coverage``: 0.9 by
+        default) and whether it is unlike anything the model learned (``ood``); or the error that kept it from a
+        prediction. With ``abstain``, an input flagged as unlike anything learned gets the label ``unknown``."""
         dataset = self._inputs(X)
-        proba = self._proba(dataset)
-        records: list[dict[str, Any]] = [
-            {"input": e.source if e.text is None else e.text, "label": str(self.classes_[row.argmax()]),
-             "top": [{"label": str(self.classes_[i]), "probability": float(row[i])}
-                     for i in np.argsort(-row)[:top_k]]}
-            for e, row in zip(dataset.examples, proba, strict=True)
-        ]
+        proba, _, distance = self._raw(dataset, distances=True)
+        records = self.records([e.source if e.text is None else e.text for e in dataset.examples], proba, distance,
+                               top_k, coverage, abstain)
         records += [{"input": p.where, "error": p.message} for p in dataset.problems if p.action == "skipped"]
         return records
+
+    def predict_with_distance(self, X: Any) -> np.ndarray:
+        """Calibrated class probabilities with one more column: each input's distance to the training data (NaN
+        for a model without the detector). What the server batches; :meth:`records` turns it into answers."""
+        dataset = self._inputs(X)
+        skipped = [p for p in dataset.problems if p.action == "skipped"]
+        if skipped:
+            raise ValueError("cannot predict; some inputs are unusable:\n" + "\n".join(str(p) for p in skipped))
+        proba, _, distance = self._raw(dataset, distances=True)
+        column = np.full(len(proba), np.nan) if distance is None else distance
+        return np.column_stack([proba, column])
+
+    def records(self, inputs: Sequence[str], proba: np.ndarray, distance: np.ndarray | None, top_k: int = 3,
+                coverage: float | None = None, abstain: bool = False) -> list[dict[str, Any]]:
+        """Answers from calibrated probabilities and distances: top labels, the set in labels and words, the
+        out-of-distribution score and flag."""
+        inside = self._sets(proba, coverage)
+        trust = getattr(self, "trust_", None)
+        detector = trust.ood if trust is not None else None
+        level = coverage if coverage is not None else (trust.sets.level if trust is not None else None)
+        found: list[dict[str, Any]] = []
+        for index, (shown, row) in enumerate(zip(inputs, proba, strict=True)):
+            order = np.argsort(-row)
+            members = [str(self.classes_[i]) for i in order if inside[index, i]]
+            usable = distance is not None and detector is not None and not np.isnan(distance[index])
+            flagged = bool(usable and distance[index] > detector.threshold)  # type: ignore[index,union-attr]
+            record = {"input": shown, "label": str(self.classes_[order[0]]),
+                      "top": [{"label": str(self.classes_[i]), "probability": float(row[i])} for i in order[:top_k]],
+                      "set": members, "set_level": level, "set_text": _set_words(members),
+                      "ood": {"score": float(distance[index]), "flag": flagged,  # type: ignore[index]
+                              "text": UNLIKE if flagged else ""} if usable else None}
+            if abstain and flagged:
+                record["label"] = "unknown"
+            found.append(record)
+        return found
 
     def suggest(self, X: Any, n: int = 20, method: str | None = None) -> list[dict[str, Any]]:
         """The ``n`` unlabelled inputs worth labelling next, best first: uncertain, and unlike each other.
@@ -543,7 +677,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
                              f"the model's classes are {listed(repr(c) for c in sorted(known))}.")
         dataset = dataset.subset(keep)
         y_true = np.asarray([known[str(label)] for label in dataset.labels], dtype=np.int64)
-        metrics = holdout_metrics(y_true, self._proba(dataset), [str(c) for c in self.classes_])
+        calibrated, raw, _ = self._raw(dataset)
+        metrics = holdout_metrics(y_true, calibrated, [str(c) for c in self.classes_])
+        trust = getattr(self, "trust_", None)
+        metrics["trust"] = held_out_trust(trust, raw, y_true) if trust is not None else None
         metrics["problems"] = [str(p) for p in problems]
         return metrics
 
@@ -553,6 +690,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         params, tensors = self.head_.state()
         parts = [get_spec(name) for name in self.backbone_.split("+")]
+        trust = getattr(self, "trust_", None)
+        trust_params: dict[str, Any] | None = None
+        if trust is not None:
+            trust_params, trust_tensors = trust.state()
+            trust_params["ood_backbone"] = self.ood_backbone_
+            tensors = {**tensors, **trust_tensors}
         manifest = {
             "handful_version": __version__,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -592,6 +735,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 "n_problems": len(self.problems_), "sources": getattr(self, "data_sources_", []),
             },
             "update": getattr(self, "update_", None),
+            "trust": trust_params,
+            "protocol": getattr(self, "protocol_", None),
+            "leakage": getattr(self, "leakage_", None),
+            "groups": getattr(self, "groups_", None),
             "fit_seconds": round(self.fit_seconds_, 2),
             "timings": getattr(self, "timings_", None),
             "timings_cpu": getattr(self, "timings_cpu_", None),
@@ -642,6 +789,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.problems_ = data["problems"]
             clf.data_sources_ = list(data.get("sources") or [])
             clf.update_ = manifest.get("update")
+            trust = manifest.get("trust")
+            clf.trust_ = Trust.from_state(trust, tensors) if trust else None
+            clf.ood_backbone_ = (trust or {}).get("ood_backbone")
+            clf.protocol_ = manifest.get("protocol")
+            clf.leakage_ = manifest.get("leakage")
+            clf.groups_ = manifest.get("groups")
             clf.fit_seconds_ = manifest.get("fit_seconds", 0.0)
             clf.timings_ = manifest.get("timings") or {}
             clf.timings_cpu_ = manifest.get("timings_cpu") or {}
@@ -708,6 +861,48 @@ def check_trainable(dataset: Dataset, cv_folds: int) -> None:
             f"too few examples for cross-validation in class{'es' if len(small) > 1 else ''} {names}: every class "
             f"needs at least {MIN_PER_CLASS} (5 or more recommended). Add examples or remove the class."
         )
+
+
+UNLIKE = "unlike anything it learned"
+
+
+def _set_words(members: list[str]) -> str:
+    """A prediction set in words: "ants" (the model is sure) or "ants or bees: the model is not sure"."""
+    return describe_set(members) if len(members) <= 1 else f"{describe_set(members)}: the model is not sure"
+
+
+def _merge_near_duplicates(names: np.ndarray | None, embeddings: Any, train: Dataset
+                           ) -> tuple[np.ndarray | None, int]:
+    """Groups with near-duplicates (cosine similarity >= 0.98 in the backbone's embedding) merged into one, and how
+    many pairs were merged. Without groups, each example is its own group unless it has a near-duplicate; with no
+    near-duplicate the groups are returned as they are (None stays None: plain stratified folds).
+
+    Duplicates come in twos and threes. A chain of "near-duplicates" linking more than ``max(5, n / 20)`` examples
+    is a dense region of the embedding (or a backbone that cannot tell the inputs apart), not copies: those
+    examples keep their own groups, and the leakage check judges whether such clumps flatter the score."""
+    sources = [e.source for e in train.examples]
+    pairs = [(p.first, p.second) for p in noise.find_near_duplicates(
+        embeddings, [str(label) for label in train.labels], sources, MERGE_SIMILARITY, limit=None)]
+    if not pairs:
+        return names, 0
+    start = names if names is not None else np.asarray([f"#{i}" for i in range(len(sources))], dtype=object)
+    singles = np.asarray([f"#{i}" for i in range(len(sources))], dtype=object)
+    components = merge_groups(singles, pairs)
+    _, inverse, sizes = np.unique(components.astype(str), return_inverse=True, return_counts=True)
+    small = sizes[inverse] <= max(5, len(sources) // 20)
+    kept = [(a, b) for a, b in pairs if small[a] and small[b]]
+    if len(kept) < len(pairs):
+        logger.info("%d near-duplicate pairs chain into clumps too large to be copies; not merged into groups",
+                    len(pairs) - len(kept))
+    if not kept:
+        return names, 0
+    merged = merge_groups(start, kept)
+    labels = [str(label) for label in train.labels]
+    if len(one_group_classes(merged, labels)) > len(one_group_classes(start, labels)):
+        logger.warning("%d near-duplicate pairs were not merged into groups: a whole class would become one group",
+                       len(kept))
+        return names, 0
+    return merged, len(kept)
 
 
 def _stack(blocks: list[Any]) -> Any:

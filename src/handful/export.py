@@ -209,8 +209,9 @@ def check_exportable(backbone: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- heads
-def head_module(head: Learner) -> Any:
-    """The head (feature scaling, then the learner's own scores, then softmax) as torch ops."""
+def head_module(head: Learner, calibrator: Any = None) -> Any:
+    """The head (feature scaling, then the learner's own scores, then softmax, then the calibration map of
+    :mod:`handful.evaluation.calibration` when given) as torch ops."""
     import torch
     from torch.nn import functional as F
 
@@ -224,6 +225,8 @@ def head_module(head: Learner) -> Any:
     class Head(torch.nn.Module):
         mean: Any
         scale: Any
+        calibration_scale: Any
+        calibration_bias: Any
 
         def __init__(self) -> None:
             super().__init__()
@@ -231,13 +234,25 @@ def head_module(head: Learner) -> Any:
                 self.register_buffer("mean", tensor(scaler.mean))
                 self.register_buffer("scale", tensor(scaler.scale))
             self.logits = head.logits_module()
+            self.method = "none" if calibrator is None else calibrator.method
+            self.temperature = 1.0 if calibrator is None else float(calibrator.temperature)
+            if self.method == "vector":
+                self.register_buffer("calibration_scale", tensor(calibrator.scale))
+                self.register_buffer("calibration_bias", tensor(calibrator.bias))
 
         def forward(self, features: Any) -> Any:
             if scaler.kind == "standard":
                 x = (features - self.mean) / self.scale
             else:
                 x = F.normalize(features, dim=1, eps=1e-12)
-            return torch.softmax(self.logits(x), dim=1)
+            proba = torch.softmax(self.logits(x), dim=1)
+            if self.method == "none":
+                return proba
+            proba = torch.clamp(proba, min=1e-7, max=1.0)  # as Calibrator.transform does
+            log_proba = torch.log(proba / proba.sum(dim=1, keepdim=True))
+            if self.method == "temperature":
+                return torch.softmax(log_proba / self.temperature, dim=1)
+            return torch.softmax(log_proba * self.calibration_scale + self.calibration_bias, dim=1)
 
     return Head().eval()
 
@@ -320,7 +335,8 @@ def export_onnx(
     recipe = _recipe(clf.backbone_, target.name + ".tokenizer.json")
     import torch
 
-    pipeline = _pipeline(recipe.network, head_module(clf.head_))
+    trust = getattr(clf, "trust_", None)
+    pipeline = _pipeline(recipe.network, head_module(clf.head_, trust.calibrator if trust is not None else None))
     staged: dict[Path, Path] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="handful-export-") as scratch:

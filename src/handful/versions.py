@@ -32,6 +32,8 @@ from handful.backbones import cache as feature_cache
 from handful.backbones.registry import LazyBackbone
 from handful.classifier import Classifier
 from handful.data import Dataset, load
+from handful.data.groups import codes as group_codes
+from handful.data.groups import resolve_groups
 from handful.evaluation.metrics import balanced_accuracy
 from handful.learners import FitContext
 
@@ -84,8 +86,14 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     if new_source in sources:
         raise ValueError(f"{new_data} is already training data of {old_version.label}; give a folder or table of "
                          "new examples.")
-    parts = [load(s, old.modality_, old.text_column, old.label_column) for s in sources]
-    fresh = load(new_source, old.modality_, old.text_column, old.label_column)
+    column = getattr(old, "group_column", None)
+    parts = [load(s, old.modality_, old.text_column, old.label_column, group_column=column) for s in sources]
+    fresh = load(new_source, old.modality_, old.text_column, old.label_column, group_column=column)
+    pattern = (getattr(old, "protocol_", None) or {}).get("pattern")
+    if pattern:  # the old version's groups came from its file paths: the new files' groups come the same way
+        for source, part in zip([*sources, new_source], [*parts, fresh], strict=True):
+            found = resolve_groups(part.train, pattern, source)[0]
+            part.train.groups = None if found is None else [str(g) for g in found]
     train, n_old, n_repeated = _combine([p.train for p in parts] + [fresh.train])
     if n_old == len(train):
         raise ValueError(f"{new_data} holds no example that {old_version.label} was not already trained on.")
@@ -93,6 +101,8 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
 
     clf = Classifier(**{**old.get_params(), "verbose": verbose})
     clf.fit(train)
+    if pattern and clf.protocol_ is not None:  # so the next update reads the groups from the paths again
+        clf.protocol_["pattern"] = pattern
     if holdouts:
         clf.holdout_ = clf.evaluate(_combine(holdouts)[0])
     clf.data_sources_ = [*sources, new_source]
@@ -113,20 +123,24 @@ def _combine(parts: list[Dataset]) -> tuple[Dataset, int, int]:
     """The examples of every part in order, each (content, label) pair once; with how many came from the parts
     before the last (the old data) and how many of the last part's were repeats."""
     examples, labels, problems, seen = [], [], [], set()
+    groups: list[str] | None = [] if all(part.groups is not None for part in parts) else None
     n_before_last = repeated = 0
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        for example, label in zip(part.examples, part.labels, strict=True):
+        for position, (example, label) in enumerate(zip(part.examples, part.labels, strict=True)):
             if (example.digest, label) in seen:
                 repeated += last
                 continue
             seen.add((example.digest, label))
             examples.append(example)
             labels.append(label)
+            if groups is not None and part.groups is not None:
+                groups.append(part.groups[position])
         problems += part.problems
         if not last:
             n_before_last = len(examples)
-    return Dataset(examples, labels, parts[-1].modality, problems, root=parts[-1].root), n_before_last, repeated
+    combined = Dataset(examples, labels, parts[-1].modality, problems, root=parts[-1].root, groups=groups)
+    return combined, n_before_last, repeated
 
 
 def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.ndarray) -> dict[str, Any]:
@@ -147,7 +161,9 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
     classes = np.asarray([str(c) for c in new.classes_])
     y = np.searchsorted(classes, np.asarray(data.labels, dtype=str))
     cfg = new.config_
-    folds = selection.make_folds(y, selection.n_folds(y, cfg.cv_folds), cfg.cv_repeats, cfg.seed)
+    groups = getattr(new, "groups_", None)  # the new version's groups (near-duplicates merged): same folds as its own
+    codes = None if groups is None else group_codes(np.asarray(groups, dtype=object))
+    folds = selection.make_folds(y, selection.n_folds(y, cfg.cv_folds, codes), cfg.cv_repeats, cfg.seed, groups=codes)
     cache_root = _cache_root(new)
     everyone = np.ones(len(y), dtype=bool)
     old_predictions = _fold_predictions(_candidate(old), _features(old.backbone_, data, cache_root),

@@ -55,3 +55,33 @@ def test_backbones_lists_licences(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0
     assert "efficientnet-lite0" in result.output and "Apache-2.0" in result.output
     assert "tiny-image" not in result.output
+
+
+def test_groups_pattern_matching_nothing_is_a_clear_error(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    result = runner.invoke(app, ["train", str(folder), "-o", str(tmp_path / "m"), "--backbone", "tiny-image",
+                                 "--preset", "fast", "-q", "--groups", r"speaker_(\w+)"])
+    assert result.exit_code == 1
+    assert "matches none of the 12 file paths" in result.output and "'blue/blue_0.png'" in result.output
+
+
+def test_predict_sets_coverage_and_evaluate_formats(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    model = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image",
+                                 "--preset", "fast", "-q", "--groups", r"_(?P<group>\d)\.png$"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((model / "manifest.json").read_text())["protocol"]["text"].startswith("grouped 5-fold")
+    result = runner.invoke(app, ["predict", str(model), str(folder / "red" / "red_0.png"), "--format", "json",
+                                 "--coverage", "0.95"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert record["set_level"] == 0.95 and record["label"] in record["set"] and "ood" in record
+    result = runner.invoke(app, ["predict", str(model), str(folder / "red" / "red_0.png"), "--coverage", "95"])
+    assert result.exit_code == 2 and "--coverage must be a fraction between 0 and 1" in result.output
+    result = runner.invoke(app, ["evaluate", str(model), str(folder), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "class,precision,recall,support"
+    assert any(line.startswith("set_coverage,") for line in result.stdout.splitlines())
+    result = runner.invoke(app, ["evaluate", str(model), str(folder), "--format", "yaml"])
+    assert result.exit_code == 2 and "--format must be table, json or csv" in result.output

@@ -113,3 +113,42 @@ def test_groups_given_in_python_stay_with_usable_inputs() -> None:
     assert data.groups == ["s1", "s3"]
     with pytest.raises(ValueError, match="got 3 inputs but 2 groups; give one group per input"):
         from_inputs(["good", "x", "bad"], ["pos", "neg", "neg"], groups=["s1", "s2"])
+
+
+def _clumped(clumped: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes, 120 examples. Clumped: 24 tight clumps of 5 (one speaker saying one word), each far from the
+    others, and a weak class signal; independent: the same class signal without clumps."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], 60)
+    signal = np.outer(y - 0.5, np.eye(16)[0]) * 1.0
+    if clumped:
+        centres = rng.normal(0, 3.0, (24, 16))
+        clump = np.concatenate([np.arange(12).repeat(5), 12 + np.arange(12).repeat(5)])
+        return centres[clump] + signal + rng.normal(0, 0.2, (120, 16)), y
+    return signal + rng.normal(0, 1.0, (120, 16)), y
+
+
+@pytest.mark.parametrize("clumped", [True, False])
+def test_leakage_check_warns_on_clumps_only(clumped: bool) -> None:
+    from handful.selection import Candidate, cross_validate
+    from handful.selection.leakage import leakage_check
+
+    x, y = _clumped(clumped)
+    candidate = Candidate("features", "linear", "standard", "test")
+    random = cross_validate(candidate, x, y, 2, make_folds(y, 5, 2, seed=0), 0)
+    check = leakage_check(candidate, x, y, 2, random, x, 5, 2, seed=0)
+    assert check is not None
+    assert check.warn is clumped
+    if clumped:
+        assert "--groups" in check.message() and check.drop > 0.2
+
+
+def test_best_ranks_results_whose_fields_compare_equal() -> None:
+    from handful.evaluation.metrics import cv_estimate
+    from handful.selection import Candidate, Result, best
+
+    # The baseline's features chosen as the backbone too: two results with equal candidates and equal scores.
+    y = np.array([0, 1, 0, 1])
+    twins = [Result(Candidate("mfcc-stats", "linear", "standard", "baseline"), balanced=[0.5, 0.5],
+                    estimate=cv_estimate([0.5, 0.5], 0.5), oof_proba=np.full((4, 2), 0.5)) for _ in range(2)]
+    assert best(twins, y) is twins[0]

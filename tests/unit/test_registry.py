@@ -321,3 +321,20 @@ def test_serving_a_plain_model_folder_still_works(saved: Path) -> None:
     with TestClient(create_app(saved)) as client:
         card = client.get("/v1/models/model").json()
         assert card["version"] is None and card["backbone"] == "tiny-image"
+
+
+def test_update_keeps_groups_and_refits_calibration_sets_and_flag(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    clf = handful.Classifier(**{**QUICK, "cv_folds": 3, "cv_repeats": 2}).fit(
+        write_images(tmp_path / "old", per_class=6, seed=0), groups=r"_(?P<group>\d)\.png$")
+    Registry(root, create=True).add("colours", clf.save)
+    code, output = cli("update", "colours", str(write_images(tmp_path / "new", per_class=3, seed=1)),
+                       "--root", str(root))
+    assert code == 0, output
+    updated = handful.load(Registry(root).get("colours").path)
+    assert updated.protocol_ is not None and updated.protocol_["text"] == "grouped 3-fold, 2 repeats, 6 groups"
+    assert updated.protocol_["pattern"] == r"_(?P<group>\d)\.png$"
+    assert updated.groups_ is not None and len(updated.groups_) == 18
+    assert updated.trust_ is not None and updated.trust_.ood is not None
+    assert len(updated.trust_.ood.reference) == 18  # the detector knows the new examples too
+    assert sum(len(s) for s in updated.trust_.sets.scores) == 18 * 2  # one score per (fold, example): 2 repeats

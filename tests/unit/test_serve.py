@@ -71,6 +71,8 @@ def test_list_and_card(client: TestClient) -> None:
     assert card["n_examples"] == 12 and card["backbone"] == "tiny-image" and "tiny-image" in card["licence"]
     score = card["metrics"]["cv_balanced_accuracy"]
     assert score["low"] <= score["mean"] <= score["high"]
+    assert card["protocol"]["text"].startswith("stratified 2-fold, 1 repeat")
+    assert card["trust"]["sets"]["level"] == 0.9 and card["trust"]["ood"]["false_alarm"] == 0.05
 
 
 def test_predict_files_sniffs_content(client: TestClient) -> None:
@@ -221,3 +223,14 @@ def test_waiting_requests_share_one_network_call_and_a_bad_one_fails_alone() -> 
     assert batcher.batches == 2  # "a" alone, then the three that waited meanwhile in one call
     answers, batcher = run(["a", "bb", "bad"])
     assert answers == {"a": [1.0, 2.0], "bb": [2.0, 3.0], "bad": "cannot read 'bad'"}
+
+
+def test_predictions_carry_the_set_and_the_unlike_flag(client: TestClient) -> None:
+    response = client.post("/v1/models/reviews:predict", json={"texts": ["a lovely film"]})
+    assert response.status_code == 200, response.text
+    prediction = response.json()["predictions"][0]
+    assert prediction["set"][0] == prediction["label"] and prediction["set_level"] == 0.9
+    assert set(prediction["ood"]) == {"score", "flag", "text"}
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"set", "set_level", "set_text", "ood"} <= set(schema["Prediction"]["properties"])
+    assert set(schema["Unlike"]["properties"]) == {"score", "flag", "text"}

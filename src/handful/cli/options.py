@@ -21,3 +21,5 @@ RegistryRoot = Annotated[Path | None, typer.Option(
 VersionArgument = Annotated[str, typer.Argument(help="A version: v3 or 3.")]
 NameArgument = Annotated[str, typer.Argument(help="The registered model's name.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+OutputFormat = Annotated[str, typer.Option("--format", help="table, json or csv.")]
+FORMATS = ("table", "json", "csv")

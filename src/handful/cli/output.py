@@ -46,6 +46,13 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def check_format(value: str) -> str:
+    """The --format value, or exit 2 naming the choices."""
+    if value not in ("table", "json", "csv"):
+        fail(f"--format must be table, json or csv, got {value!r}", 2)
+    return value
+
+
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -111,6 +118,7 @@ def show_training(clf: Classifier, out: Path | None) -> None:
         console.print(f"Augmentation ({record['strength']}, {record['views']} views: {', '.join(record['transforms'])})"
                       f" {'used' if record['used'] else 'not used'}; gain over the same head without it: {gains}",
                       highlight=False)
+    show_trust(clf)
     pool = getattr(clf, "unlabelled_", None)
     if pool and (pool.get("used") or pool.get("messages")):
         gains = ", ".join(f"{g['learner']} {g['gain']:+.3f}" for g in pool.get("gains", []))
@@ -141,6 +149,23 @@ def show_training(clf: Classifier, out: Path | None) -> None:
     if out is not None:
         console.print(f"Model saved to [bold]{out}[/] ({clf.fit_seconds_:.0f} s). "
                       f"Full report: handful report {out} -o report.html")
+
+
+def show_trust(clf: Classifier) -> None:
+    """How far to trust it: the protocol, the leakage check's warning, calibration, sets and the distance flag."""
+    protocol = getattr(clf, "protocol_", None)
+    if protocol:
+        console.print(f"Protocol: {protocol['text']}; scores are for {protocol['scores_for']}.", highlight=False)
+    leakage = getattr(clf, "leakage_", None)
+    if leakage and leakage.get("warn"):
+        console.print(f"[bold yellow]Warning:[/] {leakage['message']}", highlight=False)
+    trust = getattr(clf, "trust_", None)
+    if trust is not None:
+        calibration, sets = trust.summary["calibration"], trust.summary["sets"]
+        console.print(f"Calibration: {calibration['method']}, out-of-fold ECE {calibration['ece_before']:.3f} -> "
+                      f"{calibration['ece_after']:.3f}; {sets['level']:.0%} prediction sets cover "
+                      f"{sets['oof_coverage']:.3f} out of fold (mean size {sets['oof_mean_size']:.2f})",
+                      highlight=False)
 
 
 def registered(version: Version, registry: Registry) -> str:

@@ -23,12 +23,13 @@ from handful.cli.options import (
     LabelColumn,
     Modality,
     ModelFolder,
+    OutputFormat,
     Quiet,
     RegistryRoot,
     Seed,
     TextColumn,
 )
-from handful.cli.output import console, fail, registered, setup, show_training
+from handful.cli.output import check_format, console, fail, registered, setup, show_training
 from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from handful.data.pool import DEFAULT_CAP
 
@@ -66,6 +67,12 @@ def train(
     profile: Annotated[bool, typer.Option(
         "--profile", help="Show where the training time went: seconds per stage (reading, embedding per backbone, "
                           "each candidate's cross-validation, refit, review, saving).")] = False,
+    groups: Annotated[str | None, typer.Option(
+        "--groups", help="Examples that belong together (a speaker, a patient, a session): a regular expression "
+        "searched in each file's path relative to DATA; its named group 'group' (else its first capture group) is "
+        "the group, e.g. '_(?P<group>[a-z]+)_\\d+\\.wav$' or '^(?P<group>[^/]+)/'. Scores are then for new "
+        "groups.")] = None,
+    group_column: Annotated[str | None, typer.Option(help="A table's column naming each row's group.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Train on DATA, choose the best model by cross-validation, and save it (or register it with --name)."""
@@ -87,10 +94,10 @@ def train(
     clf = Classifier(
         preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,
         time_budget=time_budget, random_state=seed, text_column=text_column, label_column=label_column,
-        verbose=0 if quiet else 1, augment=augment, ray=ray, unlabelled_cap=unlabelled_cap,
+        verbose=0 if quiet else 1, augment=augment, ray=ray, unlabelled_cap=unlabelled_cap, group_column=group_column,
     )
     try:
-        clf.fit(data, unlabelled=unlabelled)
+        clf.fit(data, unlabelled=unlabelled, groups=groups)
         started = time.perf_counter()
         if registry is None or name is None:
             saved = clf.save(output or Path("model"))
@@ -129,11 +136,14 @@ def show_profile(clf: Classifier, saving: float) -> None:
 def evaluate(
     model: ModelFolder,
     data: Annotated[Path, typer.Argument(help="Labelled data the model never saw (same layout as for train).")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    output_format: OutputFormat = "table",
+    json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.", hidden=True)] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Score MODEL on labelled DATA: accuracy with a 95% interval, balanced accuracy, per-class scores."""
+    """Score MODEL on labelled DATA: accuracy with a 95% interval, balanced accuracy, per-class scores, calibration
+    error and how often the prediction sets hold the true label."""
     setup(quiet)
+    output_format = "json" if json_output else check_format(output_format)
     try:
         metrics = Classifier.load(model).evaluate(data)
     except (ValueError, TypeError, FileNotFoundError) as error:
@@ -144,12 +154,32 @@ def evaluate(
         kept = f"Kept with the model ({EVALUATIONS}); `handful report {model}` shows it."
     except OSError as error:
         kept = f"Not kept with the model: {error}"
-    if json_output:
+    if output_format == "json":
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    trust = metrics.get("trust") or {}
+    if output_format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["class", "precision", "recall", "support"])
+        low, high = metrics["accuracy_interval"]
+        rows = [["(all)", "", metrics["accuracy"], metrics["n"]]] + [
+            [name, s["precision"], s["recall"], s["support"]] for name, s in metrics["per_class"].items()]
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        writer.writerow([])
+        writer.writerow(["metric", "value"])
+        writer.writerows([["accuracy", metrics["accuracy"]], ["accuracy_low", low], ["accuracy_high", high],
+                          ["balanced_accuracy", metrics["balanced_accuracy"]], ["n", metrics["n"]]]
+                         + [[k, v] for k, v in trust.items()])
         return
     low, high = metrics["accuracy_interval"]
     console.print(f"Accuracy {metrics['accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}) on {metrics['n']} examples; "
                   f"balanced accuracy {metrics['balanced_accuracy']:.3f}")
+    if trust:
+        console.print(f"Calibration error (ECE) {trust['ece']:.3f} (uncalibrated {trust['ece_before']:.3f}); "
+                      f"{trust['set_level']:.0%} prediction sets held the true label for {trust['set_coverage']:.3f} "
+                      f"of the examples, with {trust['set_mean_size']:.2f} labels on average", highlight=False)
     table = Table("class", "precision", "recall", "support")
     for name, scores in metrics["per_class"].items():
         table.add_row(name, *(f"{scores[k]:.3f}" if scores[k] is not None else "-" for k in ("precision", "recall")),
@@ -163,14 +193,20 @@ def evaluate(
 def predict(
     model: ModelFolder,
     inputs: Annotated[list[str], typer.Argument(help="Files, a folder, or (text models) sentences or a table.")],
-    output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    output_format: OutputFormat = "table",
     top_k: Annotated[int, typer.Option(help="How many labels to show per input.")] = 3,
+    coverage: Annotated[float | None, typer.Option(
+        help="How often the prediction set must hold the true label (default: the model's, 0.9).")] = None,
+    abstain: Annotated[bool, typer.Option(
+        "--abstain", help="Answer 'unknown' for inputs unlike anything the model learned.")] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Predict labels for INPUTS; unreadable inputs are reported and the rest still predicted."""
+    """Predict labels for INPUTS, with the set of labels that holds the true one 90% of the time (--coverage) and
+    a flag for inputs unlike anything the model learned; unreadable inputs are reported, the rest still predicted."""
     setup(quiet)
-    if output_format not in ("table", "json", "csv"):
-        fail(f"--format must be table, json or csv, got {output_format!r}", 2)
+    output_format = check_format(output_format)
+    if coverage is not None and not 0.0 < coverage < 1.0:
+        fail(f"--coverage must be a fraction between 0 and 1 (e.g. 0.95), got {coverage!r}", 2)
     try:
         clf = Classifier.load(model)
         target: Any = inputs
@@ -179,7 +215,7 @@ def predict(
         elif clf.modality_ == "text" and any(Path(i).is_file() for i in inputs):
             target = text_files(inputs)
         records = [r for t in (target if isinstance(target, tuple) else [target])
-                   for r in clf.predict_records(t, top_k=top_k)]
+                   for r in clf.predict_records(t, top_k=top_k, coverage=coverage, abstain=abstain)]
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
     if output_format == "json":
@@ -188,19 +224,23 @@ def predict(
         import csv
 
         writer = csv.writer(sys.stdout)
-        writer.writerow(["input", "label", "probability", "error"])
+        writer.writerow(["input", "label", "probability", "set", "ood_score", "ood", "error"])
         for r in records:
             top = r.get("top", [{}])
+            ood = r.get("ood") or {}
             writer.writerow([r["input"], r.get("label", ""), top[0].get("probability", "") if top else "",
+                             "|".join(r.get("set", [])), ood.get("score", ""), ood.get("flag", ""),
                              r.get("error", "")])
     else:
-        table = Table("input", "prediction", "top labels")
+        table = Table("input", "prediction", "top labels", "set", "note")
         for r in records:
             if "error" in r:
-                table.add_row(str(r["input"]), "[red]error[/]", r["error"])
+                table.add_row(str(r["input"]), "[red]error[/]", r["error"], "", "")
             else:
+                note = (r.get("ood") or {}).get("text", "")
                 table.add_row(str(r["input"])[:80], str(r["label"]),
-                              ", ".join(f"{t['label']} {t['probability']:.2f}" for t in r["top"]))
+                              ", ".join(f"{t['label']} {t['probability']:.2f}" for t in r["top"]),
+                              r.get("set_text", ""), f"[yellow]{note}[/]" if note else "")
         console.print(table)
     if any("error" in r for r in records):
         raise typer.Exit(1)

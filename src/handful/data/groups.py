@@ -122,3 +122,33 @@ def merge_groups(groups: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.nda
         if a != b:
             parent[max(a, b)] = min(a, b)
     return np.asarray([find(v) for v in values], dtype=object)
+
+
+def resolve_groups(dataset: Any, groups: Any, root: str | None) -> tuple[np.ndarray | None, str | None]:
+    """The group of each example of ``dataset`` and where the groups came from, or ``(None, None)``.
+
+    Args:
+        dataset: the labelled training set (its ``groups`` were read from a table column or given with the inputs).
+        groups: a regular expression (a ``str``) searched in each file's path relative to ``root``, or None.
+        root: the folder the user gave (paths are matched relative to it, with ``/`` separators).
+    """
+    import os
+
+    if isinstance(groups, str):
+        if dataset.modality == "text":
+            raise ValueError("--groups is a pattern on file paths; text rows have none. Give --group-column COL for "
+                             "a table, or groups=[...] in Python.")
+        base = root or dataset.root
+        paths = [os.path.relpath(e.source, base) if base else e.source for e in dataset.examples]
+        values = groups_from_pattern(paths, groups)
+        source = "pattern"
+    elif dataset.groups is not None:
+        values, source = np.asarray(dataset.groups, dtype=object), "given"
+    else:
+        return None, None
+    return check_groups(values, dataset.labels, len(dataset)), source
+
+
+def codes(groups: np.ndarray) -> np.ndarray:
+    """Groups as integers 0..k-1 (the order of their sorted names)."""
+    return np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1].astype(np.int64)

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 METHODS = ("none", "temperature", "vector")
 N_BINS = 15
 EPS = 1e-7
-VECTOR_MIN_PER_CLASS = 20  # per-class parameters need examples of each class to fit
+VECTOR_MIN_PER_CLASS = 100  # per-class parameters need many examples of each class (64 a class overfit SST-2)
 VECTOR_PENALTY = 1e-2  # pull towards the identity, per row
 
 
@@ -245,7 +245,7 @@ def fit_calibration(
         seed: seeds the nested split.
         groups: examples that belong together (same speaker, same session) stay on one side of the nested split.
         methods: candidates; by default ``none`` and ``temperature``, plus ``vector`` when every class has at least
-            20 examples.
+            100 examples.
 
     Returns:
         The chosen calibrator (refitted on all rows) with ECE and log loss before and after.

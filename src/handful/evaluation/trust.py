@@ -64,6 +64,7 @@ class Trust:
 def fit_trust(
     oof_proba: np.ndarray, y: np.ndarray, embeddings: Any, folds: list[tuple[np.ndarray, np.ndarray]], seed: int,
     groups: np.ndarray | None = None, level: float = DEFAULT_LEVEL, false_alarm: float = FALSE_ALARM,
+    fold_proba: list[np.ndarray] | None = None,
 ) -> Trust:
     """Fit the calibrator, the conformal thresholds and the out-of-distribution detector.
 
@@ -76,12 +77,22 @@ def fit_trust(
         groups: examples that belong together, kept on one side of the nested split.
         level: the prediction sets' coverage.
         false_alarm: the fraction of inputs like the training ones that may be flagged.
+        fold_proba: each fold's probabilities for its test rows. When given, calibration and sets are fitted on
+            these rows, one per (fold, example), rather than on ``oof_proba``: with repeated folds ``oof_proba``
+            averages an example's repetitions, which makes it less confident than any one model, the final one
+            included. The nested split keeps an example's repetitions (and its group) together.
     """
     y = np.asarray(y, dtype=np.int64)
-    calibration = fit_calibration(oof_proba, y, seed=seed, groups=groups)
-    sets = ConformalSets.fit(calibration.calibrated_oof, y, level=level)
+    proba, labels, nested = np.asarray(oof_proba), y, groups
+    if fold_proba is not None and len(fold_proba) == len(folds):
+        owners = np.concatenate([test for _, test in folds])
+        proba = np.concatenate([np.asarray(p) for p in fold_proba])
+        labels = y[owners]
+        nested = owners if groups is None else np.asarray(groups)[owners]
+    calibration = fit_calibration(proba, labels, seed=seed, groups=nested)
+    sets = ConformalSets.fit(calibration.calibrated_oof, labels, level=level)
     ood = OODDetector.fit(embeddings, folds, false_alarm) if embeddings is not None else None
-    oof_sets = sets.coverage(calibration.calibrated_oof, y)
+    oof_sets = sets.coverage(calibration.calibrated_oof, labels)
     summary = {
         "calibration": calibration.as_dict(),
         "sets": {**sets.state()[0], "oof_coverage": oof_sets["coverage"], "oof_mean_size": oof_sets["mean_size"]},

@@ -13,6 +13,7 @@ from typing import Any
 
 from handful.backbones.registry import frozen_name
 from handful.report import plots
+from handful.report.trust import trust_section
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +143,9 @@ class Report:
 
     def html(self) -> str:
         """The report as one HTML string."""
-        sections = [self._summary(), self._update(), self._diagnosis(), self._leaderboard(), self._errors(),
-                    self._holdout(), self._evaluations(), self._curve(), self._examples(), self._label_issues(),
-                    self._timings()]
+        sections = [self._summary(), trust_section(self.clf), self._update(), self._diagnosis(), self._leaderboard(),
+                    self._errors(), self._holdout(), self._evaluations(), self._curve(), self._examples(),
+                    self._label_issues(), self._timings()]
         clf = self.clf
         title = f"handful report: {clf.backbone_} + {clf.learner_}"
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

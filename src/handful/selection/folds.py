@@ -102,7 +102,9 @@ def fit_learner(
     learner = make_learner(candidate.learner, candidate.scaling)
     x, labels = with_views(features, y, rows, views)
     owners = rows if views is None else np.concatenate([rows, views[1][view_rows(rows, views[1])]])
-    return learner.fit(x, labels, n_classes, context.replace(groups=owners, backbone=candidate.backbone))
+    # context.groups, when given, is the group of each example (of all of y); a row then carries its example's group
+    held = owners if context.groups is None else np.asarray(context.groups)[owners]
+    return learner.fit(x, labels, n_classes, context.replace(groups=held, backbone=candidate.backbone))
 
 
 @dataclass(frozen=True)
@@ -212,17 +214,46 @@ def score_folds(candidate: Candidate, probas: Sequence[np.ndarray], y: np.ndarra
 def cross_validate(
     candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, folds: Folds, seed: int,
     executor: Executor | None = None, views: Views | None = None, fit_budget: float | None = None,
-    unlabelled: Any = None,
+    unlabelled: Any = None, groups: np.ndarray | None = None,
 ) -> Result:
     """Fit the candidate's learner on each fold's training part and score it on the rest (see
     :func:`fold_probabilities`). ``fit_budget`` (seconds) bounds each fit of a learner that trains for long.
 
     ``unlabelled`` (features of the unlabelled pool) goes to every fold's fit; pseudo-labelled or generated rows
     made from it live inside that fit, so a fold is scored on its labelled test rows only, and the pool never holds
-    a labelled example (:func:`handful.data.pool.gather` leaves them out).
+    a labelled example (:func:`handful.data.pool.gather` leaves them out). ``groups`` (one per example) reach the
+    learner, so one that holds back data holds back whole groups.
     """
     job = FoldJob(candidate, features, y, n_classes, views,
-                  FitContext(seed, time_budget=fit_budget, unlabelled=unlabelled))
+                  FitContext(seed, groups=groups, time_budget=fit_budget, unlabelled=unlabelled))
     seconds: list[float] = []
     probas = fold_probabilities([job], folds, executor, seconds=seconds)[0]
     return score_folds(candidate, probas, y, n_classes, folds, seconds[0])
+
+
+def describe_protocol(folds: Folds, repeats: int, groups: np.ndarray | None, source: str | None,
+                      merged: int = 0) -> dict[str, Any]:
+    """What the model card says about the cross-validation: "grouped 5-fold, 3 repeats, 4 groups", the groups'
+    sizes, where they came from, and for whom the scores hold."""
+    per_repeat = max(1, len(folds) // max(repeats, 1))
+    record: dict[str, Any] = {"folds": per_repeat, "repeats": repeats, "grouped": groups is not None,
+                              "groups_from": source, "near_duplicates_merged": merged}
+    if groups is None:
+        record["text"] = f"stratified {per_repeat}-fold, {repeats} repeat{'s' if repeats != 1 else ''}"
+        record["scores_for"] = "new examples like the training ones (independent of them)"
+        return record
+    names, sizes = np.unique(np.asarray(groups, dtype=str), return_counts=True)
+    record.update({
+        "n_groups": int(len(names)),
+        "group_sizes": {"min": int(sizes.min()), "median": float(np.median(sizes)), "max": int(sizes.max())},
+        "groups": {str(n): int(c) for n, c in zip(names[:50], sizes[:50], strict=True)},
+    })
+    if source is None:  # only near-duplicates were put together
+        record["text"] = (f"stratified {per_repeat}-fold, {repeats} repeat{'s' if repeats != 1 else ''}, "
+                          f"near-duplicates kept together ({merged} pairs)")
+        record["scores_for"] = "new examples like the training ones (independent of them)"
+    else:
+        record["text"] = (f"grouped {per_repeat}-fold, {repeats} repeat{'s' if repeats != 1 else ''}, "
+                          f"{len(names)} groups")
+        record["scores_for"] = "new groups: examples from groups the model has not seen"
+    return record

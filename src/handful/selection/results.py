@@ -70,8 +70,10 @@ def best(results: list[Result], y: np.ndarray) -> Result:
         messages = "; ".join(f"{r.candidate.backbone}+{r.candidate.learner}: {r.message}" for r in results)
         raise RuntimeError(f"no candidate could be trained ({messages})")
 
+    position = {id(r): index for index, r in enumerate(scored)}  # by identity: results holding arrays never ==
+
     def rank(r: Result) -> tuple[float, float, int]:
-        return (round(r.estimate.mean, 9) if r.estimate else -1.0, -log_loss(r, y), -scored.index(r))
+        return (round(r.estimate.mean, 9) if r.estimate else -1.0, -log_loss(r, y), -position[id(r)])
 
     winner = max(scored, key=rank)
     models = [r for r in scored if r.candidate.kind != "baseline"]

@@ -52,6 +52,7 @@ class Search:
     groups_done: set[str] = field(default_factory=set)
     race: bool = True
     finished: list[Result] = field(default_factory=list)
+    groups: np.ndarray | None = None  # the group of each example (None: each its own); reaches every fit
 
     def _report(self, result: Result) -> Result:
         if self.on_result is not None:
@@ -80,7 +81,8 @@ class Search:
             tunes = candidate.learner in LEARNERS and LEARNERS[candidate.learner].tunes_backbone
             pool = self.unlabelled_for(candidate.backbone) if self.unlabelled_for is not None \
                 and uses_pool(candidate) else None
-            context = FitContext(self.seed, time_budget=self.fit_budget() if tunes else None, unlabelled=pool)
+            context = FitContext(self.seed, groups=self.groups, time_budget=self.fit_budget() if tunes else None,
+                                 unlabelled=pool)
             return FoldJob(candidate, features, self.y, self.n_classes, views, context)
         except Exception as error:  # one broken candidate must not sink the search
             return self._failed(candidate, error)

@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -335,11 +334,6 @@ def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int, 
 
 
 def _run(model: Served, inputs: list[Any], shown: list[str], top_k: int) -> PredictResponse:
-    proba = model.predict_proba(inputs)  # batched with the other requests waiting for the same model
-    classes = [str(c) for c in model.clf.classes_]
-    predictions = []
-    for label, row in zip(shown, np.asarray(proba), strict=True):
-        order = np.argsort(-row)[:top_k]
-        predictions.append({"input": label, "label": classes[int(order[0])],
-                            "top": [{"label": classes[int(i)], "probability": float(row[i])} for i in order]})
+    scored = model.predict_with_distance(inputs)  # batched with the other requests waiting for the same model
+    predictions = model.clf.records(shown, scored[:, :-1], scored[:, -1], top_k)
     return PredictResponse.model_validate({"model": model.name, "predictions": predictions})

@@ -43,6 +43,13 @@ class ModelCard(ModelInfo):
     n_examples: int
     metrics: dict[str, Any] = Field(description="cv_balanced_accuracy and cv_accuracy (mean, std, low, high, n), "
                                                 "holdout, baseline.")
+    protocol: dict[str, Any] | None = Field(default=None, description="How the scores were measured: 'text' (e.g. "
+                                            "'grouped 5-fold, 3 repeats, 4 groups'), groups' count and sizes, and "
+                                            "for whom the scores hold ('scores_for').")
+    leakage: dict[str, Any] | None = Field(default=None, description="The leakage check (no groups given): random-fold "
+                                           "against clustered-fold score, and whether it warns.")
+    trust: dict[str, Any] | None = Field(default=None, description="Calibration (ECE before/after), prediction sets "
+                                         "(level, out-of-fold coverage) and the out-of-distribution threshold.")
 
 
 class Label(BaseModel):
@@ -50,10 +57,23 @@ class Label(BaseModel):
     probability: float
 
 
+class Unlike(BaseModel):
+    score: float = Field(description="Cosine distance to the nearest training examples in the backbone's embedding.")
+    flag: bool = Field(description="True when the input is unlike anything the model learned: its distance is above "
+                                   "the threshold that flags 5% of inputs like the training ones.")
+    text: str = Field(description="The flag in words ('unlike anything it learned'), or empty.")
+
+
 class Prediction(BaseModel):
     input: str = Field(description="The uploaded file's name, or the text.")
     label: str
     top: list[Label]
+    set: list[str] = Field(default_factory=list, description="The prediction set: labels that together hold the "
+                           "true one with the stated coverage (set_level); one label means the model is sure.")
+    set_level: float | None = Field(default=None, description="The coverage the set is built for (0.9 by default).")
+    set_text: str = Field(default="", description="The set in words: 'ants' or 'ants or bees: the model is not sure'.")
+    ood: Unlike | None = Field(default=None, description="Whether the input is unlike anything the model learned "
+                               "(null for a model saved without the detector).")
 
 
 class PredictResponse(BaseModel):

@@ -102,10 +102,14 @@ class Served:
     batcher: Batcher = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.batcher = Batcher(self.clf.predict_proba, self.lock)
+        self.batcher = Batcher(self.clf.predict_with_distance, self.lock)
 
     def predict_proba(self, inputs: Sequence[Any]) -> np.ndarray:
         """Class probabilities of ``inputs``, batched with the other requests waiting for this model."""
+        return self.batcher(inputs)[:, :-1]
+
+    def predict_with_distance(self, inputs: Sequence[Any]) -> np.ndarray:
+        """Class probabilities and, in a last column, the distance to the training data (batched)."""
         return self.batcher(inputs)
 
     def accuracy(self) -> Accuracy | None:
@@ -125,8 +129,14 @@ class Served:
     def card(self) -> ModelCard:
         summary = self.clf.summary()
         metrics = {k: summary[k] for k in ("cv_balanced_accuracy", "cv_accuracy", "holdout", "baseline")}
+        trust = getattr(self.clf, "trust_", None)
+        summary_of_trust = None if trust is None else {
+            "calibration": {k: v for k, v in trust.summary["calibration"].items() if not k.startswith("reliability")},
+            "sets": trust.summary["sets"], "ood": trust.summary["ood"]}
         return ModelCard(**self.info().model_dump(), backbone=self.clf.backbone_, learner=self.clf.learner_,
-                         licence=self.licence, n_examples=int(self.clf.n_examples_), metrics=metrics)
+                         licence=self.licence, n_examples=int(self.clf.n_examples_), metrics=metrics,
+                         protocol=getattr(self.clf, "protocol_", None), leakage=getattr(self.clf, "leakage_", None),
+                         trust=summary_of_trust)
 
 
 def load_served(name: str, folder: Path, version: str | None = None) -> Served:

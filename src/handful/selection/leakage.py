@@ -1,0 +1,102 @@
+"""The leakage check: do the examples come in clumps that random folds split, flattering the score?
+
+When no groups are given, random folds are honest only if the examples are independent. Real data often comes in
+clumps (one speaker's clips, one session's photos): a test example then has a near-twin in training, and the score
+measures memory of the clump, not skill on new data. The check clusters the examples in the frozen backbone's
+embedding (agglomerative, cosine distance, average linkage), scores the chosen model again under folds that keep
+each cluster together, and warns when that score is clearly lower than the random-fold one: the drop is at least
+``MIN_DROP`` and the clustered score's 95% interval lies below the random-fold mean.
+
+Clusters of similar examples are not the true groups, so the clustered score is no estimate of its own; the check
+only says that the random-fold score is likely optimistic, and that ``--groups`` would give the honest one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from handful.selection.folds import cross_validate, make_folds, n_folds
+from handful.selection.results import Candidate, Result
+
+logger = logging.getLogger(__name__)
+
+MIN_DROP = 0.05
+MIN_EXAMPLES = 20
+
+
+def similarity_clusters(features: Any, n_clusters: int) -> np.ndarray:
+    """Cluster labels of the examples in ``features``: agglomerative, cosine distance, average linkage.
+
+    Clusters span classes on purpose: clustering each class on its own was tried and gives lopsided clusters
+    (one large, a few outliers) whose removal starves a fold of its class, so it "warned" on ants/bees and SST-2.
+    """
+    from sklearn.cluster import AgglomerativeClustering
+
+    x = features.toarray() if hasattr(features, "toarray") else np.asarray(features, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    n_clusters = int(max(2, min(n_clusters, len(x))))
+    model = AgglomerativeClustering(n_clusters=n_clusters, metric="cosine", linkage="average")
+    return np.asarray(model.fit_predict(x))
+
+
+def default_clusters(n: int, n_classes: int) -> int:
+    """About one cluster per ten examples, at least twice the classes and 4, at most 40."""
+    return int(np.clip(n // 10, max(4, 2 * n_classes), 40))
+
+
+@dataclass(frozen=True)
+class LeakageCheck:
+    """The chosen model's random-fold score beside its score under folds that keep similar examples together."""
+
+    random: float
+    clustered: float
+    clustered_high: float
+    n_clusters: int
+    warn: bool
+
+    @property
+    def drop(self) -> float:
+        return self.random - self.clustered
+
+    def message(self) -> str:
+        if self.warn:
+            return (f"The examples seem to come in clumps: with similar examples kept together the chosen model scores "
+                    f"{self.clustered:.3f}, not {self.random:.3f}. The random-split score is likely optimistic for "
+                    "new data. If the examples come from a few sources (speakers, sessions, patients, shops), say so "
+                    "with --groups REGEX (a pattern on the file paths, e.g. --groups '_(?P<group>[a-z]+)_\\d+\\.wav$') "
+                    "or --group-column COL, and the scores will be for new sources.")
+        return (f"No sign of clumps: with similar examples kept together the chosen model scores {self.clustered:.3f} "
+                f"against {self.random:.3f} with random folds.")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"random": self.random, "clustered": self.clustered, "clustered_high": self.clustered_high,
+                "n_clusters": self.n_clusters, "drop": round(self.drop, 6), "warn": self.warn,
+                "message": self.message()}
+
+
+def leakage_check(
+    candidate: Candidate, features: Any, y: np.ndarray, n_classes: int, random_result: Result, embeddings: Any,
+    cv_folds: int, repeats: int, seed: int, n_clusters: int | None = None,
+) -> LeakageCheck | None:
+    """Score ``candidate`` under folds that keep clusters of ``embeddings`` together; compare with ``random_result``.
+
+    Returns None when there are too few examples for clusters to mean anything.
+    """
+    if len(y) < MIN_EXAMPLES or random_result.estimate is None:
+        return None
+    count = n_clusters or default_clusters(len(y), n_classes)
+    clusters = similarity_clusters(embeddings, count)
+    folds = make_folds(y, n_folds(y, cv_folds, clusters), repeats, seed, groups=clusters)
+    clustered = cross_validate(candidate, features, y, n_classes, folds, seed)
+    if clustered.estimate is None:
+        return None
+    random = random_result.estimate.mean
+    score = clustered.estimate.mean
+    warn = bool(random - score >= MIN_DROP and clustered.estimate.high < random)
+    check = LeakageCheck(round(random, 6), round(score, 6), round(clustered.estimate.high, 6), count, warn)
+    logger.info("leakage check: %s", check.message())
+    return check

@@ -151,3 +151,22 @@ def test_a_learner_name_is_registered_once() -> None:
 
     with pytest.raises(ValueError, match="a learner named 'linear' is already registered"):
         register_learner(Impostor)
+
+
+def test_linear_head_on_sparse_ngrams_fits_the_used_columns_with_the_same_solution() -> None:
+    import scipy.sparse
+    from sklearn.linear_model import LogisticRegression
+
+    from handful.learners.linear import LinearHead
+
+    rng = np.random.default_rng(0)
+    counts = scipy.sparse.random(30, 5000, density=0.003, random_state=1, format="csr") * 3
+    counts = scipy.sparse.csr_matrix(np.ceil(counts.toarray()))
+    y = np.arange(30) % 3
+    head = LinearHead("tfidf").fit(counts, y, 3, 0)
+    scaled = head.scaler.transform(counts)
+    full = LogisticRegression(C=head.C, class_weight="balanced", max_iter=3000, random_state=0).fit(scaled, y)
+    np.testing.assert_allclose(head.coef, full.coef_, atol=1e-6)
+    np.testing.assert_allclose(head.intercept, full.intercept_, atol=1e-6)
+    new = scipy.sparse.csr_matrix(rng.integers(0, 2, size=(4, 5000)).astype(float))
+    np.testing.assert_allclose(head.predict_proba(new), full.predict_proba(head.scaler.transform(new)), atol=1e-6)

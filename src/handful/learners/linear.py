@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from handful.learners.base import Array, FitContext, Learner, Scaler, State, as_context, register_learner, softmax
 
@@ -31,15 +32,20 @@ class LinearHead(Learner):
         seed = as_context(context).seed
         self.n_classes = n_classes
         scaled = self.scaler.fit(features).transform(features)
+        # Sparse features (hashed n-grams: 2^18 columns) are fitted on the columns the training rows use: with an
+        # L2 penalty the others' coefficients are exactly 0 at the optimum, so the solution is the same, and each
+        # solver step costs the used columns instead of all (0.06 s instead of 0.9 s for 12 SST-2 sentences).
+        used = np.unique(scaled.tocsr().indices) if scipy.sparse.issparse(scaled) else slice(None)
         model = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000, random_state=seed)
-        model.fit(scaled, y)
+        model.fit(scaled[:, used] if scipy.sparse.issparse(scaled) else scaled, y)
         coef = np.zeros((n_classes, scaled.shape[1]))
         intercept = np.zeros(n_classes)
         present = model.classes_.astype(int)
         if len(present) == 2:  # scikit-learn keeps one row for two classes: logits (0, w.x + b)
-            coef[present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
+            coef[present[1], used], intercept[present[1]] = model.coef_[0], model.intercept_[0]
         else:
-            coef[present], intercept[present] = model.coef_, model.intercept_
+            coef[np.ix_(present, np.arange(scaled.shape[1])[used])], intercept[present] = model.coef_, \
+                model.intercept_
         missing = np.setdiff1d(np.arange(n_classes), present)
         intercept[missing] = -1e4  # a class absent from this fold's training data is never predicted
         self.coef, self.intercept = coef, intercept

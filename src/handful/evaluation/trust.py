@@ -26,7 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from handful.evaluation.calibration import Calibrator, expected_calibration_error, fit_calibration
+from handful.evaluation.calibration import (
+    VECTOR_MIN_PER_CLASS,
+    Calibrator,
+    expected_calibration_error,
+    fit_calibration,
+)
 from handful.evaluation.conformal import DEFAULT_LEVEL, ConformalSets
 from handful.evaluation.ood import FALSE_ALARM, OODDetector
 
@@ -89,7 +94,10 @@ def fit_trust(
         proba = np.concatenate([np.asarray(p) for p in fold_proba])
         labels = y[owners]
         nested = owners if groups is None else np.asarray(groups)[owners]
-    calibration = fit_calibration(proba, labels, seed=seed, groups=nested)
+    # Vector scaling needs many distinct examples a class (repetitions of one example are not more data).
+    rich = np.bincount(y, minlength=proba.shape[1]).min() >= VECTOR_MIN_PER_CLASS
+    methods = ("none", "temperature", "vector") if rich else ("none", "temperature")
+    calibration = fit_calibration(proba, labels, seed=seed, groups=nested, methods=methods)
     sets = ConformalSets.fit(calibration.calibrated_oof, labels, level=level)
     ood = OODDetector.fit(embeddings, folds, false_alarm) if embeddings is not None else None
     oof_sets = sets.coverage(calibration.calibrated_oof, labels)

@@ -33,9 +33,17 @@ def serve(
         api = create_app(model)
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
+    import socket
+
+    try:  # bound here, before anything says it is serving: a busy port is an error in words, and nothing else
+        listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}. Another program (perhaps another handful "
+             f"serve) uses that port: stop it, or give another one with --port.")
     if not quiet:
         console.print(f"Serving on [bold]http://{host}:{port}/[/] (API docs: /docs, schema: /openapi.json)")
-    uvicorn.run(api, host=host, port=port, log_level="warning" if quiet else "info")
+    server = uvicorn.Server(uvicorn.Config(api, log_level="warning" if quiet else "info"))
+    server.run(sockets=[listener])
 
 
 def export(

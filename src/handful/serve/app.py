@@ -35,6 +35,7 @@ from handful.serve import uploads as uploads_mod
 from handful.serve.live import RegistryModels
 from handful.serve.schemas import (
     ErrorResponse,
+    InputError,
     ModelCard,
     ModelList,
     PredictResponse,
@@ -107,8 +108,13 @@ def key_matches(header: str, key: str) -> bool:
     return utf8 | latin
 
 
+REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")  # e.g. PIL's "cannot identify image file <_io.BytesIO ...>"
+
+
 def _error(status: int, error: str, detail: Any = None) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+    """An error answer; no Python object's repr reaches the client (it says nothing to a user, and leaks)."""
+    body = json.loads(REPR.sub("the uploaded data", json.dumps({"error": error, "detail": detail}, default=str)))
+    return JSONResponse(body, status_code=status)
 
 
 class BodyLimit:
@@ -215,6 +221,18 @@ def create_app(source: str | Path | Mapping[str, Served], settings: Settings | N
     def list_models() -> ModelList:
         return ModelList(models=[m.info() for m in models.values()])
 
+    @api.api_route("/v1/models/{name}:predict", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def wrong_method(name: str, request: Request) -> JSONResponse:
+        """Before the card's route, which would read "x:predict" as a (bad) model name and answer 422."""
+        return JSONResponse({"error": f"{request.method} is not allowed here: send POST to predict",
+                             "detail": {"allowed": ["POST"]}}, status_code=405, headers={"Allow": "POST"})
+
+    @api.get("/v1/models/{name}/report", response_class=HTMLResponse, dependencies=[Depends(authorised)],
+             include_in_schema=False)  # a page for people (linked from /), not part of the API
+    def model_report(name: str) -> HTMLResponse:
+        """The model's HTML report (what `handful report` writes): scores, mistakes, the learning curve."""
+        return HTMLResponse(served(name).clf.report_.html())
+
     @api.get("/v1/models/{name}", response_model=ModelCard, responses=ERRORS, dependencies=[Depends(authorised)])
     def model_card(name: str) -> ModelCard:
         return served(name).card()
@@ -312,11 +330,31 @@ async def _uploads(request: Request, settings: Settings) -> tuple[list[tuple[str
 
 def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int, settings: Settings,
                    gate: uploads_mod.Gate) -> PredictResponse:
+    """Predict the uploads; a batch with some unreadable files answers the readable ones and names the bad ones in
+    ``errors`` (as the CLI does). The whole request is refused (with every bad file named) when no file is
+    readable, when a size limit is passed (413), or when file names repeat (the answer could not say which)."""
+    try:
+        return _decode_and_run(model, uploads, top_k, settings, gate)
+    except uploads_mod.UploadError as error:
+        names = [name for name, _ in uploads]
+        bad = {b["file"]: b["reason"] for b in error.bad}
+        if error.status != 415 or len(set(names)) != len(names) or len(bad) >= len(names):
+            raise ApiError(error.status, error.message, error.bad) from error
+        try:
+            answer = _decode_and_run(model, [(n, d) for n, d in uploads if n not in bad], top_k, settings, gate)
+        except uploads_mod.UploadError as again:
+            raise ApiError(again.status, again.message, again.bad) from again
+        errors = [InputError(input=n, error=REPR.sub("the uploaded data", r)) for n, r in bad.items()]
+        return answer.model_copy(update={"errors": errors})
+
+
+def _decode_and_run(model: Served, uploads: list[tuple[str, bytes]], top_k: int, settings: Settings,
+                    gate: uploads_mod.Gate) -> PredictResponse:
     """Check every upload's header against the limits (per file and summed over the request), decode each from
     its bytes (the content decides, not the name) into a clean small copy, then predict from the copies.
 
-    Unreadable files answer 415; files that are all readable but over a pixel, duration or per-request limit
-    answer 413. Either way the error names every bad file and why.
+    Unreadable files raise UploadError 415; files that are all readable but over a pixel, duration or
+    per-request limit, 413. Either way the error names every bad file and why.
     """
     image = model.clf.modality_ == "image"
     costs: list[int] = []
@@ -325,10 +363,7 @@ def _predict_files(model: Served, uploads: list[tuple[str, bytes]], top_k: int, 
         with tempfile.TemporaryDirectory(prefix="handful-serve-") as folder:
             paths = uploads_mod.decode_all(uploads, image, Path(folder), rate, settings, gate, costs)
             names = [name for name, _ in uploads]
-            del uploads
             return _run(model, paths, names, top_k)
-    except uploads_mod.UploadError as error:
-        raise ApiError(error.status, error.message, error.bad) from error
     finally:
         uploads_mod.release(gate, costs)
 

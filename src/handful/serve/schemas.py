@@ -76,9 +76,16 @@ class Prediction(BaseModel):
                                "(null for a model saved without the detector).")
 
 
+class InputError(BaseModel):
+    input: str = Field(description="The uploaded file's name.")
+    error: str = Field(description="Why it could not be read.")
+
+
 class PredictResponse(BaseModel):
     model: str
     predictions: list[Prediction]
+    errors: list[InputError] = Field(default_factory=list, description="Files of the batch that could not be read "
+                                     "(the others are answered); empty when all were.")
 
 
 class ErrorResponse(BaseModel):

@@ -145,3 +145,27 @@ def test_microphone_recording_is_predicted_in_chromium(audio_server: str, tmp_pa
     samples, rate = soundfile.read(io.BytesIO(base64.b64decode(clip)), dtype="float32")
     assert rate >= 8000 and samples.ndim == 1 and 0.5 < len(samples) / rate < 5  # the clip the page sent
     assert np.abs(samples).max() > 0.01  # the fake microphone's beep, not silence
+
+
+def test_page_shows_the_dropped_photo_and_names_a_bad_file_in_words(server: str, tmp_path: Path) -> None:
+    """Issue 13, part 6: the photo beside its prediction, a bad file of the batch named in words (the good one still
+    answered), the card saying what its score measures, and links to the report and to /docs."""
+    import base64
+
+    photo = base64.b64encode((tmp_path / "photos" / "red" / "red_0.png").read_bytes()).decode("ascii")
+    with Chromium(tmp_path / "profile") as browser:
+        browser.open(f"{server}/")
+        card = browser.wait_for("document.querySelector('#card dl') && $('card').textContent")
+        assert "balanced accuracy (cross-validation)" in card or "accuracy (held-out set)" in card
+        links = browser.js("[...document.querySelectorAll('#card a')].map((a) => a.getAttribute('href')).join(' ')")
+        assert "/v1/models/colours/report" in links and "/docs" in links
+        browser.js(f"pick([new File([Uint8Array.from(atob('{photo}'), (c) => c.charCodeAt(0))], 'red.png', "
+                   "{type: 'image/png'}), new File(['not a picture'], 'broken.png', {type: 'image/png'})]); "
+                   "predict()")
+        shown = browser.wait_for("document.querySelector('#results h3') && [...document.querySelectorAll("
+                                 "'#results h3, #results .error')].map((e) => e.textContent).join('|')")
+        assert shown.startswith("red.png → red|broken.png: not read (") and "{" not in shown, shown
+        width = browser.wait_for("document.querySelector('#results img.preview')?.naturalWidth")
+        assert width == 48  # the dropped photo itself, decoded by the browser
+    report = httpx.get(f"{server}/v1/models/colours/report", timeout=60)
+    assert report.status_code == 200 and 'id="summary"' in report.text

@@ -199,3 +199,11 @@ def test_unreadable_table_is_a_clear_error(tmp_path: Path, unreadable) -> None: 
     unreadable(path)
     with pytest.raises(ValueError, match=r"t\.csv cannot be read: permission denied"):
         load(path)
+
+
+def test_excel_sep_hint_line_names_the_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_text('sep=;\ntext;label\n"good, fine";pos\nbad;neg\n;pos\n', encoding="utf-8")
+    data = load(path).train
+    assert [e.text for e in data.examples] == ["good, fine", "bad"]
+    assert [str(p) for p in data.problems] == [f"{path}, line 5: the text is empty (skipped)"]

@@ -118,6 +118,9 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         raise ModelFileError(f"{manifest_path} is implausibly large; the model is damaged.")
     try:
         manifest = schema.parse(manifest_path.read_bytes())
+    except OSError as error:
+        raise ModelFileError(f"{manifest_path} cannot be read ({error.strerror or error}); check its owner and "
+                             "mode.") from error
     except (UnicodeDecodeError, json.JSONDecodeError, schema.SchemaError, RecursionError) as error:
         raise ModelFileError(f"{manifest_path} is damaged (not valid JSON: {error}). Retrain or restore it.") from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -131,8 +134,15 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise ModelFileError(f"{folder} is incomplete: {WEIGHTS} is missing.")
-    expected = manifest.get("files", {}).get(WEIGHTS, {}).get("sha256")
-    if expected != file_sha256(weights):
+    files = manifest.get("files")
+    entry = files.get(WEIGHTS) if isinstance(files, dict) else None
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    try:
+        actual = file_sha256(weights)
+    except OSError as error:
+        raise ModelFileError(f"{weights} cannot be read ({error.strerror or error}); check its owner and mode."
+                             ) from error
+    if expected != actual:
         raise ModelFileError(
             f"{weights} does not match its checksum in {MANIFEST}: the file is truncated or damaged. "
             "Retrain or restore the model."

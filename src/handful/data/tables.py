@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 DELIMITERS = (",", "\t", ";", "|")
 MAX_CELL_CHARS = 64 * 1024 * 1024  # the csv module's default (128 KB) would refuse a whole file for one cell
 SNIFF_ROWS = 200
+SEP_HINT = re.compile(r"^sep=(.)\r?\n")
 # Written by spreadsheets and pandas for a missing value; such a label means "no label", never a class.
 MISSING_LABELS = frozenset({"", "nan", "null", "n/a", "#n/a", "<na>"})
 
@@ -114,7 +116,10 @@ def sniff_delimiter(content: str, suffix: str) -> str:
 
 
 def _csv_rows(path: Path, content: str) -> Rows:
-    delimiter = sniff_delimiter(content, path.suffix.lower())
+    hint = SEP_HINT.match(content)  # Excel's "sep=;" first line names the delimiter outright
+    if hint:
+        content = "\n" + content[hint.end():]  # keep the line numbers: the hint was line 1
+    delimiter = hint.group(1) if hint else sniff_delimiter(content, path.suffix.lower())
     kind = "TSV" if delimiter == "\t" else "CSV"
     previous = csv.field_size_limit()
     csv.field_size_limit(MAX_CELL_CHARS)

@@ -91,3 +91,10 @@ def test_the_search_bar_says_which_candidate_was_scored_and_the_time_left(tmp_pa
         write_images(tmp_path / "photos", per_class=6))
     err = capsys.readouterr().err
     assert "Scoring candidates" in err and "left" in err and "last: " in err
+
+
+def test_internal_backbone_names_stay_out_of_messages(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", str(write_images(tmp_path / "photos", per_class=4)), "--backbone",
+                                 "efficientnet-lite", "-q"])
+    assert result.exit_code != 0 and "Did you mean 'efficientnet-lite" in result.output
+    assert "tiny-" not in result.output and ":trunk" not in result.output

@@ -112,7 +112,9 @@ def unknown_name_error(what: str, name: str, valid: Sequence[str]) -> ValueError
 def get_spec(name: str) -> BackboneSpec:
     _ensure_loaded()
     if name not in _REGISTRY:
-        raise unknown_name_error("backbone", name, list(_REGISTRY))
+        # Users are shown the names they may choose: not the tiny test backbones, not the fine-tuning trunks.
+        public = [n for n, (spec, *_) in _REGISTRY.items() if spec.kind != "test" and spec.trunk_of is None]
+        raise unknown_name_error("backbone", name, public)
     return _REGISTRY[name][0]
 
 

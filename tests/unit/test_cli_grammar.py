@@ -98,3 +98,21 @@ def test_internal_backbone_names_stay_out_of_messages(tmp_path: Path) -> None:
                                  "efficientnet-lite", "-q"])
     assert result.exit_code != 0 and "Did you mean 'efficientnet-lite" in result.output
     assert "tiny-" not in result.output and ":trunk" not in result.output
+
+
+def test_train_name_beside_plain_model_folders_refuses_first_and_leaves_nothing(tmp_path: Path) -> None:
+    """Part 4: ./models holding plain model folders (the README's layout) is refused before any training, no
+    registry.db is left behind, and serving the folder finds the same models as before."""
+    from handful.serve.app import find_models
+
+    photos = write_images(tmp_path / "photos", per_class=6)
+    models = tmp_path / "models"
+    result = runner.invoke(app, ["train", str(photos), "-o", str(models / "plain"), "--backbone", "tiny-image",
+                                 "--preset", "fast", "-q"])
+    assert result.exit_code == 0, result.output
+    before = sorted(p.name for p in models.iterdir())
+    result = runner.invoke(app, ["train", str(photos), "--name", "new", "--root", str(models), "--backbone",
+                                 "tiny-image", "--preset", "fast", "-q"])
+    assert result.exit_code != 0 and "not a handful model registry and not empty" in result.output
+    assert sorted(p.name for p in models.iterdir()) == before == ["plain"]
+    assert list(find_models(models)) == ["plain"]

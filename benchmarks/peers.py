@@ -301,6 +301,7 @@ def main() -> None:
             for seed in range(args.seeds):
                 for method in (m for m in methods if m in ("setfit", "best", "fast")):
                     runs.append(spawn(method, "sst2", seed, shots))  # interleaved: the same load for each
+                    write("sst2", {"runs": runs, "partial": True})  # kept if the run is stopped early
             for method in (m for m in methods if m in ("setfit", "best", "fast")):
                 rows[f"{method}, {shots} a class"] = summary(
                     [r for r in runs if r["method"] == method and r["shots"] == shots])
@@ -311,6 +312,7 @@ def main() -> None:
         for seed in range(args.seeds):
             for method in (m for m in methods if m in ("tutorial", "best", "fast")):
                 runs.append(spawn(method, "ants", seed, epochs=args.epochs))
+                write("ants", {"runs": runs, "partial": True, "tutorial_epochs": args.epochs})
         for method in (m for m in methods if m in ("tutorial", "best", "fast")):
             rows[method] = summary([r for r in runs if r["method"] == method])
         write("ants", {"summary": rows, "runs": runs, "tutorial_epochs": args.epochs})
@@ -320,6 +322,7 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             for method in (m for m in methods if m in ("best", "fast")):
                 runs.append(spawn(method, "sst2", 0, size // 2))
+                write("scaling", {"runs": runs, "partial": True})
         write("scaling", {"runs": runs})
         print("\n| examples | " + " | ".join(m for m in methods if m in ("best", "fast")) + " |")
         for size in (int(s) for s in args.sizes.split(",")):

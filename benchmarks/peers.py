@@ -69,9 +69,22 @@ def _cpu_of_children() -> float:
 
 
 def cpu_now() -> float:
-    """CPU seconds used so far by this process and its finished children (joblib workers)."""
-    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    """CPU seconds used so far by this process, its finished children and its live ones (joblib keeps its worker
+    processes alive between calls, so the operating system's count of finished children misses them)."""
+    used = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for f in ("ru_utime", "ru_stime"))
+    try:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                times = child.cpu_times()
+                used += times.user + times.system
+            except psutil.Error:  # ended meanwhile: counted with the finished children from now on
+                pass
+    except ImportError:
+        pass
+    return used
 
 
 def peak_mb() -> float:

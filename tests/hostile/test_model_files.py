@@ -150,3 +150,22 @@ def test_unreadable_model_files_are_a_clear_error(saved: Path, tmp_path: Path, u
     unreadable(folder / "manifest.json")
     with pytest.raises(ModelFileError, match=r"manifest.json cannot be read \(Permission denied\)"):
         handful.load(folder)
+
+
+def test_a_registry_row_altered_while_serving_never_gives_a_500(saved: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from handful.artifacts import Registry
+    from handful.serve.live import RegistryModels
+
+    root = tmp_path / "registry"
+    registry = Registry(root, create=True)
+    registry.add("photos", lambda p: handful.load(saved).save(p))
+    models = RegistryModels(root, interval=0.0)
+    with sqlite3.connect(root / "registry.db") as db:
+        db.execute("UPDATE versions SET path = '../../etc' WHERE name = 'photos'")
+    with TestClient(create_app(models)) as client:
+        listed = client.get("/v1/models")
+        assert listed.status_code == 200 and [m["name"] for m in listed.json()["models"]] == ["photos"]
+    with pytest.raises(ValueError, match="not at its own folder in the registry"):
+        RegistryModels(root)  # a fresh server refuses to start on it, saying why

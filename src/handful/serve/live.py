@@ -48,9 +48,11 @@ class RegistryModels(Mapping[str, Served]):
         self._failed: dict[str, int] = {}  # name -> promoted version that would not load
         self._lock = threading.Lock()
         self._checked = float("-inf")
+        self._problem = ""
         self.refresh(wait=True)
         if not self._models:
-            raise ValueError(f"{self.registry.root} holds no promoted model that can be loaded; register one with "
+            raise ValueError(f"{self.registry.root} holds no promoted model that can be loaded"
+                             + (f" ({self._problem})" if self._problem else "") + "; register one with "
                              f"handful train DATA --name NAME --root {self.registry.root}")
 
     def refresh(self, wait: bool = False) -> None:
@@ -68,7 +70,8 @@ class RegistryModels(Mapping[str, Served]):
             self._checked = time.monotonic()
             try:
                 promoted = self.registry.promoted()
-            except (sqlite3.Error, OSError) as error:
+            except (sqlite3.Error, OSError, ValueError) as error:  # ValueError: a row refused (ModelFileError)
+                self._problem = str(error)
                 logger.warning("could not read the model registry %s (%s); serving the models as they are",
                                self.registry.root, error)
                 return

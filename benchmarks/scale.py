@@ -1,8 +1,9 @@
 """Scaling out with Ray: training time with 1 and 2 Ray worker processes, and embedding throughput of a large pool.
 
-Everything runs inside a network namespace that holds only loopback (``unshare -n``, as root): Ray binds every
-interface and probes a public resolver, so nothing here may reach past 127.0.0.1. For each worker count a local
-Ray head is started with that many CPUs, used, and stopped.
+Everything runs inside a network namespace that holds only loopback (``unshare --net``, as root): Ray binds every
+interface and probes a public resolver, so nothing here may reach past 127.0.0.1; and in its own PID namespace, so
+``ray stop`` sees only these heads and the kernel ends every process left when the run ends. For each worker
+count a local Ray head is started with that many CPUs, used, and stopped.
 
 * **train**: ``Classifier(preset="fast", learners=linear, prototypes, mlp, cosine)`` on the 245 ants/bees training
   photos with efficientnet-lite0 features already cached (embedding is not what is timed; the score cache is
@@ -132,13 +133,18 @@ def main() -> None:
         started = time.perf_counter()
         write_pool(work / "pool", args.pool)
         print(f"pool of {args.pool} files written in {time.perf_counter() - started:.0f} s", flush=True)
+        shared = Path(os.environ.get("HANDFUL_CACHE_DIR", "")) / "features"
+        for name in ("efficientnet-lite0", "colour-thumbnail"):  # reuse what a shared cache already embedded
+            for found in shared.glob(f"{name}-v*") if os.environ.get("HANDFUL_CACHE_DIR") else []:
+                shutil.copytree(found, work / "cache" / "features" / found.name)
         train_set = load_data(DATA / "train").train
         embed(LazyBackbone("efficientnet-lite0"), train_set.examples, work / "cache")  # training features, cached
         out = work / "scale.json"
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         command = (f"ip link set lo up && {sys.executable} {Path(__file__).resolve()} --inside --work {work} "
                    f"--out {out} --workers {' '.join(map(str, args.workers))}")
-        subprocess.run(["unshare", "-n", "bash", "-c", command], env=env, check=True)
+        subprocess.run(["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c", command], env=env,
+                       check=True)
         found = json.loads(out.read_text())
         runs = [found[f"ray_{w}"] for w in args.workers]
         same = all(r["train"]["leaderboard"] == found["local"]["leaderboard"] for r in runs)

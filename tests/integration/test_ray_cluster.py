@@ -2,7 +2,8 @@
 
 Ray binds every interface and probes a public resolver to find its own address, so the head, its workers and the
 training run inside a network namespace that holds only loopback (``unshare -n``, then ``ip link set lo up``):
-nothing listens on or sends to any address but 127.0.0.1. The head is stopped afterwards whatever happens.
+nothing listens on or sends to any address but 127.0.0.1. They also run in their own PID namespace, so ``ray stop``
+sees only this head's processes, and when the script ends, however it ends, the kernel ends every one of them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).resolve().parent
 PORT = 26_379
+UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc"]  # loopback only; this head's processes only
 
 
 def loopback_only_namespace() -> str | None:
@@ -29,11 +31,11 @@ def loopback_only_namespace() -> str | None:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "needs unshare and ip (util-linux, iproute2)"
     try:
-        done = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30)
+        done = subprocess.run([*UNSHARE, "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"unshare -n failed: {error}"
     if done.returncode != 0:
-        return f"unshare -n is not permitted here (needs root or CAP_SYS_ADMIN): {done.stderr.decode().strip()}"
+        return f"unshare is not permitted here (needs root or CAP_SYS_ADMIN): {done.stderr.decode().strip()}"
     return None
 
 
@@ -64,7 +66,7 @@ def test_a_ray_cluster_gives_the_local_leaderboard(tmp_path: Path) -> None:
            "PYTHONPATH": os.pathsep.join([source, str(HERE.parents[1])] + [os.environ.get("PYTHONPATH", "")])}
     temp = Path("/tmp") / f"handful-ray-{os.getpid()}"  # short: Ray's socket paths must fit in 107 bytes
     try:
-        done = subprocess.run(["unshare", "-n", "bash", "-c", cluster_script(sys.executable, folder, 10, out, temp)],
+        done = subprocess.run([*UNSHARE, "bash", "-c", cluster_script(sys.executable, folder, 10, out, temp)],
                               env=env, capture_output=True, text=True, timeout=1500)
     finally:
         shutil.rmtree(temp, ignore_errors=True)

@@ -73,6 +73,7 @@ def test_figures_on_the_page_come_from_one_source(model: tuple[handful.Classifie
     in_curve = {row[0]: row[1] for row in _cells(page, "recall now")}
     assert per_class == in_curve == {name: f"{s['recall']:.2f}" for name, s in clf.oof_metrics_["per_class"].items()}
     assert "Now:" not in page
+    assert "The rule: overfitting when the score on the examples learned from is 0.10 or more above" in page
 
 
 def test_baseline_below_chance_and_a_chosen_model_below_the_baseline_are_explained(

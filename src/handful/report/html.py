@@ -216,7 +216,8 @@ class Report:
         advice = "".join(f"<li>{_e(a)}</li>" for a in diagnosis.advice)
         evidence = diagnosis.evidence
         facts = (f"Score on the examples it learned from: {evidence.get('training_score', 0):.2f}; on unseen "
-                 f"examples: {evidence.get('cv_score', 0):.2f}; by chance: {evidence.get('chance', 0):.2f}.")
+                 f"examples: {evidence.get('cv_score', 0):.2f}; by chance: {evidence.get('chance', 0):.2f}."
+                 + (f" The rule: {evidence['rule']}." if evidence.get("rule") else ""))
         return (f'<h2 id="diagnosis">Diagnosis</h2><p class="verdict {_e(diagnosis.verdict)}"><b>'
                 f'{_e(diagnosis.verdict.capitalize())}.</b> {_e(diagnosis.headline)}</p><p class="muted">{facts}</p>'
                 + (f"<h3>What to do next</h3><ol>{advice}</ol>" if advice else ""))

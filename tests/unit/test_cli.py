@@ -85,3 +85,18 @@ def test_predict_sets_coverage_and_evaluate_formats(tmp_path: Path) -> None:
     assert any(line.startswith("set_coverage,") for line in result.stdout.splitlines())
     result = runner.invoke(app, ["evaluate", str(model), str(folder), "--format", "yaml"])
     assert result.exit_code == 2 and "--format must be table, json or csv" in result.output
+
+
+def test_check_and_suggest_take_the_same_format_option(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    result = runner.invoke(app, ["check", str(folder), "--backbone", "tiny-image", "--format", "csv",
+                                 "--groups", r"_(?P<group>\d)\.png$"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "rank,kind,input,given,suggested,score,other_input,other_label"
+    as_json = runner.invoke(app, ["check", str(folder), "--backbone", "tiny-image", "--format", "json"])
+    assert as_json.exit_code == 0 and "examples" in json.loads(as_json.stdout)
+    model = tmp_path / "model"
+    runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image", "--preset", "fast", "-q"])
+    result = runner.invoke(app, ["suggest", str(model), str(folder / "red"), "-n", "2", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert [r["rank"] for r in json.loads(result.stdout)] == [1, 2]

@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from handful.classifier import Classifier
-from handful.cli.options import Backbones, LabelColumn, Modality, ModelFolder, Quiet, Seed, TextColumn
-from handful.cli.output import console, fail, setup, shown, write_csv
+from handful.cli.options import Backbones, LabelColumn, Modality, ModelFolder, OutputFormat, Quiet, Seed, TextColumn
+from handful.cli.output import check_format, console, fail, setup, shown, write_csv
 from handful.evaluation.suggest import DEFAULT as DEFAULT_METHOD
 
 WHY = {"label": "another class is confidently more likely", "outlier": "unlike every other example",
@@ -22,34 +22,48 @@ WHY = {"label": "another class is confidently more likely", "outlier": "unlike e
 def check(
     data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV/TSV/JSONL of text and labels.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the findings to this CSV.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    output_format: OutputFormat = "table",
+    json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     top: Annotated[int, typer.Option(help="How many suspicious examples and duplicate pairs to show.")] = 20,
     backbone: Backbones = None,
     modality: Modality = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     seed: Seed = 0,
+    groups: Annotated[str | None, typer.Option(
+        "--groups", help="Examples that belong together: a regular expression on the file paths (as for train), so "
+        "a label is judged by models that did not see its group.")] = None,
+    group_column: Annotated[str | None, typer.Option(help="A table's column naming each row's group.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Find likely wrong labels, examples unlike any class, and near-duplicates in DATA (fits the fast preset)."""
     setup(quiet)
+    output_format = "json" if json_output else check_format(output_format)
     clf = Classifier(preset="fast", backbone=backbone or None, modality=modality, random_state=seed,
-                             text_column=text_column, label_column=label_column,
-                             verbose=0 if quiet or json_output else 1)
+                             text_column=text_column, label_column=label_column, group_column=group_column,
+                             verbose=0 if quiet or output_format != "table" else 1)
     try:
-        clf.fit(data)
+        clf.fit(data, groups=groups)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
     found = clf.label_issues_
+    rows = [[rank, e["kind"], e["text"] or e["source"], e["given"], e["suggested"], e["score"], "", ""]
+            for rank, e in enumerate(found["examples"], start=1)]
+    rows += [[rank, "duplicate conflict" if d["conflict"] else "duplicate", d["first_source"], d["first_label"], "",
+              d["similarity"], d["second_source"], d["second_label"]]
+             for rank, d in enumerate(found["duplicates"], start=1)]
+    header = ["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"]
     if output is not None:
-        rows = [[rank, e["kind"], e["text"] or e["source"], e["given"], e["suggested"], e["score"], "", ""]
-                for rank, e in enumerate(found["examples"], start=1)]
-        rows += [[rank, "duplicate conflict" if d["conflict"] else "duplicate", d["first_source"], d["first_label"], "",
-                  d["similarity"], d["second_source"], d["second_label"]]
-                 for rank, d in enumerate(found["duplicates"], start=1)]
-        write_csv(output, ["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"], rows)
-    if json_output:
+        write_csv(output, header, rows)
+    if output_format == "json":
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    if output_format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
         return
     if quiet:
         return
@@ -89,10 +103,12 @@ def suggest(
     method: Annotated[str | None, typer.Option(
         help="Strategy: cluster, diverse, or uncertainty alone: margin, entropy, least_confident. "
              f"Default: {DEFAULT_METHOD} (the one that did best in benchmarks/suggest.py).")] = None,
+    output_format: OutputFormat = "table",
     quiet: Quiet = False,
 ) -> None:
     """Rank the UNLABELLED inputs worth labelling next: those MODEL is least sure of, unlike each other."""
     setup(quiet)
+    output_format = check_format(output_format)
     try:
         clf = Classifier.load(model)
         records = clf.suggest(unlabelled, n=n, method=method)
@@ -102,6 +118,16 @@ def suggest(
     if output is not None:
         write_csv(output, ["rank", column, "predicted", "probability", "uncertainty"],
                    [[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
+    if output_format == "json":
+        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
+        return
+    if output_format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["rank", column, "predicted", "probability", "uncertainty"])
+        writer.writerows([[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
+        return
     if quiet:
         return
     table = Table("#", column, "predicted", "probability", "uncertainty", title="Label these next")

@@ -20,7 +20,7 @@ from handful._lists import listed, short
 from handful._progress import progress_bar, status_bar
 from handful._timing import stage
 from handful._version import __version__
-from handful.artifacts import schema
+from handful.artifacts import safety, schema
 from handful.artifacts.evaluations import read_evaluations
 from handful.backbones import cache as feature_cache
 from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
@@ -686,8 +686,14 @@ class Classifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ saving
     def save(self, path: str | Path) -> Path:
-        """Write the model folder (manifest.json + head.safetensors) atomically; returns its path."""
+        """Write the model folder (manifest.json + head.safetensors) atomically; returns its path.
+
+        ``path`` must be new, an empty folder or a model folder handful saved, and not inside the data this model
+        was fitted on: anything else raises OutputPathError (a ValueError) before a byte is written.
+        """
         self._check_fitted()
+        for source in getattr(self, "data_sources_", []) or []:
+            safety.check_output(path, source)
         params, tensors = self.head_.state()
         parts = [get_spec(name) for name in self.backbone_.split("+")]
         trust = getattr(self, "trust_", None)

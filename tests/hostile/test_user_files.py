@@ -141,3 +141,13 @@ def _read(folder: Path) -> tuple[dict, dict]:
 
     manifest, tensors = read_model(folder)
     return {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}, tensors
+
+
+def test_library_save_refuses_the_data_it_was_fitted_on(tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos", per_class=3)
+    clf = handful.Classifier(backbone="tiny-image", preset="fast", verbose=0, cache_dir=False, cv_folds=2,
+                             cv_repeats=1).fit(photos)
+    before = snapshot(tmp_path)
+    with pytest.raises(OutputPathError, match="is inside the training data"):
+        clf.save(photos / "model")
+    assert snapshot(tmp_path) == before

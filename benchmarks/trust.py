@@ -15,6 +15,7 @@ Protocols (nothing tuned to these sets; the test splits only score):
            docstrings (technical English shipped with a dependency).
 
 Usage: HANDFUL_CACHE_DIR=... python benchmarks/trust.py [digits|ants|sst2 ...] [--preset fast|best] [--seeds N]
+       [--backbone a,b]   (backbones instead of the preset's; the result file's name gets them)
 Writes benchmarks/results/trust_<set>_<preset>.json and prints Markdown tables.
 """
 
@@ -48,9 +49,14 @@ def _load() -> str:
     return open("/proc/loadavg").read().split()[0]
 
 
+BACKBONES: list[str] | None = None  # --backbone: instead of the preset's
+
+
 def fit(preset: str, data: Any, labels: Any = None, groups: Any = None, seed: int = 0, **extra: Any
         ) -> tuple[handful.Classifier, float]:
     start = time.perf_counter()
+    if BACKBONES and "backbone" not in extra:
+        extra["backbone"] = BACKBONES
     clf = handful.Classifier(preset=preset, random_state=seed, verbose=0, **extra)
     clf.fit(data, labels, groups=groups) if labels is not None else clf.fit(data, groups=groups)
     return clf, time.perf_counter() - start
@@ -186,12 +192,14 @@ def main() -> None:
     preset = args[args.index("--preset") + 1] if "--preset" in args else "best"
     seeds = int(args[args.index("--seeds") + 1]) if "--seeds" in args else 1
     wanted = [a for a in args if a in ("digits", "ants", "sst2")] or ["digits", "ants", "sst2"]
+    global BACKBONES
+    BACKBONES = args[args.index("--backbone") + 1].split(",") if "--backbone" in args else None
     if not feature_cache.default_cache_dir().exists():
         print("set HANDFUL_CACHE_DIR to a shared cache to reuse features", file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)
     for name in wanted:
         rows = {"digits": digits, "ants": ants, "sst2": sst2}[name](preset, seeds)
-        path = RESULTS / f"trust_{name}_{preset}.json"
+        path = RESULTS / f"trust_{name}_{preset}{'_' + '+'.join(BACKBONES) if BACKBONES else ''}.json"
         path.write_text(json.dumps(rows, indent=1, default=str) + "\n", encoding="utf-8")
         print(f"wrote {path}")
 

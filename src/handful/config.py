@@ -26,7 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbones": {
             "image": ["efficientnet-lite0", "efficientnet-lite2"],
             "text": ["minilm-l6", "e5-small"],
-            "audio": ["aisfx", "logmel-efficientnet-lite0", "resemblyzer"],
+            "audio": ["aisfx", "logmel-efficientnet-lite0", "resemblyzer", "mfcc-shape"],
         },
         # The pool learners run only when there is an unlabelled pool (Learner.uses_unlabelled).
         "learners": ["linear", "mlp", "cosine", "prototypes", "finetune", "self-training", "label-spreading",

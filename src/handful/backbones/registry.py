@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-Kind = Literal["pretrained", "baseline", "test"]
+Kind = Literal["pretrained", "engineered", "baseline", "test"]  # engineered: hand-made features that are not a baseline
 TRUNK = ":trunk"  # suffix of a trunk backbone's name: "efficientnet-lite0:trunk" is the frozen part of Lite0
 
 
@@ -99,7 +99,7 @@ def register_backbone(spec: BackboneSpec, tail: TailFactory | None = None) -> Ca
 def _ensure_loaded() -> None:
     # Importing the modality modules runs their @register_backbone decorators; the heavy libraries they use
     # are imported inside the factories, so this stays cheap.
-    from handful.backbones import audio, image, text, tiny  # noqa: F401
+    from handful.backbones import audio, image, speech, text, tiny  # noqa: F401
 
 
 def unknown_name_error(what: str, name: str, valid: Sequence[str]) -> ValueError:

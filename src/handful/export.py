@@ -87,7 +87,7 @@ def _image_recipe(name: str, backbone: Any) -> _Recipe:
     import torch
     from PIL import Image
 
-    from handful.backbones.image import IMAGENET_MEAN, IMAGENET_STD, to_tensor_batch
+    from handful.backbones.efficientnet import IMAGENET_MEAN, IMAGENET_STD, to_tensor_batch
     from handful.data.decode import load_image
 
     if name == "tiny-image":

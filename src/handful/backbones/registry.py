@@ -96,12 +96,6 @@ def register_backbone(spec: BackboneSpec, tail: TailFactory | None = None) -> Ca
     return decorate
 
 
-def _ensure_loaded() -> None:
-    # Importing the modality modules runs their @register_backbone decorators; the heavy libraries they use
-    # are imported inside the factories, so this stays cheap.
-    from handful.backbones import audio, image, speech, text, tiny  # noqa: F401
-
-
 def unknown_name_error(what: str, name: str, valid: Sequence[str]) -> ValueError:
     """A ValueError naming the valid choices and the closest one, for any registry lookup."""
     close = difflib.get_close_matches(name, valid, n=1)
@@ -110,7 +104,6 @@ def unknown_name_error(what: str, name: str, valid: Sequence[str]) -> ValueError
 
 
 def get_spec(name: str) -> BackboneSpec:
-    _ensure_loaded()
     if name not in _REGISTRY:
         # Users are shown the names they may choose: not the tiny test backbones, not the fine-tuning trunks.
         public = [n for n, (spec, *_) in _REGISTRY.items() if spec.kind != "test" and spec.trunk_of is None]
@@ -139,7 +132,6 @@ def get_backbone(name: str) -> Backbone:
 
 def trunk_name(name: str) -> str | None:
     """The trunk backbone of ``name`` (``name`` itself if it is one), or None when ``name`` cannot be fine-tuned."""
-    _ensure_loaded()
     if name in _TAILS:
         return name
     return name + TRUNK if name + TRUNK in _TAILS else None
@@ -203,7 +195,6 @@ def list_backbones(modality: str | None = None, kind: str | None = None, trunks:
         >>> [s.name for s in list_backbones("image", kind="pretrained")]
         ['efficientnet-lite0', 'efficientnet-lite2']
     """
-    _ensure_loaded()
     specs = [spec for spec, _ in _REGISTRY.values()]
     return sorted(
         (s for s in specs if (modality is None or s.modality == modality) and (kind is None or s.kind == kind)

@@ -47,17 +47,6 @@ class EfficientNetTail(nn.Module):
         return self
 
 
-def efficientnet_tail(variant: str, blocks: int) -> EfficientNetTail:
-    """The pretrained tail of EfficientNet-``variant`` after its last ``blocks`` MBConv blocks."""
-    from handful.backbones.image import load_efficientnet_lite
-
-    model = load_efficientnet_lite(variant)
-    channels = int(model._blocks[len(model._blocks) - blocks]._block_args.input_filters)
-    size = int(model.feature_output_image_size if isinstance(model.feature_output_image_size, int)
-               else model.feature_output_image_size[0])
-    return EfficientNetTail(model, blocks, channels, size)
-
-
 class _SelfAttention(nn.Module):
     def __init__(self, hidden: int) -> None:
         super().__init__()

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 import handful
-from handful.backbones.cache import embed
-from handful.backbones.registry import LazyBackbone
+from handful.backbones.features import embed
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.learners import make_learner
@@ -38,18 +37,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def probe(backbone: str, scaling: str, train: Dataset, test: Dataset) -> float:
     """Accuracy of one backbone + logistic regression fitted on ``train`` and scored on ``test``."""
     classes = train.classes
-    x_train = embed(LazyBackbone(backbone), train.examples, handful_cache())
-    x_test = embed(LazyBackbone(backbone), test.examples, handful_cache())
+    x_train = embed(backbone, train.examples)
+    x_test = embed(backbone, test.examples)
     y_train = np.searchsorted(classes, train.labels)
     y_test = np.searchsorted(classes, test.labels)
     head = make_learner("linear", scaling).fit(x_train, y_train, len(classes), 0)
     return float(np.mean(head.predict_proba(x_test).argmax(axis=1) == y_test))
-
-
-def handful_cache() -> Path:
-    from handful.backbones.cache import default_cache_dir
-
-    return default_cache_dir()
 
 
 def run_handful(train: Dataset, test: Dataset, seed: int) -> dict[str, Any]:

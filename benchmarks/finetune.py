@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from handful.backbones.cache import default_cache_dir, embed
-from handful.backbones.registry import LazyBackbone
+from handful.backbones.features import embed
 from handful.data import from_inputs, from_texts, load
 from handful.data.dataset import Dataset
 from handful.learners import FitContext, make_learner
@@ -41,8 +40,8 @@ def compare(backbone: str, train: Dataset, test: Dataset, seed: int) -> dict[str
     y_train, y_test = np.searchsorted(classes, train.labels), np.searchsorted(classes, test.labels)
     row: dict[str, Any] = {"backbone": backbone, "seed": seed, "n_train": len(train), "n_test": len(test)}
     for learner, name in (("linear", backbone), ("finetune", f"{backbone}:trunk")):
-        x_train = embed(LazyBackbone(name), train.examples, default_cache_dir())
-        x_test = embed(LazyBackbone(name), test.examples, default_cache_dir())
+        x_train = embed(name, train.examples)
+        x_test = embed(name, test.examples)
         started = time.perf_counter()
         head = make_learner(learner, "l2").fit(x_train, y_train, len(classes), FitContext(seed, backbone=name))
         row[f"{learner}_seconds"] = round(time.perf_counter() - started, 2)

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from handful.backbones.cache import default_cache_dir, embed
-from handful.backbones.registry import LazyBackbone, get_spec
+from handful.backbones.features import embed
+from handful.backbones.registry import get_spec
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.evaluation.curve import learning_curve
@@ -64,7 +64,7 @@ def run(name: str) -> list[dict[str, Any]]:
     dataset = read()
     classes = dataset.classes
     y = np.searchsorted(classes, np.asarray(dataset.labels, dtype=str))
-    features = embed(LazyBackbone(backbone), dataset.examples, default_cache_dir())
+    features = embed(backbone, dataset.examples)
     scaling = get_spec(backbone).normalize
     rows = []
     for seed in SEEDS:

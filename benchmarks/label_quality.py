@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 import handful
-from handful.backbones.cache import default_cache_dir, embed
-from handful.backbones.registry import LazyBackbone
+from handful.backbones.features import embed_all, parts_of
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.evaluation.noise import rank_label_issues
@@ -50,7 +49,7 @@ def sst2(split: str) -> tuple[list[str], list[str]]:
 
 def full_ranking(clf: handful.Classifier, train: Dataset) -> list[Any]:
     """Every training example ranked by the same rule as ``label_issues_``, with the winner's features."""
-    blocks = [embed(LazyBackbone(part), train.examples, default_cache_dir()) for part in clf.backbone_.split("+")]
+    blocks = list(embed_all(parts_of(clf.backbone_), train.examples).values())
     y = np.searchsorted(clf.classes_.astype(str), np.asarray(train.labels, dtype=str))
     texts = [e.text for e in train.examples] if train.modality == "text" else None
     return rank_label_issues(clf.oof_proba_, y, [str(c) for c in clf.classes_], [e.source for e in train.examples],

@@ -39,8 +39,9 @@ import numpy as np
 
 import handful
 from handful.augment import Augmentation
-from handful.backbones.cache import default_cache_dir, embed, embed_views
-from handful.backbones.registry import LazyBackbone, trunk_name
+from handful.backbones.cache import default_cache_dir
+from handful.backbones.features import embed_all, embed_views
+from handful.backbones.registry import trunk_name
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.learners import FitContext, make_learner
@@ -68,22 +69,19 @@ def _timed(fit: Callable[[], float]) -> dict[str, float]:
 
 def fixed_recipes(backbone: str, train: Dataset, test: Dataset, seed: int) -> dict[str, dict[str, float]]:
     """Probe, probe + augmented views, and fine-tuning of ``backbone`` on ``train``, scored on ``test``."""
-    cache = default_cache_dir()
     classes = train.classes
     y_train, y_test = _labels(train, classes), _labels(test, classes)
-    encoder = LazyBackbone(backbone)
     trunk = trunk_name(backbone)
     assert trunk is not None, f"{backbone} has no trunk to fine-tune"
-    trunk_encoder = LazyBackbone(trunk)
-    x_train, x_test = embed(encoder, train.examples, cache), embed(encoder, test.examples, cache)
-    t_train, t_test = embed(trunk_encoder, train.examples, cache), embed(trunk_encoder, test.examples, cache)
+    x_train, t_train = embed_all([backbone, trunk], train.examples).values()  # each image decoded once for both
+    x_test, t_test = embed_all([backbone, trunk], test.examples).values()
 
     def probe() -> float:
         head = make_learner("linear", "l2").fit(x_train, y_train, len(classes), seed)
         return _accuracy(head.predict_proba(x_test), y_test)
 
     def augmented() -> float:
-        views = embed_views(encoder, train.examples, AUGMENTATION, seed, cache)
+        views = embed_views(backbone, train.examples, AUGMENTATION, seed)
         rows = np.arange(len(y_train))
         head = make_learner("linear", "l2").fit(*with_views(x_train, y_train, rows, views), len(classes), seed)
         return _accuracy(head.predict_proba(x_test), y_test)

@@ -36,11 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 import handful
-from handful.backbones.cache import default_cache_dir, embed
-from handful.backbones.registry import LazyBackbone
+from handful.backbones.features import embed
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.learners import make_learner
@@ -77,10 +75,7 @@ SETS: dict[str, Callable[[], tuple[Dataset, Dataset, int, int | None]]] = {"digi
 
 
 def features(backbone: str, data: Dataset) -> Any:
-    blocks = [embed(LazyBackbone(part), data.examples, default_cache_dir()) for part in backbone.split("+")]
-    if len(blocks) == 1:
-        return blocks[0]
-    return sparse.hstack(blocks, format="csr") if any(sparse.issparse(b) for b in blocks) else np.hstack(blocks)
+    return embed(backbone, data.examples)
 
 
 def fixed_accuracy(clf: handful.Classifier, train: Dataset, test: Dataset, seed: int) -> float:

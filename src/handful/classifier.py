@@ -22,8 +22,8 @@ from handful._timing import stage
 from handful._version import __version__
 from handful.artifacts import safety, schema
 from handful.artifacts.evaluations import read_evaluations
-from handful.backbones import cache as feature_cache
-from handful.backbones.registry import Backbone, LazyBackbone, frozen_name, get_spec, trunk_name
+from handful.backbones.features import Features, cache_root, embed_all, fuse, is_fused, parts_of, stack
+from handful.backbones.registry import frozen_name, get_spec, trunk_name
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
 from handful.data.dataset import MODALITIES
 from handful.data.groups import codes as group_codes
@@ -178,41 +178,30 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.label_type_ = label_kind(y) if y is not None and not isinstance(X, str | Path | Dataset) else "str"
         self.classes_ = typed_classes(train.classes, self.label_type_)
         y_index = np.asarray([class_positions(self.classes_)[str(label)] for label in train.labels], dtype=np.int64)
-        features: dict[str, Any] = {}
-
-        def features_for(name: str) -> Any:
-            for part in name.split("+"):
-                if part not in features:
-                    features[part] = self._embed(part, train)
-            return _stack([features[part] for part in name.split("+")])
-
-        pool_features: dict[str, Any] = {}
+        candidates = self._candidates(cfg, with_pool=pool is not None)
+        features = Features(train.examples, self.cache_dir, self.verbose)
+        if cfg.time_budget is None:  # the first stage embeds every plain backbone: decode each example once for all
+            features.prefetch(c.backbone for c in candidates if not c.augment and not is_fused(c.backbone)
+                              and c.learner in LEARNERS and LEARNERS[c.learner].cheap)
+        features_for = features.__getitem__
+        pool_features = None if pool is None else Features(pool.examples, self.cache_dir, self.verbose)
 
         def unlabelled_for(name: str) -> Any:  # embedded once per backbone, through the same cache
-            if pool is None:
-                return None
-            for part in name.split("+"):
-                if part not in pool_features:
-                    pool_features[part] = self._embed(part, pool)
-            return _stack([pool_features[part] for part in name.split("+")])
+            return None if pool_features is None else pool_features[name]
 
         names, source = resolve_groups(train, groups, str(X) if isinstance(X, str | Path) else None)
-        embedding = frozen_name(cfg.backbones[0].split("+")[0])  # near-duplicates, clusters, distances
+        embedding = frozen_name(parts_of(cfg.backbones[0])[0])  # near-duplicates, clusters, distances
         names, merged = _merge_near_duplicates(names, features_for(embedding), train)
         group_index = group_codes(names) if names is not None else None
         folds = selection.make_folds(y_index, selection.n_folds(y_index, cfg.cv_folds, group_index), cfg.cv_repeats,
                                      seed, groups=group_index)
-        candidates = self._candidates(cfg, with_pool=pool is not None)
 
-        views: dict[str, selection.Views] = {}
         augmentation = cfg.augmentation()
 
         def views_for(name: str, key: str) -> selection.Views:
             if augmentation is None or key != augmentation.key():
                 raise ValueError(f"no augmentation {key!r} in this fit")
-            if name not in views:
-                views[name] = self._embed_views(name, train, augmentation, seed)
-            return views[name]
+            return features.views(name, augmentation, seed)
 
         # Augmented candidates run on one backbone with at most two heads (Search.augmented).
         planned = sum(not c.augment for c in candidates) + min(2, sum(bool(c.augment) for c in candidates))
@@ -270,7 +259,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.oof_proba_ = winner.oof_proba
         # A fine-tuned model's trunk rows are raw activations: outliers, duplicates and the learning curve (with a
         # linear proxy) are measured on the frozen backbone's embeddings instead.
-        frozen = list(dict.fromkeys(frozen_name(p) for p in winner.candidate.backbone.split("+")))
+        frozen = list(dict.fromkeys(frozen_name(p) for p in parts_of(winner.candidate.backbone)))
         frozen_blocks = [features_for(p) for p in frozen]
         with stage("label check"):
             content = noise.content_view(features_for(cfg.baseline), "tfidf" if cfg.modality == "text"
@@ -298,7 +287,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             self.leakage_ = None
             if source is None:  # no groups given: do the examples come in clumps?
                 self.leakage_ = self._leakage(results, winner, features_for, embedding, y_index, cfg, seed)
-        self._review(train, y_index, chosen, winner.candidate.scaling, seed, features_for("+".join(frozen)),
+        self._review(train, y_index, chosen, winner.candidate.scaling, seed, features_for(fuse(frozen)),
                      search.executor, group_index)
         with stage("holdout"):
             self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
@@ -351,8 +340,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         # Pretrained first: on a tie, and when the time budget runs out, they come before the baseline.
         found = []
         for name in cfg.backbones:
-            spec = get_spec(name.split("+")[0])
-            fused = "+" in name
+            spec = get_spec(parts_of(name)[0])
+            fused = is_fused(name)
             for learner in cfg.learners:
                 if LEARNERS[learner].combines:  # an ensemble is built from the others' results (selection.ensemble)
                     continue
@@ -369,11 +358,11 @@ class Classifier(ClassifierMixin, BaseEstimator):
             for name in cfg.backbones:
                 for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone
                                 and not LEARNERS[n].combines and not LEARNERS[n].uses_unlabelled):
-                    found.append(selection.Candidate(f"{name}+{cfg.baseline}", learner, "standard", "fused"))
+                    found.append(selection.Candidate(fuse([name, cfg.baseline]), learner, "standard", "fused"))
         augmentation = cfg.augmentation()
         if augmentation is not None:  # twins trained on augmented views too; Search.augmented picks which run
             found += [selection.Candidate(c.backbone, c.learner, c.scaling, c.kind, augmentation.key())
-                      for c in list(found) if "+" not in c.backbone]
+                      for c in list(found) if not is_fused(c.backbone)]
         scaling = "tfidf" if cfg.modality == "text" else get_spec(cfg.baseline).normalize
         found.append(selection.Candidate(cfg.baseline, "linear", scaling, "baseline"))
         return found
@@ -399,7 +388,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def _score_cache(
         self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int, pool: Dataset | None = None
     ) -> selection.ScoreCache | None:
-        root = self._cache_root()
+        root = cache_root(self.cache_dir)
         if root is None:
             return None
         pool_digest = "" if pool is None else hashlib.sha256("\n".join(e.digest for e in pool.examples).encode()
@@ -448,29 +437,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         from handful.report import Report
 
         return Report(self)
-
-    def _cache_root(self) -> Path | None:
-        if self.cache_dir is False:
-            return None
-        if self.cache_dir is None or self.cache_dir is True:
-            return feature_cache.default_cache_dir()
-        return Path(self.cache_dir)
-
-    def _encoder(self, name: str) -> Backbone:
-        encoders: dict[str, Backbone] = self.__dict__.setdefault("_encoders", {})
-        if name not in encoders:
-            encoders[name] = LazyBackbone(name)
-        return encoders[name]
-
-    def _embed(self, name: str, dataset: Dataset) -> Any:
-        with progress_bar(f"Embedding with {name}", len(dataset), self.verbose) as advance, stage(f"embed {name}"):
-            return feature_cache.embed(self._encoder(name), dataset.examples, self._cache_root(), advance)
-
-    def _embed_views(self, name: str, dataset: Dataset, augmentation: Any, seed: int) -> selection.Views:
-        title = f"Embedding {augmentation.views} augmented views with {name}"
-        with progress_bar(title, len(dataset), self.verbose) as advance, stage(f"views {name}"):
-            return feature_cache.embed_views(self._encoder(name), dataset.examples, augmentation, seed,
-                                             self._cache_root(), advance)
 
     def _label_issues(self, train: Dataset, y: np.ndarray, proba: np.ndarray | None, blocks: list[Any],
                       content: Any = None) -> dict[str, Any]:
@@ -526,17 +492,13 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if len(dataset) == 0:
             empty = np.zeros((0, len(self.classes_)))
             return empty, empty, np.zeros(0) if distances else None
-        names = self.backbone_.split("+")
-        parts = {p: feature_cache.embed(self._encoder(p), dataset.examples, self._cache_root()) for p in names}
-        raw = self.head_.predict_proba(_stack([parts[p] for p in names]))
         trust = getattr(self, "trust_", None)
+        ood = distances and trust is not None and trust.ood is not None
+        names = parts_of(self.backbone_)  # with the detector's backbone, each input decoded once for both
+        found = embed_all([*names, *([str(self.ood_backbone_)] if ood else [])], dataset.examples, self.cache_dir)
+        raw = self.head_.predict_proba(stack([found[p] for p in names]))
         calibrated = trust.calibrator.transform(raw) if trust is not None else raw
-        distance = None
-        if distances and trust is not None and trust.ood is not None:
-            ood_name = str(self.ood_backbone_)
-            embedded = parts[ood_name] if ood_name in parts else \
-                feature_cache.embed(self._encoder(ood_name), dataset.examples, self._cache_root())
-            distance = trust.ood.score(embedded)
+        distance = trust.ood.score(found[str(self.ood_backbone_)]) if ood and trust is not None else None
         return calibrated, raw, distance
 
     def predict_sets(self, X: Any, coverage: float | None = None) -> list[list[str]]:
@@ -640,13 +602,13 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if len(pool) == 0:
             raise ValueError("no usable unlabelled input to choose from."
                              + "".join(f"\n{p}" for p in pool.problems[:10]))
-        blocks = [feature_cache.embed(self._encoder(p), pool.examples, self._cache_root())
-                  for p in self.backbone_.split("+")]
-        proba = self.head_.predict_proba(_stack(blocks))
+        found = embed_all(parts_of(self.backbone_), pool.examples, self.cache_dir)
+        blocks = list(found.values())
+        proba = self.head_.predict_proba(stack(blocks))
         texts = [e.text for e in pool.examples] if pool.modality == "text" else None
-        found = next_to_label.suggestions(proba, blocks, [str(c) for c in self.classes_],
+        suggested = next_to_label.suggestions(proba, blocks, [str(c) for c in self.classes_],
                                           [e.source for e in pool.examples], n, texts, method)  # type: ignore[arg-type]
-        return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in found]
+        return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in suggested]
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:
         """Accuracy (with a 95% Wilson interval), balanced accuracy and per-class scores on labelled data.
@@ -695,7 +657,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         for source in getattr(self, "data_sources_", []) or []:
             safety.check_output(path, source)
         params, tensors = self.head_.state()
-        parts = [get_spec(name) for name in self.backbone_.split("+")]
+        parts = [get_spec(name) for name in parts_of(self.backbone_)]
         trust = getattr(self, "trust_", None)
         trust_params: dict[str, Any] | None = None
         if trust is not None:
@@ -811,7 +773,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             clf.diagnosis_ = Diagnosis.from_dict(diagnosis) if diagnosis else None
             clf.oof_metrics_ = (out_of_fold or {}).get("metrics")
             clf.misclassified_ = (out_of_fold or {}).get("misclassified", [])
-            dim = sum(get_spec(name).dim for name in clf.backbone_.split("+"))
+            dim = sum(get_spec(name).dim for name in parts_of(clf.backbone_))
             schema.check_head(head.predict_proba(np.zeros((2, dim), dtype=np.float32)), len(clf.classes_))
         except artifacts.ModelFileError:
             raise
@@ -909,11 +871,6 @@ def _merge_near_duplicates(names: np.ndarray | None, embeddings: Any, train: Dat
                        len(kept))
         return names, 0
     return merged, len(kept)
-
-
-def _stack(blocks: list[Any]) -> Any:
-    """Features side by side (one block is returned as it is, so sparse baselines stay sparse)."""
-    return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
 
 
 def _jobs(n_jobs: int) -> int:

@@ -105,18 +105,19 @@ def resolve(
 
     ``augment`` is None (the preset decides), ``"off"``, or a setting for :func:`handful.augment.parse_augment`.
     """
+    from handful.backbones.features import parts_of
     from handful.backbones.registry import get_spec, list_backbones, trunk_name
     from handful.learners import LEARNERS
 
     chosen = preset(preset_name)
     names = [backbone] if isinstance(backbone, str) else list(backbone or chosen["backbones"][modality])
     for name in names:
-        for part in name.split("+"):  # "a+b" puts two feature sets side by side
+        for part in parts_of(name):  # "a+b" puts two feature sets side by side
             spec = get_spec(part)
             if spec.modality != modality:
                 raise ValueError(f"backbone {part!r} is for {spec.modality}, but the data is {modality}.")
     if backbone is None:  # preset backbones whose package is missing are left out, not fatal
-        names = [n for n in names if all(get_spec(p).available() for p in n.split("+"))] or names[:1]
+        names = [n for n in names if all(get_spec(p).available() for p in parts_of(n))] or names[:1]
     learner_names = [learners] if isinstance(learners, str) else list(learners or chosen["learners"])
     for name in learner_names:
         if name not in LEARNERS:

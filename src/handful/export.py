@@ -29,6 +29,7 @@ import numpy as np
 
 from handful._version import __version__
 from handful.artifacts.folder import file_sha256
+from handful.backbones.features import is_fused
 from handful.backbones.registry import get_backbone, get_spec
 from handful.classifier import Classifier
 from handful.learners import Learner
@@ -185,7 +186,7 @@ def check_exportable(backbone: str) -> None:
         >>> check_exportable("efficientnet-lite0")
     """
     supported = ", ".join(EXPORTABLE)
-    if "+" in backbone:
+    if is_fused(backbone):
         raise ValueError(
             f"cannot export a model on the fused backbone {backbone!r} to ONNX: fused backbones have several "
             f"inputs with different preprocessing. Backbones that export: {supported}. "

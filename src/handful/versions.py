@@ -28,8 +28,7 @@ import numpy as np
 
 from handful import selection
 from handful.artifacts.store import Registry, Version
-from handful.backbones import cache as feature_cache
-from handful.backbones.registry import LazyBackbone
+from handful.backbones.features import Features
 from handful.classifier import Classifier
 from handful.data import Dataset, load
 from handful.data.groups import codes as group_codes
@@ -164,12 +163,11 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
     groups = getattr(new, "groups_", None)  # the new version's groups (near-duplicates merged): same folds as its own
     codes = None if groups is None else group_codes(np.asarray(groups, dtype=object))
     folds = selection.make_folds(y, selection.n_folds(y, cfg.cv_folds, codes), cfg.cv_repeats, cfg.seed, groups=codes)
-    cache_root = _cache_root(new)
+    features = Features(data.examples, new.cache_dir)
+    features.prefetch([old.backbone_, new.backbone_])  # each example decoded once for both
     everyone = np.ones(len(y), dtype=bool)
-    old_predictions = _fold_predictions(_candidate(old), _features(old.backbone_, data, cache_root),
-                                        y, folds, cfg.seed, old_examples)
-    new_predictions = _fold_predictions(_candidate(new), _features(new.backbone_, data, cache_root),
-                                        y, folds, cfg.seed, everyone)
+    old_predictions = _fold_predictions(_candidate(old), features[old.backbone_], y, folds, cfg.seed, old_examples)
+    new_predictions = _fold_predictions(_candidate(new), features[new.backbone_], y, folds, cfg.seed, everyone)
     scored = {}
     for part, mask in (("old_examples", old_examples), ("all_examples", everyone)):
         pairs = [(balanced_accuracy(y[test][mask[test]], o[mask[test]], len(classes)),
@@ -230,15 +228,3 @@ def _fold_predictions(
     probas = selection.fold_probabilities([job], parts, executor)[0]
     return [np.where(p.max(axis=1) > 0, p.argmax(axis=1), -1) for p in probas]  # -1: nothing to learn from
 
-
-def _features(backbone: str, data: Dataset, cache_root: Path | None) -> Any:
-    blocks = [feature_cache.embed(LazyBackbone(part), data.examples, cache_root) for part in backbone.split("+")]
-    return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
-
-
-def _cache_root(clf: Classifier) -> Path | None:
-    if clf.cache_dir is False:
-        return None
-    if clf.cache_dir is None or clf.cache_dir is True:
-        return feature_cache.default_cache_dir()
-    return Path(clf.cache_dir)

@@ -158,40 +158,65 @@ def embed(
     cache_root: Path | None = None,
     progress: Progress | None = None,
 ) -> Any:
-    """Features for ``examples`` in order: a float32 array, or a sparse matrix for sparse baselines.
+    """Features of one backbone for ``examples`` in order (see :func:`embed_many`)."""
+    return embed_many([backbone], examples, cache_root, progress)[0]
 
-    Only examples missing from the cache are decoded and embedded; ``progress(n)`` is called as they are.
+
+def embed_many(
+    backbones: Sequence[Backbone],
+    examples: Sequence[Example],
+    cache_root: Path | None = None,
+    progress: Progress | None = None,
+) -> list[Any]:
+    """Features of each backbone for ``examples`` in order: float32 arrays, or sparse matrices for sparse baselines.
+
+    Only examples missing from a backbone's cache are embedded by it, and each is decoded once for all the
+    backbones that miss it; ``progress(n)`` counts examples done (cached or embedded) for all of them.
     """
-    spec = backbone.spec
-    sparse = spec.kind == "baseline" and spec.modality == "text"
-    use_cache = cache_root is not None and not sparse
-    cache = FeatureCache(cache_root, spec.cache_key()) if use_cache and cache_root is not None else None
-    known = cache.get([e.digest for e in examples]) if cache is not None else {}
-    if progress is not None and known:
-        progress(sum(e.digest in known for e in examples))
+    if not backbones:
+        return []
+    modality = backbones[0].spec.modality
+    out: list[Any] = [None] * len(backbones)
+    known: dict[int, dict[str, np.ndarray]] = {}
+    caches: dict[int, FeatureCache] = {}
+    for index, backbone in enumerate(backbones):
+        spec = backbone.spec
+        if spec.modality != modality:
+            raise ValueError(f"backbones of one call must share a modality: {spec.name} is {spec.modality}, "
+                             f"{backbones[0].spec.name} is {modality}")
+        if spec.kind == "baseline" and spec.modality == "text":  # sparse n-grams: never cached, nothing to decode
+            out[index] = _embed_sparse(backbone, examples)
+            continue
+        if cache_root is not None:
+            caches[index] = FeatureCache(cache_root, spec.cache_key())
+        known[index] = caches[index].get([e.digest for e in examples]) if index in caches else {}
     counts = Counter(e.digest for e in examples)
-    missing: list[Example] = []
-    seen: set[str] = set()
-    for example in examples:
-        if example.digest not in known and example.digest not in seen:
-            missing.append(example)
-            seen.add(example.digest)
-    if sparse:
-        return _embed_sparse(backbone, examples, progress)
-    step = backbone.batch_size if missing else 1  # reading batch_size would load a lazy backbone's weights
-    for start in range(0, len(missing), step):
-        chunk = missing[start : start + step]
-        with stage("decode"):
-            values = [decode_example(e, spec.modality) for e in chunk]
-        features = np.asarray(backbone.embed(values), dtype=np.float32)
-        if cache is not None:
-            cache.put([e.digest for e in chunk], features)
-        known.update({e.digest: row for e, row in zip(chunk, features, strict=True)})
+    unique = list({e.digest: e for e in examples}.values())
+    missing = {index: {e.digest for e in unique if e.digest not in found} for index, found in known.items()}
+    todo = [e for e in unique if any(e.digest in m for m in missing.values())]
+    if progress is not None and len(todo) < len(unique):
+        progress(sum(counts[e.digest] for e in unique) - sum(counts[e.digest] for e in todo))
+    # reading batch_size would load a lazy backbone's weights: only backbones with work to do are asked
+    step = min((backbones[i].batch_size for i, m in missing.items() if m), default=1)
+    for start in range(0, len(todo), step):
+        chunk = todo[start : start + step]
+        values = [decode_example(e, modality) for e in chunk]
+        for index, wanted in missing.items():
+            rows = [i for i, e in enumerate(chunk) if e.digest in wanted]
+            if not rows:
+                continue
+            features = np.asarray(backbones[index].embed([values[i] for i in rows]), dtype=np.float32)
+            digests = [chunk[i].digest for i in rows]
+            if index in caches:
+                caches[index].put(digests, features)
+            known[index].update(zip(digests, features, strict=True))
         if progress is not None:
             progress(sum(counts[e.digest] for e in chunk))
-    if not examples:
-        return np.zeros((0, spec.dim), dtype=np.float32)
-    return np.stack([known[e.digest] for e in examples]).astype(np.float32)
+    for index, found in known.items():
+        dim = backbones[index].spec.dim
+        out[index] = (np.stack([found[e.digest] for e in examples]).astype(np.float32) if examples
+                      else np.zeros((0, dim), dtype=np.float32))
+    return out
 
 
 def embed_views(
@@ -270,15 +295,13 @@ def embed_views(
     return np.stack([known[n] for e in examples for n in names[e.digest]]).astype(np.float32), owner
 
 
-def _embed_sparse(backbone: Backbone, examples: Sequence[Example], progress: Progress | None) -> Any:
+def _embed_sparse(backbone: Backbone, examples: Sequence[Example]) -> Any:
     import scipy.sparse
 
     parts = []
     for start in range(0, len(examples), backbone.batch_size):
         chunk = examples[start : start + backbone.batch_size]
         parts.append(backbone.embed([e.text for e in chunk]))
-        if progress is not None:
-            progress(len(chunk))
     if not parts:
         return scipy.sparse.csr_matrix((0, backbone.spec.dim), dtype=np.float32)
     return scipy.sparse.vstack(parts).tocsr()

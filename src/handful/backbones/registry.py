@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -173,18 +174,22 @@ class LazyBackbone(Backbone):
     def __init__(self, name: str) -> None:
         self.spec = get_spec(name)
         self._inner: Backbone | None = None
+        self._lock = threading.Lock()  # one encoder may serve several models' threads (tokenizers are not reentrant)
 
     @property
     def batch_size(self) -> int:  # type: ignore[override]
         return self._load().batch_size
 
     def _load(self) -> Backbone:
-        if self._inner is None:
-            self._inner = get_backbone(self.spec.name)
-        return self._inner
+        with self._lock:
+            if self._inner is None:
+                self._inner = get_backbone(self.spec.name)
+            return self._inner
 
     def embed(self, batch: Sequence[Any]) -> np.ndarray:
-        return self._load().embed(batch)
+        inner = self._load()
+        with self._lock:
+            return inner.embed(batch)
 
 
 def list_backbones(modality: str | None = None, kind: str | None = None, trunks: bool = False) -> list[BackboneSpec]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from handful.backbones.features import parts_of as backbone_parts
 from handful.learners.base import Array, FitContext, Learner, State, as_context, register_learner
 
 ROUNDS = 25  # additions with replacement; AutoGluon's default ensemble size is of this order
@@ -75,7 +76,7 @@ def parts_of(members: Sequence[Member]) -> list[str]:
     """The backbones the members need, each once, in the order first used."""
     found: list[str] = []
     for member in members:
-        found += [p for p in member.backbone.split("+") if p not in found]
+        found += [p for p in backbone_parts(member.backbone) if p not in found]
     return found
 
 
@@ -102,7 +103,8 @@ class EnsembleHead(Learner):
 
     def _columns(self, backbone: str) -> Array:
         starts = np.concatenate([[0], np.cumsum(self.dims)])
-        spans = [np.arange(starts[self.parts.index(p)], starts[self.parts.index(p) + 1]) for p in backbone.split("+")]
+        spans = [np.arange(starts[self.parts.index(p)], starts[self.parts.index(p) + 1])
+                 for p in backbone_parts(backbone)]
         return np.concatenate(spans)
 
     def fit(self, features: Any, y: Array, n_classes: int, context: FitContext | int = 0) -> EnsembleHead:

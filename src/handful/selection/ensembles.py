@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from handful.backbones.features import fuse
 from handful.evaluation.metrics import balanced_accuracy, cv_estimate
 from handful.learners.ensemble import EnsembleHead, Member, greedy_weights, parts_of
 from handful.selection.folds import Folds
@@ -35,7 +36,7 @@ def ensemble(results: list[Result], y: np.ndarray, n_classes: int, folds: Folds)
         return None
     members = tuple(Member(r.candidate.backbone, r.candidate.learner, r.candidate.scaling, float(w))
                     for r, w in zip(pool, weights, strict=True) if w > 0)
-    name = "+".join(parts_of(members))
+    name = fuse(parts_of(members))
     result = Result(Candidate(name, EnsembleHead.name, "standard", "ensemble", members=members))
     oof = np.zeros((len(y), n_classes))
     seen = np.zeros(len(y))

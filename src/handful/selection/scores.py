@@ -35,9 +35,10 @@ class ScoreCache:
 
     def key(self, candidate: Candidate) -> str:
         from handful._version import __version__
+        from handful.backbones.features import parts_of
         from handful.backbones.registry import get_spec
 
-        parts = [get_spec(p).cache_key() for p in candidate.backbone.split("+")]
+        parts = [get_spec(p).cache_key() for p in parts_of(candidate.backbone)]
         learner = candidate.learner
         recipe = LEARNERS[learner].version if learner in LEARNERS else "?"
         fields: list[Any] = [self.context, __version__, parts, learner if recipe == "1" else f"{learner}-v{recipe}",

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from handful.backbones.features import is_fused, parts_of
 from handful.backbones.registry import frozen_name
 from handful.learners import LEARNERS, FitContext
 from handful.selection.executor import Executor
@@ -195,15 +196,15 @@ class Search:
         backbone's trunk) only on the backbone whose cheap heads scored best. The others are listed as not tried,
         with the reason. Augmented candidates come last (see :meth:`augmented`)."""
         plain = [c for c in candidates if not c.augment]
-        first = [c for c in plain if _cheap(c.learner) and "+" not in c.backbone]
+        first = [c for c in plain if _cheap(c.learner) and not is_fused(c.backbone)]
         rest = [c for c in plain if c not in first]
         results = self.run(first)
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
-        if not scored or len({frozen_name(c.backbone.split("+")[0]) for c in rest}) <= 1:
+        if not scored or len({frozen_name(parts_of(c.backbone)[0]) for c in rest}) <= 1:
             results += self.run(rest)
             return results + self.augmented([c for c in candidates if c.augment], results)
         top = best(scored, self.y).candidate.backbone
-        chosen = [c for c in rest if frozen_name(c.backbone.split("+")[0]) == top]
+        chosen = [c for c in rest if frozen_name(parts_of(c.backbone)[0]) == top]
         results += self.run(chosen)
         message = f"costly heads are tried on the best backbone only ({top})"
         results += [self._report(Result(c, status="skipped", message=message)) for c in rest if c not in chosen]
@@ -213,7 +214,7 @@ class Search:
         """The last stage: augmented candidates on the best backbone only, for the linear head and the best head
         there, so augmentation costs a bounded time. The others are left off the leaderboard (not tried)."""
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"
-                  and "+" not in r.candidate.backbone]
+                  and not is_fused(r.candidate.backbone)]
         if not candidates or not scored:
             return []
         leader = best(scored, self.y).candidate

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import functools
 import hashlib
 import logging
 import time
@@ -15,19 +13,18 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
-from handful import _timing, artifacts, config, selection
-from handful._lists import listed, short
+from handful import _timing, config, selection
+from handful._lists import listed
 from handful._progress import progress_bar, status_bar
 from handful._timing import stage
-from handful._version import __version__
-from handful.artifacts import safety, schema
-from handful.artifacts.evaluations import read_evaluations
-from handful.backbones.features import Features, cache_root, embed_all, fuse, is_fused, parts_of, stack
-from handful.backbones.registry import frozen_name, get_spec, trunk_name
+from handful.artifacts import manifest, safety
+from handful.backbones.features import Features, cache_root, embed_all, fuse, parts_of, stack
+from handful.backbones.registry import frozen_name, get_spec
 from handful.data import Dataset, LoadedData, Problem, from_inputs, load
+from handful.data.checks import check_trainable
 from handful.data.dataset import MODALITIES
 from handful.data.groups import codes as group_codes
-from handful.data.groups import merge_groups, one_group_classes, resolve_groups
+from handful.data.groups import resolve_groups
 from handful.data.labels import class_positions, label_kind, typed_classes
 from handful.data.pool import DEFAULT_CAP
 from handful.data.pool import gather as gather_pool
@@ -35,18 +32,17 @@ from handful.data.sources import read_unlabelled
 from handful.evaluation import noise
 from handful.evaluation import suggest as next_to_label
 from handful.evaluation.conformal import describe as describe_set
-from handful.evaluation.curve import LearningCurve, learning_curve
-from handful.evaluation.diagnosis import Diagnosis, diagnose, misclassified
-from handful.evaluation.metrics import Estimate, balanced_accuracy, holdout_metrics
+from handful.evaluation.duplicates import merge_near_duplicates
+from handful.evaluation.metrics import holdout_metrics
+from handful.evaluation.review import label_issues, review
 from handful.evaluation.trust import Trust, fit_trust, held_out_trust
-from handful.learners import LEARNERS, FitContext, Learner, learner_from_state
+from handful.learners import LEARNERS, FitContext
+from handful.selection import plan
 from handful.selection.leakage import leakage_check
 
 logger = logging.getLogger(__name__)
 
-MIN_PER_CLASS = 2
 SMALL = 100
-MERGE_SIMILARITY = 0.98  # near-duplicates this similar (a photo twice, a trimmed clip) share one group
 
 
 class NotFittedError(SklearnNotFittedError):
@@ -159,7 +155,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X: Any, y: Sequence[Any] | None, unlabelled: Any = None,
              groups: str | Sequence[Any] | None = None) -> None:
         started = time.perf_counter()
-        seed = _seed(self.random_state)
+        seed = config.seed_of(self.random_state)
         with stage("read"):
             loaded = self._read(X, y, None if isinstance(groups, str) else groups)
         train = loaded.train
@@ -178,11 +174,11 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.label_type_ = label_kind(y) if y is not None and not isinstance(X, str | Path | Dataset) else "str"
         self.classes_ = typed_classes(train.classes, self.label_type_)
         y_index = np.asarray([class_positions(self.classes_)[str(label)] for label in train.labels], dtype=np.int64)
-        candidates = self._candidates(cfg, with_pool=pool is not None)
+        classes = [str(c) for c in self.classes_]
+        candidates = plan.candidates(cfg, with_pool=pool is not None)
         features = Features(train.examples, self.cache_dir, self.verbose)
         if cfg.time_budget is None:  # the first stage embeds every plain backbone: decode each example once for all
-            features.prefetch(c.backbone for c in candidates if not c.augment and not is_fused(c.backbone)
-                              and c.learner in LEARNERS and LEARNERS[c.learner].cheap)
+            features.prefetch(plan.first_stage_backbones(candidates))
         features_for = features.__getitem__
         pool_features = None if pool is None else Features(pool.examples, self.cache_dir, self.verbose)
 
@@ -191,7 +187,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
 
         names, source = resolve_groups(train, groups, str(X) if isinstance(X, str | Path) else None)
         embedding = frozen_name(parts_of(cfg.backbones[0])[0])  # near-duplicates, clusters, distances
-        names, merged = _merge_near_duplicates(names, features_for(embedding), train)
+        names, merged = merge_near_duplicates(names, features_for(embedding), train)
         group_index = group_codes(names) if names is not None else None
         folds = selection.make_folds(y_index, selection.n_folds(y_index, cfg.cv_folds, group_index), cfg.cv_repeats,
                                      seed, groups=group_index)
@@ -210,7 +206,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda r: advance(1, _scored(r)),
                 # Tiny fits run here: starting worker processes would cost more than the fits.
-                executor=selection.make_executor(1 if len(train) < SMALL else _jobs(self.n_jobs), self.ray),
+                executor=selection.make_executor(1 if len(train) < SMALL else config.jobs(self.n_jobs), self.ray),
                 scores=self._score_cache(train, y_index, folds, seed, pool), views_for=views_for,
                 unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
             )
@@ -240,7 +236,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.backbone_ = winner.candidate.backbone
         self.learner_ = winner.candidate.learner
         self.augment_ = winner.candidate.augment
-        self.augmentation_ = self._augmentation_record(cfg, results, winner)
+        self.augmentation_ = plan.augmentation_record(cfg, results, winner)
         self.head_ = head
         pool_record.gains = selection.pool_gains(results)
         self.unlabelled_: dict[str, Any] | None = {**pool_record.as_dict(),
@@ -264,7 +260,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         with stage("label check"):
             content = noise.content_view(features_for(cfg.baseline), "tfidf" if cfg.modality == "text"
                                          else get_spec(cfg.baseline).normalize)
-            self.label_issues_ = self._label_issues(train, y_index, winner.oof_proba, frozen_blocks, content)
+            self.label_issues_ = label_issues(train, y_index, winner.oof_proba, classes, frozen_blocks, content)
         self.problems_ = list(loaded.train.problems)
         self.n_examples_ = len(train)
         self.class_counts_ = train.class_counts()
@@ -287,8 +283,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
             self.leakage_ = None
             if source is None:  # no groups given: do the examples come in clumps?
                 self.leakage_ = self._leakage(results, winner, features_for, embedding, y_index, cfg, seed)
-        self._review(train, y_index, chosen, winner.candidate.scaling, seed, features_for(fuse(frozen)),
-                     search.executor, group_index)
+        reviewed = review(train, y_index, classes, self.oof_proba_, head, chosen, self.learner_,
+                          winner.candidate.scaling, (cfg.cv_folds, cfg.cv_repeats), self.cv_score_, self.baseline_,
+                          self.label_issues_, seed, self.verbose, features_for(fuse(frozen)), search.executor,
+                          group_index)
+        self.oof_metrics_, self.misclassified_ = reviewed.oof_metrics, reviewed.misclassified
+        self.learning_curve_, self.diagnosis_ = reviewed.learning_curve, reviewed.diagnosis
         with stage("holdout"):
             self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
@@ -336,55 +336,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
             raise TypeError("fit(X) with a list of inputs needs labels: fit(inputs, labels).")
         return LoadedData(train=from_inputs(X, y, self.modality, groups=groups))
 
-    def _candidates(self, cfg: config.Config, with_pool: bool = False) -> list[selection.Candidate]:
-        # Pretrained first: on a tie, and when the time budget runs out, they come before the baseline.
-        found = []
-        for name in cfg.backbones:
-            spec = get_spec(parts_of(name)[0])
-            fused = is_fused(name)
-            for learner in cfg.learners:
-                if LEARNERS[learner].combines:  # an ensemble is built from the others' results (selection.ensemble)
-                    continue
-                if LEARNERS[learner].uses_unlabelled and not with_pool:  # no pool: it would be a plain head
-                    continue
-                if LEARNERS[learner].tunes_backbone:  # fine-tuning runs on the backbone's trunk, where it has one
-                    trunk = None if fused else trunk_name(name)
-                    if trunk is not None:
-                        found.append(selection.Candidate(trunk, learner, spec.normalize, spec.kind))
-                    continue
-                found.append(selection.Candidate(
-                    name, learner, "standard" if fused else spec.normalize, "fused" if fused else spec.kind))
-        if cfg.fusion:
-            for name in cfg.backbones:
-                for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone
-                                and not LEARNERS[n].combines and not LEARNERS[n].uses_unlabelled):
-                    found.append(selection.Candidate(fuse([name, cfg.baseline]), learner, "standard", "fused"))
-        augmentation = cfg.augmentation()
-        if augmentation is not None:  # twins trained on augmented views too; Search.augmented picks which run
-            found += [selection.Candidate(c.backbone, c.learner, c.scaling, c.kind, augmentation.key())
-                      for c in list(found) if not is_fused(c.backbone)]
-        scaling = "tfidf" if cfg.modality == "text" else get_spec(cfg.baseline).normalize
-        found.append(selection.Candidate(cfg.baseline, "linear", scaling, "baseline"))
-        return found
-
-    @staticmethod
-    def _augmentation_record(cfg: config.Config, results: list[selection.Result], winner: selection.Result
-                             ) -> dict[str, Any] | None:
-        """What the model card says about augmentation: the settings, whether the chosen model used it, and the
-        gain of each augmented candidate over the same candidate without augmentation."""
-        if cfg.augment is None:
-            return None
-        plain = {(r.candidate.backbone, r.candidate.learner): r for r in results
-                 if not r.candidate.augment and r.status == "ok" and r.estimate is not None}
-        gains = []
-        for r in results:
-            twin = plain.get((r.candidate.backbone, r.candidate.learner))
-            if r.candidate.augment and r.status == "ok" and r.estimate is not None and twin and twin.estimate:
-                gains.append({"backbone": r.candidate.backbone, "learner": r.candidate.learner,
-                              "gain": round(r.estimate.mean - twin.estimate.mean, 6)})
-        return {**cfg.augment, "used": bool(winner.candidate.augment),
-                "tried": any(r.candidate.augment and r.status == "ok" for r in results), "gains": gains}
-
     def _score_cache(
         self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int, pool: Dataset | None = None
     ) -> selection.ScoreCache | None:
@@ -396,40 +347,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         return selection.ScoreCache(root, selection.search_context([e.digest for e in train.examples], y, folds, seed),
                                     pool_digest)
 
-    def _review(self, train: Dataset, y: np.ndarray, features: Any, scaling: str, seed: int,
-                curve_features: Any = None, executor: Any = None, groups: np.ndarray | None = None) -> None:
-        """What to do next: the learning curve and its forecast, the diagnosis, and the out-of-fold mistakes.
-
-        ``curve_features`` are what the learning curve is measured on, when not ``features``."""
-        classes = [str(c) for c in self.classes_]
-        oof = self.oof_proba_
-        texts = [e.text for e in train.examples] if train.modality == "text" else None
-        self.oof_metrics_ = holdout_metrics(y, oof, classes) if oof is not None else None
-        self.misclassified_ = misclassified(oof, y, classes, self.training_sources_, texts) if oof is not None else []
-        # As many repetitions as the search used (at most 3): a curve of 5 fractions costs 5 times its folds' fits.
-        curve_folds = selection.make_folds(y, selection.n_folds(y, self.config_.cv_folds, groups),
-                                           min(3, self.config_.cv_repeats) if len(y) < config.LARGE else 1, seed + 1,
-                                           groups=groups)
-        try:
-            with progress_bar("Learning curve", len(curve_folds), self.verbose) as advance, stage("learning curve"):
-                self.learning_curve_: LearningCurve | None = learning_curve(
-                    features if curve_features is None else curve_features, y, classes, curve_folds, self.learner_,
-                    scaling, seed, on_fold=advance,  # the search's executor: both cores for its many small fits
-                    fold_loop=functools.partial(selection.learner_fold_probabilities, executor=executor))
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed curve must not cost the model
-            logger.warning("could not measure the learning curve: %s", error)
-            self.learning_curve_ = LearningCurve(skipped=f"it could not be measured ({error})")
-        with stage("train score"):
-            train_score = balanced_accuracy(y, self.head_.predict_proba(features).argmax(axis=1), len(classes))
-        issues = getattr(self, "label_issues_", None)
-        baseline = (self.baseline_ or {}).get("balanced_accuracy") or {}
-        self.diagnosis_: Diagnosis | None = diagnose(
-            train_score, self.cv_score_.mean if self.cv_score_ else float("nan"), classes, self.modality_,
-            self.learner_, baseline.get("mean"), self.learning_curve_,
-            self.oof_metrics_["confusion"] if self.oof_metrics_ else None,
-            issues.get("examples") if isinstance(issues, dict) else issues,
-        )
-
     @property
     def report_(self) -> Any:
         """The HTML report of this model: ``clf.report_.save("report.html")`` (see :mod:`handful.report`)."""
@@ -437,18 +354,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         from handful.report import Report
 
         return Report(self)
-
-    def _label_issues(self, train: Dataset, y: np.ndarray, proba: np.ndarray | None, blocks: list[Any],
-                      content: Any = None) -> dict[str, Any]:
-        """Likely label errors, outliers and near-duplicates among the training examples (see evaluation.noise);
-        ``content`` are the baseline's scaled features, on which near-duplicates are judged too."""
-        texts = [e.text for e in train.examples] if train.modality == "text" else None
-        try:
-            return noise.summarize(proba, y, [str(c) for c in self.classes_], [e.source for e in train.examples],
-                                   texts, blocks, content=content)
-        except (ValueError, MemoryError) as error:  # a failed check must not cost the user the model
-            logger.warning("could not check the labels for errors: %s", error)
-            return noise.summarize(None, y, [], [])
 
     # ------------------------------------------------------------------ predicting
     def _check_fitted(self) -> None:
@@ -656,146 +561,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         for source in getattr(self, "data_sources_", []) or []:
             safety.check_output(path, source)
-        params, tensors = self.head_.state()
-        parts = [get_spec(name) for name in parts_of(self.backbone_)]
-        trust = getattr(self, "trust_", None)
-        trust_params: dict[str, Any] | None = None
-        if trust is not None:
-            trust_params, trust_tensors = trust.state()
-            trust_params["ood_backbone"] = self.ood_backbone_
-            tensors = {**tensors, **trust_tensors}
-        manifest = {
-            "handful_version": __version__,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "modality": self.modality_,
-            "classes": [str(c) for c in self.classes_],
-            "label_type": getattr(self, "label_type_", "str"),
-            "backbone": {
-                "name": self.backbone_,
-                "licence": "; ".join(f"{spec.name}: {spec.licence}" for spec in parts),
-                "parts": [
-                    {"name": spec.name, "kind": spec.kind, "version": spec.version, "package": spec.package,
-                     "package_version": spec.package_version(), "licence": spec.licence,
-                     "preprocessing": spec.preprocessing, "dim": spec.dim}
-                    for spec in parts
-                ],
-            },
-            "learner": {"name": self.learner_, "params": params},
-            "augmentation": getattr(self, "augmentation_", None),
-            "unlabelled": getattr(self, "unlabelled_", None),
-            "params": _jsonable_params(self.get_params()),
-            "config": self.config_.as_dict(),
-            "metrics": {
-                "cv_balanced_accuracy": self.cv_score_.as_dict() if self.cv_score_ else None,
-                "cv_accuracy": self.cv_accuracy_.as_dict() if self.cv_accuracy_ else None,
-                "n_folds": self.n_folds_,
-                "holdout": self.holdout_,
-                "baseline": self.baseline_,
-            },
-            "leaderboard": self.leaderboard_,
-            "label_issues": self.label_issues_,
-            "learning_curve": self.learning_curve_.as_dict() if self.learning_curve_ else None,
-            "diagnosis": self.diagnosis_.as_dict() if self.diagnosis_ else None,
-            "out_of_fold": {"metrics": self.oof_metrics_, "misclassified": self.misclassified_},
-            "data": {
-                "fingerprint": self.data_fingerprint_, "n_examples": self.n_examples_,
-                "class_counts": self.class_counts_, "problems": [str(p) for p in self.problems_[:1000]],
-                "n_problems": len(self.problems_), "sources": getattr(self, "data_sources_", []),
-            },
-            "update": getattr(self, "update_", None),
-            "trust": trust_params,
-            "protocol": getattr(self, "protocol_", None),
-            "leakage": getattr(self, "leakage_", None),
-            "groups": getattr(self, "groups_", None),
-            "fit_seconds": round(self.fit_seconds_, 2),
-            "timings": getattr(self, "timings_", None),
-            "timings_cpu": getattr(self, "timings_cpu_", None),
-        }
-        return artifacts.write_model(path, manifest, tensors)
+        return manifest.save(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Classifier:
         """Read a saved model (see :func:`handful.load`)."""
-        manifest, tensors = artifacts.read_model(path)
-        try:
-            schema.validate_manifest(manifest)
-        except schema.SchemaError as error:
-            raise artifacts.ModelFileError(f"{path} is not a valid handful model: {error}. The folder is damaged or "
-                                           "was altered; retrain or restore it.") from error
-        params, dropped = schema.safe_params(manifest["params"])
-        if dropped:
-            logger.warning("%s: ignored the saved %s (a model file does not choose places on disk)", path,
-                           ", ".join(dropped))
-        try:
-            clf = cls(**params)
-            backbone = manifest["backbone"]
-            parts = [(get_spec(part["name"]), part) for part in backbone["parts"]]
-            head: Learner = learner_from_state(manifest["learner"]["name"], manifest["learner"]["params"], tensors)
-            metrics = manifest["metrics"]
-            clf.evaluations_ = read_evaluations(path)
-            clf.label_type_ = manifest.get("label_type", "str")
-            clf.classes_ = typed_classes(manifest["classes"], clf.label_type_)
-            clf.modality_ = manifest["modality"]
-            clf.backbone_ = backbone["name"]
-            clf.learner_ = manifest["learner"]["name"]
-            clf.augmentation_ = manifest.get("augmentation")
-            clf.unlabelled_ = manifest.get("unlabelled")
-            clf.augment_ = (clf.augmentation_ or {}).get("key", "") if (clf.augmentation_ or {}).get("used") else ""
-            clf.head_ = head
-            saved = {k: v for k, v in manifest["config"].items() if k != "extra"}  # "extra": always empty, dropped
-            clf.config_ = config.Config(**{**saved, "backbones": tuple(saved["backbones"]),
-                                           "learners": tuple(saved["learners"])})
-            clf.leaderboard_ = manifest["leaderboard"]
-            clf.cv_score_ = Estimate(**metrics["cv_balanced_accuracy"]) if metrics["cv_balanced_accuracy"] else None
-            clf.cv_accuracy_ = Estimate(**metrics["cv_accuracy"]) if metrics["cv_accuracy"] else None
-            clf.n_folds_ = metrics["n_folds"]
-            clf.holdout_ = metrics["holdout"]
-            clf.baseline_ = metrics["baseline"]
-            data = manifest["data"]
-            clf.data_fingerprint_, clf.n_examples_ = data["fingerprint"], data["n_examples"]
-            clf.class_counts_ = data["class_counts"]
-            clf.problems_ = data["problems"]
-            clf.data_sources_ = list(data.get("sources") or [])
-            clf.update_ = manifest.get("update")
-            trust = manifest.get("trust")
-            clf.trust_ = Trust.from_state(trust, tensors) if trust else None
-            clf.ood_backbone_ = (trust or {}).get("ood_backbone")
-            clf.protocol_ = manifest.get("protocol")
-            clf.leakage_ = manifest.get("leakage")
-            clf.groups_ = manifest.get("groups")
-            clf.fit_seconds_ = manifest.get("fit_seconds", 0.0)
-            clf.timings_ = manifest.get("timings") or {}
-            clf.timings_cpu_ = manifest.get("timings_cpu") or {}
-            clf.oof_proba_ = None
-            clf.label_issues_ = manifest.get("label_issues") or noise.summarize(None, np.zeros(0), [], [])
-            curve, diagnosis, out_of_fold = (manifest.get(k) for k in ("learning_curve", "diagnosis", "out_of_fold"))
-            clf.learning_curve_ = LearningCurve.from_dict(curve) if curve else None
-            clf.diagnosis_ = Diagnosis.from_dict(diagnosis) if diagnosis else None
-            clf.oof_metrics_ = (out_of_fold or {}).get("metrics")
-            clf.misclassified_ = (out_of_fold or {}).get("misclassified", [])
-            dim = sum(get_spec(name).dim for name in parts_of(clf.backbone_))
-            schema.check_head(head.predict_proba(np.zeros((2, dim), dtype=np.float32)), len(clf.classes_))
-        except artifacts.ModelFileError:
-            raise
-        except schema.SchemaError as error:
-            raise artifacts.ModelFileError(f"{path} is not a valid handful model: {error}. Retrain or restore it."
-                                           ) from error
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
-            raise artifacts.ModelFileError(
-                f"{path} cannot be loaded by this handful ({type(error).__name__}: {error})."
-            ) from error
-        for spec, saved in parts:
-            if spec.version != saved["version"]:
-                raise artifacts.ModelFileError(
-                    f"{path} was trained with {spec.name} preprocessing version {saved['version']}; this handful "
-                    f"has version {spec.version}. Retrain the model."
-                )
-            if saved.get("package_version") not in (None, spec.package_version()):
-                logger.warning(
-                    "%s was trained with %s %s; %s is installed. Predictions may differ slightly.",
-                    path, spec.package, saved["package_version"], spec.package_version(),
-                )
-        return clf
+        return manifest.load(cls, path)
 
     def summary(self) -> dict[str, Any]:
         """The headline facts: classes, chosen backbone and head, cross-validated score, baseline, held-out score."""
@@ -809,28 +580,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         }
 
 
-def check_trainable(dataset: Dataset, cv_folds: int) -> None:
-    """Refuse data that cannot train a classifier, saying what is needed."""
-    where = dataset.root or "the data"
-    if len(dataset) == 0:
-        shown = "; ".join(str(p) for p in dataset.problems[:5])
-        raise ValueError(f"no usable labelled examples in {where}." + (f" Problems: {shown}" if shown else ""))
-    counts = dataset.class_counts()
-    if len(counts) < 2:
-        only = next(iter(counts))
-        raise ValueError(
-            f"{where} has a single class ({listed([repr(only)])}); a classifier needs at least two. "
-            "Add a folder (or label) for each other class."
-        )
-    small = {name: count for name, count in counts.items() if count < MIN_PER_CLASS}
-    if small:
-        names = listed(f"{short(name, 40)!r} ({count})" for name, count in small.items())
-        raise ValueError(
-            f"too few examples for cross-validation in class{'es' if len(small) > 1 else ''} {names}: every class "
-            f"needs at least {MIN_PER_CLASS} (5 or more recommended). Add examples or remove the class."
-        )
-
-
 UNLIKE = "unlike anything it learned"
 
 
@@ -839,73 +588,8 @@ def _set_words(members: list[str]) -> str:
     return describe_set(members) if len(members) <= 1 else f"{describe_set(members)}: the model is not sure"
 
 
-def _merge_near_duplicates(names: np.ndarray | None, embeddings: Any, train: Dataset
-                           ) -> tuple[np.ndarray | None, int]:
-    """Groups with near-duplicates (cosine similarity >= 0.98 in the backbone's embedding) merged into one, and how
-    many pairs were merged. Without groups, each example is its own group unless it has a near-duplicate; with no
-    near-duplicate the groups are returned as they are (None stays None: plain stratified folds).
-
-    Duplicates come in twos and threes. A chain of "near-duplicates" linking more than ``max(5, n / 20)`` examples
-    is a dense region of the embedding (or a backbone that cannot tell the inputs apart), not copies: those
-    examples keep their own groups, and the leakage check judges whether such clumps flatter the score."""
-    sources = [e.source for e in train.examples]
-    pairs = [(p.first, p.second) for p in noise.find_near_duplicates(
-        embeddings, [str(label) for label in train.labels], sources, MERGE_SIMILARITY, limit=None)]
-    if not pairs:
-        return names, 0
-    start = names if names is not None else np.asarray([f"#{i}" for i in range(len(sources))], dtype=object)
-    singles = np.asarray([f"#{i}" for i in range(len(sources))], dtype=object)
-    components = merge_groups(singles, pairs)
-    _, inverse, sizes = np.unique(components.astype(str), return_inverse=True, return_counts=True)
-    small = sizes[inverse] <= max(5, len(sources) // 20)
-    kept = [(a, b) for a, b in pairs if small[a] and small[b]]
-    if len(kept) < len(pairs):
-        logger.info("%d near-duplicate pairs chain into clumps too large to be copies; not merged into groups",
-                    len(pairs) - len(kept))
-    if not kept:
-        return names, 0
-    merged = merge_groups(start, kept)
-    labels = [str(label) for label in train.labels]
-    if len(one_group_classes(merged, labels)) > len(one_group_classes(start, labels)):
-        logger.warning("%d near-duplicate pairs were not merged into groups: a whole class would become one group",
-                       len(kept))
-        return names, 0
-    return merged, len(kept)
-
-
-def _jobs(n_jobs: int) -> int:
-    import os
-
-    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs must be a positive integer or -1 (one per CPU core), got {n_jobs!r}")
-    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
-
-
 def _scored(result: Any) -> str:
     """The progress bar's note after a candidate: which one was just scored, and how well."""
     c = result.candidate
     score = f" {result.estimate.mean:.2f}" if getattr(result, "estimate", None) is not None else f" ({result.status})"
     return f"last: {c.backbone} + {c.learner}{' + augmented' if c.augment else ''}{score}"
-
-
-def _seed(random_state: int | np.random.Generator | None) -> int:
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise TypeError(f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}")
-    return int(random_state)
-
-
-def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, np.random.Generator):
-            value = None
-        elif isinstance(value, Path):
-            value = str(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[key] = value
-    return out

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from handful.augment import Augmentation, parse_augment
 from handful.backbones.registry import unknown_name_error
@@ -149,3 +152,21 @@ def resolve(
         fusion=bool(chosen["fusion"]) and modality == "audio",
         augment=augmentation.validate(modality).describe(modality) if augmentation is not None else None,
     )
+
+
+def jobs(n_jobs: int) -> int:
+    """Processes for ``n_jobs`` (-1: one per CPU core), refusing what is not a count."""
+    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1 (one per CPU core), got {n_jobs!r}")
+    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+
+
+def seed_of(random_state: int | np.random.Generator | None) -> int:
+    """The integer seed a fit uses for ``random_state`` (None: a fresh one; a Generator: drawn from it)."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise TypeError(f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}")
+    return int(random_state)

@@ -1,6 +1,7 @@
 """Trained models on disk: one model folder (JSON manifest + safetensors, never pickle) and the model store.
 
 - :mod:`handful.artifacts.folder`: write a model folder atomically, read it back checked.
+- :mod:`handful.artifacts.manifest`: what a model's ``manifest.json`` holds, written and read in one place;
 - :mod:`handful.artifacts.store`: named models with numbered versions under one root, and which is promoted.
 """
 

@@ -94,10 +94,9 @@ def write_model(path: str | Path, manifest: dict[str, Any], tensors: dict[str, n
     return target
 
 
-def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read and verify a model folder: its manifest and its weights. Raises ModelFileError saying what is wrong."""
-    from safetensors.numpy import load_file
-
+def read_manifest(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The folder of the model at ``path`` and its manifest, checked to be a handful model this version reads (its
+    weights are not read). Raises ModelFileError saying what is wrong."""
     folder = Path(path).expanduser()
     if not folder.exists() and safety.leftovers(folder.resolve())[1]:
         try:  # a save interrupted between its two renames left the previous model hidden beside the path
@@ -131,6 +130,14 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
             f"{folder} was saved in model format {version!r}; this handful reads up to {FORMAT_VERSION}. "
             "Upgrade handful (pip install -U handful)."
         )
+    return folder, manifest
+
+
+def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify a model folder: its manifest and its weights. Raises ModelFileError saying what is wrong."""
+    from safetensors.numpy import load_file
+
+    folder, manifest = read_manifest(path)
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise ModelFileError(f"{folder} is incomplete: {WEIGHTS} is missing.")

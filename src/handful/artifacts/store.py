@@ -35,6 +35,7 @@ from typing import Any
 from handful._lists import listed
 from handful.artifacts import safety
 from handful.artifacts.folder import MANIFEST, ModelFileError, read_model
+from handful.artifacts.manifest import summarise
 
 logger = logging.getLogger(__name__)
 
@@ -136,23 +137,6 @@ class Version:
         return {"name": self.name, "version": self.version, "path": str(self.path), "created": self.created,
                 "status": self.status, "metrics": self.metrics, "fingerprint": self.fingerprint,
                 "sources": self.sources, "comparison": self.comparison}
-
-
-def summarise(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The metrics a registry row keeps from a model manifest: scores with intervals, the choice, the data size."""
-    metrics = manifest.get("metrics") or {}
-    holdout = metrics.get("holdout") or None
-    return {
-        "cv_balanced_accuracy": metrics.get("cv_balanced_accuracy"),
-        "cv_accuracy": metrics.get("cv_accuracy"),
-        "holdout": {k: holdout.get(k) for k in ("accuracy", "accuracy_interval", "balanced_accuracy", "n")}
-        if isinstance(holdout, dict) else None,
-        "backbone": (manifest.get("backbone") or {}).get("name"),
-        "learner": (manifest.get("learner") or {}).get("name"),
-        "modality": manifest.get("modality"),
-        "classes": manifest.get("classes"),
-        "n_examples": (manifest.get("data") or {}).get("n_examples"),
-    }
 
 
 class Registry:

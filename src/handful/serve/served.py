@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -12,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from handful.artifacts.folder import MANIFEST
+from handful.artifacts.folder import read_manifest
+from handful.artifacts.manifest import licence
 from handful.classifier import Classifier
 from handful.serve.schemas import Accuracy, ModelCard, ModelInfo
 
@@ -143,5 +143,4 @@ def load_served(name: str, folder: Path, version: str | None = None) -> Served:
     """Load the model in ``folder`` to serve as ``name``. Raises ModelFileError (a ValueError) if it cannot."""
     clf = Classifier.load(folder)
     clf.set_params(cache_dir=False, verbose=0)  # uploads are not kept in the feature cache
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    return Served(name, clf, str(manifest.get("backbone", {}).get("licence", "unknown")), version)
+    return Served(name, clf, licence(read_manifest(folder)[1]), version)

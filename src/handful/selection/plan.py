@@ -1,0 +1,73 @@
+"""Candidate planning: which (backbone, head) candidates a configuration asks the search to score, and in which order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from handful.backbones.features import fuse, is_fused, parts_of
+from handful.backbones.registry import get_spec, trunk_name
+from handful.config import Config
+from handful.learners import LEARNERS
+from handful.selection.results import Candidate, Result
+
+
+def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
+    """The candidates to score for ``cfg``: each backbone with each head (fine-tuning on the backbone's trunk), the
+    fused features where the preset fuses, augmented twins, the heads that learn from an unlabelled pool when
+    there is one (``with_pool``), and the baseline, in the order they are tried.
+    """
+    # Pretrained first: on a tie, and when the time budget runs out, they come before the baseline.
+    found = []
+    for name in cfg.backbones:
+        spec = get_spec(parts_of(name)[0])
+        fused = is_fused(name)
+        for learner in cfg.learners:
+            if LEARNERS[learner].combines:  # an ensemble is built from the others' results (selection.ensemble)
+                continue
+            if LEARNERS[learner].uses_unlabelled and not with_pool:  # no pool: it would be a plain head
+                continue
+            if LEARNERS[learner].tunes_backbone:  # fine-tuning runs on the backbone's trunk, where it has one
+                trunk = None if fused else trunk_name(name)
+                if trunk is not None:
+                    found.append(Candidate(trunk, learner, spec.normalize, spec.kind))
+                continue
+            found.append(Candidate(
+                name, learner, "standard" if fused else spec.normalize, "fused" if fused else spec.kind))
+    if cfg.fusion:
+        for name in cfg.backbones:
+            for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone
+                            and not LEARNERS[n].combines and not LEARNERS[n].uses_unlabelled):
+                found.append(Candidate(fuse([name, cfg.baseline]), learner, "standard", "fused"))
+    augmentation = cfg.augmentation()
+    if augmentation is not None:  # twins trained on augmented views too; Search.augmented picks which run
+        found += [Candidate(c.backbone, c.learner, c.scaling, c.kind, augmentation.key())
+                  for c in list(found) if not is_fused(c.backbone)]
+    scaling = "tfidf" if cfg.modality == "text" else get_spec(cfg.baseline).normalize
+    found.append(Candidate(cfg.baseline, "linear", scaling, "baseline"))
+    return found
+
+
+def first_stage_backbones(planned: Iterable[Candidate]) -> list[str]:
+    """The backbones the search's first stage embeds whatever happens (cheap heads on plain features; see
+    :meth:`handful.selection.Search.staged`), so they can be embedded together, each example decoded once."""
+    return list(dict.fromkeys(c.backbone for c in planned if not c.augment and not is_fused(c.backbone)
+                              and c.learner in LEARNERS and LEARNERS[c.learner].cheap))
+
+
+def augmentation_record(cfg: Config, results: list[Result], winner: Result) -> dict[str, Any] | None:
+    """What the model card says about augmentation: the settings, whether the chosen model used it, and the
+    gain of each augmented candidate over the same candidate without augmentation."""
+    if cfg.augment is None:
+        return None
+    plain = {(r.candidate.backbone, r.candidate.learner): r for r in results
+             if not r.candidate.augment and r.status == "ok" and r.estimate is not None}
+    gains = []
+    for r in results:
+        twin = plain.get((r.candidate.backbone, r.candidate.learner))
+        if r.candidate.augment and r.status == "ok" and r.estimate is not None and twin and twin.estimate:
+            gains.append({"backbone": r.candidate.backbone, "learner": r.candidate.learner,
+                          "gain": round(r.estimate.mean - twin.estimate.mean, 6)})
+    return {**cfg.augment, "used": bool(winner.candidate.augment),
+            "tried": any(r.candidate.augment and r.status == "ok" for r in results), "gains": gains}

@@ -189,7 +189,8 @@ def embed_many(
             continue
         if cache_root is not None:
             caches[index] = FeatureCache(cache_root, spec.cache_key())
-        known[index] = caches[index].get([e.digest for e in examples]) if index in caches else {}
+        with stage(f"embed {spec.name}"):
+            known[index] = caches[index].get([e.digest for e in examples]) if index in caches else {}
     counts = Counter(e.digest for e in examples)
     unique = list({e.digest: e for e in examples}.values())
     missing = {index: {e.digest for e in unique if e.digest not in found} for index, found in known.items()}
@@ -200,15 +201,17 @@ def embed_many(
     step = min((backbones[i].batch_size for i, m in missing.items() if m), default=1)
     for start in range(0, len(todo), step):
         chunk = todo[start : start + step]
-        values = [decode_example(e, modality) for e in chunk]
+        with stage("decode"):
+            values = [decode_example(e, modality) for e in chunk]
         for index, wanted in missing.items():
             rows = [i for i, e in enumerate(chunk) if e.digest in wanted]
             if not rows:
                 continue
-            features = np.asarray(backbones[index].embed([values[i] for i in rows]), dtype=np.float32)
-            digests = [chunk[i].digest for i in rows]
-            if index in caches:
-                caches[index].put(digests, features)
+            with stage(f"embed {backbones[index].spec.name}"):
+                features = np.asarray(backbones[index].embed([values[i] for i in rows]), dtype=np.float32)
+                digests = [chunk[i].digest for i in rows]
+                if index in caches:
+                    caches[index].put(digests, features)
             known[index].update(zip(digests, features, strict=True))
         if progress is not None:
             progress(sum(counts[e.digest] for e in chunk))

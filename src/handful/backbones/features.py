@@ -152,8 +152,7 @@ class Features:
         parts = [p for p in dict.fromkeys(p for name in names for p in parts_of(name)) if p not in self._blocks]
         if not parts:
             return
-        with progress_bar(f"Embedding with {', '.join(parts)}", len(self.examples), self.verbose) as advance, \
-                stage(f"embed {'+'.join(parts)}"):
+        with progress_bar(f"Embedding with {', '.join(parts)}", len(self.examples), self.verbose) as advance:
             self._blocks.update(embed_all(parts, self.examples, self.cache_dir, advance))
 
     def __getitem__(self, name: str) -> Any:

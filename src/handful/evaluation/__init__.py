@@ -1,4 +1,6 @@
-"""Metrics with confidence intervals (and, later, learning curves, diagnosis, label noise, what to label next)."""
+"""Measuring a model: metrics with confidence intervals, the learning curve and its forecast, the diagnosis, label
+noise, what to label next, calibration, conformal sets and out-of-distribution flags, and the review after a fit
+(:mod:`~handful.evaluation.review`)."""
 
 from handful.evaluation.curve import Forecast, LearningCurve, fit_power_law, learning_curve, power_law
 from handful.evaluation.diagnosis import Diagnosis, diagnose, misclassified

@@ -15,30 +15,29 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from handful import _timing, config, selection
 from handful._lists import listed
-from handful._progress import progress_bar, status_bar
+from handful._progress import status_bar
 from handful._timing import stage
 from handful.artifacts import manifest, safety
 from handful.backbones.features import Features, cache_root, embed_all, fuse, parts_of, stack
 from handful.backbones.registry import frozen_name, get_spec
-from handful.data import Dataset, LoadedData, Problem, from_inputs, load
+from handful.data import Dataset, Problem
 from handful.data.checks import check_trainable
-from handful.data.dataset import MODALITIES
 from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
+from handful.data.inputs import labelled_data, prediction_inputs, training_data
 from handful.data.labels import class_positions, label_kind, typed_classes
 from handful.data.pool import DEFAULT_CAP
 from handful.data.pool import gather as gather_pool
-from handful.data.sources import read_unlabelled
 from handful.evaluation import noise
 from handful.evaluation import suggest as next_to_label
-from handful.evaluation.conformal import describe as describe_set
+from handful.evaluation.answers import answers, prediction_sets
 from handful.evaluation.duplicates import merge_near_duplicates
 from handful.evaluation.metrics import holdout_metrics
 from handful.evaluation.review import label_issues, review
 from handful.evaluation.trust import Trust, fit_trust, held_out_trust
 from handful.learners import LEARNERS, FitContext
 from handful.selection import plan
-from handful.selection.leakage import leakage_check
+from handful.selection.leakage import chosen_leakage
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +156,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         started = time.perf_counter()
         seed = config.seed_of(self.random_state)
         with stage("read"):
-            loaded = self._read(X, y, None if isinstance(groups, str) else groups)
+            loaded = training_data(X, y, self.modality, self.text_column, self.label_column,
+                                   None if isinstance(groups, str) else groups, self.group_column)
         train = loaded.train
         labelled = [i for i, label in enumerate(train.labels) if label is not None]
         found = loaded.unlabelled
@@ -283,7 +283,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             self.ood_backbone_: str | None = embedding
             self.leakage_ = None
             if source is None:  # no groups given: do the examples come in clumps?
-                self.leakage_ = self._leakage(results, winner, features_for, embedding, y_index, cfg, seed)
+                self.leakage_ = chosen_leakage(results, winner, features_for, embedding, y_index, len(self.classes_),
+                                              (cfg.cv_folds, cfg.cv_repeats), seed, self.verbose)
         reviewed = review(train, y_index, classes, self.oof_proba_, head, chosen, self.learner_,
                           winner.candidate.scaling, (cfg.cv_folds, cfg.cv_repeats), self.cv_score_, self.baseline_,
                           self.label_issues_, seed, self.verbose, features_for(fuse(frozen)), search.executor,
@@ -293,49 +294,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         with stage("holdout"):
             self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
-
-    def _leakage(self, results: list[selection.Result], winner: selection.Result, features_for: Any, embedding: str,
-                 y: np.ndarray, cfg: config.Config, seed: int) -> dict[str, Any] | None:
-        """The leakage check (see :mod:`handful.selection.leakage`) on the chosen model when it is a cheap head on
-        plain features, else on the linear head of the frozen backbone (a proxy that costs one more search fold
-        loop, not a fine-tuning one)."""
-        candidate = winner.candidate
-        reference: selection.Result | None = winner
-        if candidate.augment or candidate.members or not LEARNERS[candidate.learner].cheap:
-            reference = next((r for r in results if r.status == "ok" and r.candidate.backbone == embedding
-                              and r.candidate.learner == "linear" and not r.candidate.augment), None)
-        if reference is None:
-            return None
-        try:
-            with progress_bar("Leakage check", 1, self.verbose) as advance:
-                check = leakage_check(reference.candidate, features_for(reference.candidate.backbone), y,
-                                      len(self.classes_), reference, features_for(embedding), cfg.cv_folds,
-                                      cfg.cv_repeats, seed)
-                advance(1)
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed check must not cost the model
-            logger.warning("could not run the leakage check: %s", error)
-            return None
-        if check is None:
-            return None
-        if check.warn:
-            logger.warning(check.message())
-        return {**check.as_dict(), "backbone": reference.candidate.backbone, "learner": reference.candidate.learner}
-
-    def _read(self, X: Any, y: Sequence[Any] | None, groups: Sequence[Any] | None = None) -> LoadedData:
-        if self.modality is not None and self.modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {', '.join(MODALITIES)} or None, got {self.modality!r}")
-        if isinstance(X, str | Path):
-            if y is not None:
-                raise TypeError("y must be None when X is a folder or table path: the labels come from the data.")
-            if groups is not None:
-                raise TypeError("groups for a folder is a pattern on the file paths (a str), and for a table a "
-                                "column (group_column=...); a list of groups goes with a list of inputs.")
-            return load(X, self.modality, self.text_column, self.label_column, group_column=self.group_column)
-        if isinstance(X, Dataset):
-            return LoadedData(train=X)
-        if y is None:
-            raise TypeError("fit(X) with a list of inputs needs labels: fit(inputs, labels).")
-        return LoadedData(train=from_inputs(X, y, self.modality, groups=groups))
 
     def _score_cache(
         self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int, pool: Dataset | None = None
@@ -365,17 +323,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
 
     def _inputs(self, X: Any) -> Dataset:
         self._check_fitted()
-        if isinstance(X, Dataset):
-            return X
-        if isinstance(X, str | Path):
-            path = Path(X)
-            if not path.exists() or path.is_dir() or (self.modality_ == "text" and path.suffix.lower() in
-                                 (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")):
-                return read_unlabelled(path, self.modality_, self.text_column)
-            raise TypeError(
-                f"expected a list of inputs, got a single {type(X).__name__}. Did you mean [{str(X)!r}]?"
-            )
-        return from_inputs(list(X), None, self.modality_)
+        return prediction_inputs(X, self.modality_, self.text_column)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one row per input, columns in the order of ``classes_``.
@@ -420,12 +368,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         return [[str(self.classes_[i]) for i in np.flatnonzero(row)] for row in self._sets(proba, coverage)]
 
     def _sets(self, proba: np.ndarray, coverage: float | None) -> np.ndarray:
-        trust = getattr(self, "trust_", None)
-        if trust is None:  # a model saved before prediction sets: the top label alone, with no guarantee
-            inside = np.zeros(proba.shape, dtype=bool)
-            inside[np.arange(len(proba)), proba.argmax(axis=1)] = True
-            return inside
-        return trust.sets.predict(proba, coverage)
+        return prediction_sets(getattr(self, "trust_", None), proba, coverage)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most likely class of each input."""
@@ -459,25 +402,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 coverage: float | None = None, abstain: bool = False) -> list[dict[str, Any]]:
         """Answers from calibrated probabilities and distances: top labels, the set in labels and words, the
         out-of-distribution score and flag."""
-        inside = self._sets(proba, coverage)
-        trust = getattr(self, "trust_", None)
-        detector = trust.ood if trust is not None else None
-        level = coverage if coverage is not None else (trust.sets.level if trust is not None else None)
-        found: list[dict[str, Any]] = []
-        for index, (shown, row) in enumerate(zip(inputs, proba, strict=True)):
-            order = np.argsort(-row)
-            members = [str(self.classes_[i]) for i in order if inside[index, i]]
-            usable = distance is not None and detector is not None and not np.isnan(distance[index])
-            flagged = bool(usable and distance[index] > detector.threshold)  # type: ignore[index,union-attr]
-            record = {"input": shown, "label": str(self.classes_[order[0]]),
-                      "top": [{"label": str(self.classes_[i]), "probability": float(row[i])} for i in order[:top_k]],
-                      "set": members, "set_level": level, "set_text": _set_words(members),
-                      "ood": {"score": float(distance[index]), "flag": flagged,  # type: ignore[index]
-                              "text": UNLIKE if flagged else ""} if usable else None}
-            if abstain and flagged:
-                record["label"] = "unknown"
-            found.append(record)
-        return found
+        return answers([str(c) for c in self.classes_], getattr(self, "trust_", None), inputs, proba, distance, top_k,
+                       coverage, abstain)
 
     def suggest(self, X: Any, n: int = 20, method: str | None = None) -> list[dict[str, Any]]:
         """The ``n`` unlabelled inputs worth labelling next, best first: uncertain, and unlike each other.
@@ -513,7 +439,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         proba = self.head_.predict_proba(stack(blocks))
         texts = [e.text for e in pool.examples] if pool.modality == "text" else None
         suggested = next_to_label.suggestions(proba, blocks, [str(c) for c in self.classes_],
-                                          [e.source for e in pool.examples], n, texts, method)  # type: ignore[arg-type]
+                                              [e.source for e in pool.examples], n, texts, method)  # type: ignore[arg-type]
         return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in suggested]
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:
@@ -522,16 +448,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         Examples whose label the model does not know are left out and listed under ``problems``.
         """
         self._check_fitted()
-        if isinstance(X, Dataset):
-            dataset = X
-        elif isinstance(X, str | Path):
-            if y is not None:
-                raise TypeError("y must be None when X is a folder or table path.")
-            dataset = load(X, self.modality_, self.text_column, self.label_column).train
-        else:
-            if y is None:
-                raise TypeError("evaluate(X) with a list of inputs needs labels: evaluate(inputs, labels).")
-            dataset = from_inputs(list(X), list(y), self.modality_)
+        dataset = labelled_data(X, y, self.modality_, self.text_column, self.label_column)
         known = class_positions(self.classes_)
         problems = [p for p in dataset.problems if p.action == "skipped"]
         keep = []
@@ -579,14 +496,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
             "cv_accuracy": self.cv_accuracy_.as_dict() if self.cv_accuracy_ else None,
             "baseline": self.baseline_, "holdout": self.holdout_,
         }
-
-
-UNLIKE = "unlike anything it learned"
-
-
-def _set_words(members: list[str]) -> str:
-    """A prediction set in words: "ants" (the model is sure) or "ants or bees: the model is not sure"."""
-    return describe_set(members) if len(members) <= 1 else f"{describe_set(members)}: the model is not sure"
 
 
 def _scored(result: Any) -> str:

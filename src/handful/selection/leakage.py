@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from handful._progress import progress_bar
+from handful.learners import LEARNERS
 from handful.selection.folds import cross_validate, make_folds, n_folds
 from handful.selection.results import Candidate, Result
 
@@ -104,3 +106,30 @@ def leakage_check(
     check = LeakageCheck(round(random, 6), round(score, 6), round(clustered.estimate.high, 6), count, warn)
     logger.info("leakage check: %s", check.message())
     return check
+
+
+def chosen_leakage(results: list[Result], winner: Result, features_for: Any, embedding: str, y: np.ndarray,
+                   n_classes: int, cv: tuple[int, int], seed: int, verbose: int = 0) -> dict[str, Any] | None:
+    """The leakage check (see :func:`leakage_check`) on the chosen model when it is a cheap head on
+    plain features, else on the linear head of the frozen backbone (a proxy that costs one more search fold
+    loop, not a fine-tuning one)."""
+    candidate = winner.candidate
+    reference: Result | None = winner
+    if candidate.augment or candidate.members or not LEARNERS[candidate.learner].cheap:
+        reference = next((r for r in results if r.status == "ok" and r.candidate.backbone == embedding
+                          and r.candidate.learner == "linear" and not r.candidate.augment), None)
+    if reference is None:
+        return None
+    try:
+        with progress_bar("Leakage check", 1, verbose) as advance:
+            check = leakage_check(reference.candidate, features_for(reference.candidate.backbone), y,
+                                  n_classes, reference, features_for(embedding), cv[0], cv[1], seed)
+            advance(1)
+    except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed check must not cost the model
+        logger.warning("could not run the leakage check: %s", error)
+        return None
+    if check is None:
+        return None
+    if check.warn:
+        logger.warning(check.message())
+    return {**check.as_dict(), "backbone": reference.candidate.backbone, "learner": reference.candidate.learner}

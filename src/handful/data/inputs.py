@@ -1,0 +1,61 @@
+"""What the estimator's methods accept, turned into datasets: ``fit(X, y)``, ``evaluate(X, y)`` and the inputs of
+``predict`` and ``suggest`` (a folder, a table, a list of paths or texts, or a :class:`Dataset`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from handful.data.dataset import MODALITIES, Dataset, LoadedData
+from handful.data.sources import from_inputs, load, read_unlabelled
+
+TEXT_FILES = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
+
+
+def training_data(X: Any, y: Sequence[Any] | None, modality: str | None, text_column: str | None = None,
+                  label_column: str | None = None, groups: Sequence[Any] | None = None,
+                  group_column: str | None = None) -> LoadedData:
+    """What ``fit(X, y)`` trains on: a folder or table path (labels from the data), a Dataset, or inputs and labels
+    (with their ``groups``, if given)."""
+    if modality is not None and modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)} or None, got {modality!r}")
+    if isinstance(X, str | Path):
+        if y is not None:
+            raise TypeError("y must be None when X is a folder or table path: the labels come from the data.")
+        if groups is not None:
+            raise TypeError("groups for a folder is a pattern on the file paths (a str), and for a table a "
+                            "column (group_column=...); a list of groups goes with a list of inputs.")
+        return load(X, modality, text_column, label_column, group_column=group_column)
+    if isinstance(X, Dataset):
+        return LoadedData(train=X)
+    if y is None:
+        raise TypeError("fit(X) with a list of inputs needs labels: fit(inputs, labels).")
+    return LoadedData(train=from_inputs(X, y, modality, groups=groups))
+
+
+def labelled_data(X: Any, y: Sequence[Any] | None, modality: str, text_column: str | None = None,
+                  label_column: str | None = None) -> Dataset:
+    """What ``evaluate(X, y)`` scores on: labelled data in any form ``fit`` takes (held-out sets are not split)."""
+    if isinstance(X, Dataset):
+        return X
+    if isinstance(X, str | Path):
+        if y is not None:
+            raise TypeError("y must be None when X is a folder or table path.")
+        return load(X, modality, text_column, label_column).train
+    if y is None:
+        raise TypeError("evaluate(X) with a list of inputs needs labels: evaluate(inputs, labels).")
+    return from_inputs(list(X), list(y), modality)
+
+
+def prediction_inputs(X: Any, modality: str, text_column: str | None = None) -> Dataset:
+    """What ``predict`` and ``suggest`` take: a Dataset, a folder (or, for text, a table or .txt file), or a list of
+    paths or texts. A single path that is none of these is refused with the likely fix."""
+    if isinstance(X, Dataset):
+        return X
+    if isinstance(X, str | Path):
+        path = Path(X)
+        if not path.exists() or path.is_dir() or (modality == "text" and path.suffix.lower() in TEXT_FILES):
+            return read_unlabelled(path, modality, text_column)
+        raise TypeError(f"expected a list of inputs, got a single {type(X).__name__}. Did you mean [{str(X)!r}]?")
+    return from_inputs(list(X), None, modality)

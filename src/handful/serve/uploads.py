@@ -179,10 +179,11 @@ def _raise_bad(bad: list[dict[str, str]], too_large: int, image: bool) -> None:
 
 def sample_rate(backbone: str) -> int | None:
     """The one sample rate every part of ``backbone`` resamples to, or None (no rate, or parts that differ)."""
+    from handful.backbones.features import parts_of
     from handful.backbones.registry import get_spec
 
     try:
-        rates = {get_spec(part).preprocessing.get("sample_rate") for part in backbone.split("+")}
+        rates = {get_spec(part).preprocessing.get("sample_rate") for part in parts_of(backbone)}
     except Exception:  # an unknown backbone: let the model decode at the file's own rate
         return None
     rate = rates.pop() if len(rates) == 1 else None

@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 import handful
-from handful.backbones.cache import default_cache_dir, embed
-from handful.backbones.registry import LazyBackbone, get_spec
+from handful.backbones.features import embed, embed_all
+from handful.backbones.registry import get_spec
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
 from handful.learners import FitContext, make_learner
@@ -79,11 +79,9 @@ def auto(train: Dataset, pool: Dataset | None, test: Dataset, seed: int) -> dict
 def remedies(kind: str, backbone: str, train: Dataset, pool: Dataset, test: Dataset, seed: int
              ) -> dict[str, dict[str, float]]:
     """Each remedy fitted on all labelled examples (+ the pool) on ``backbone``, scored on ``test``."""
-    cache = default_cache_dir()
     classes = train.classes
     y, y_test = _labels(train, classes), _labels(test, classes)
-    encoder = LazyBackbone(backbone)
-    x, x_pool, x_test = (embed(encoder, d.examples, cache) for d in (train, pool, test))
+    x, x_pool, x_test = (embed(backbone, d.examples) for d in (train, pool, test))
     scaling = get_spec(backbone).normalize
     found: dict[str, dict[str, float]] = {}
     for name in ["linear", *POOL_LEARNERS]:
@@ -101,13 +99,13 @@ def remedies(kind: str, backbone: str, train: Dataset, pool: Dataset, test: Data
 def ensemble(backbones: list[str], train: Dataset, test: Dataset, y: np.ndarray, y_test: np.ndarray,
              n_classes: int, seed: int) -> float:
     """Greedy ensemble selection over linear, prototype and MLP heads on ``backbones`` (labelled only)."""
-    cache = default_cache_dir()
     folds = make_folds(y, n_folds(y, 5), 2, seed)
     members, oofs, blocks, tests = [], [], [], []
+    train_features = embed_all(backbones, train.examples)  # each example decoded once for all the backbones
+    test_features = embed_all(backbones, test.examples)
     for backbone in backbones:
-        encoder = LazyBackbone(backbone)
-        blocks.append(embed(encoder, train.examples, cache))
-        tests.append(embed(encoder, test.examples, cache))
+        blocks.append(train_features[backbone])
+        tests.append(test_features[backbone])
         scaling = get_spec(backbone).normalize
         for learner in ("linear", "prototypes", "mlp"):
             result = cross_validate(Candidate(backbone, learner, scaling, "pretrained"), blocks[-1], y, n_classes,

@@ -124,8 +124,7 @@ def main() -> None:
     if args.inside:
         inside(args)
         return
-    from handful.backbones.cache import embed
-    from handful.backbones.registry import LazyBackbone
+    from handful.backbones.features import embed
     from handful.data import load as load_data
 
     work = Path(tempfile.mkdtemp(prefix="handful-scale-"))
@@ -138,7 +137,7 @@ def main() -> None:
             for found in shared.glob(f"{name}-v*") if os.environ.get("HANDFUL_CACHE_DIR") else []:
                 shutil.copytree(found, work / "cache" / "features" / found.name)
         train_set = load_data(DATA / "train").train
-        embed(LazyBackbone("efficientnet-lite0"), train_set.examples, work / "cache")  # training features, cached
+        embed("efficientnet-lite0", train_set.examples, work / "cache")  # training features, cached
         out = work / "scale.json"
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         command = (f"ip link set lo up && {sys.executable} {Path(__file__).resolve()} --inside --work {work} "

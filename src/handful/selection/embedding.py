@@ -1,29 +1,24 @@
 """Embedding batches on an executor: a large pool of files decoded and embedded by the executor's workers.
 
-Each worker loads the backbone once (kept for its process) and decodes and embeds whole batches, so a pool of
+Each worker loads the backbone once (kept for its process by :func:`handful.backbones.features.encoder`) and
+decodes and embeds whole batches, so a pool of
 100,000 files can be spread over a Ray cluster. Files are read by the workers at the path the examples give: on
 a cluster the pool must sit on storage every node sees at the same path.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from handful.backbones.cache import decode_example
-from handful.backbones.registry import Backbone, LazyBackbone
+from handful.backbones.features import encoder as _encoder
 from handful.data.dataset import Example
 from handful.selection.executor import Executor, LocalExecutor
 
 BATCH = 64  # examples a task: large enough that a task's overhead is small beside the embedding
-
-
-@functools.cache
-def _encoder(name: str) -> Backbone:
-    return LazyBackbone(name)
 
 
 def embed_batch(name: str, batch: Sequence[Example]) -> np.ndarray:
@@ -43,5 +38,5 @@ def embed_on(executor: Executor | None, name: str, examples: Sequence[Example], 
     executor = executor or LocalExecutor(1)
     tasks = [(0, list(examples[start:start + batch_size])) for start in range(0, len(examples), batch_size)]
     if not tasks:
-        return np.zeros((0, LazyBackbone(name).spec.dim), dtype=np.float32)
+        return np.zeros((0, _encoder(name).spec.dim), dtype=np.float32)
     return np.concatenate(executor.map(embed_batch, [name], tasks))

@@ -191,6 +191,12 @@ class LazyBackbone(Backbone):
         with self._lock:
             return inner.embed(batch)
 
+    def __getstate__(self) -> dict[str, Any]:  # sent to another process: the name travels, the weights load there
+        return {"spec": self.spec}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.spec, self._inner, self._lock = state["spec"], None, threading.Lock()
+
 
 def list_backbones(modality: str | None = None, kind: str | None = None, trunks: bool = False) -> list[BackboneSpec]:
     """Specs of the registered backbones, optionally for one modality and kind; trunks only when asked.

@@ -62,3 +62,10 @@ def test_no_cache_writes_nothing(image_folder: Path, tmp_path: Path, monkeypatch
     monkeypatch.setenv("HANDFUL_CACHE_DIR", str(tmp_path / "default"))
     features.embed("tiny-image", load(image_folder).train.examples, False)
     assert features.cache_root(False) is None and not (tmp_path / "default").exists()
+
+
+def test_an_encoder_sent_to_another_process_embeds_the_same() -> None:
+    import pickle
+
+    sent = pickle.loads(pickle.dumps(features.encoder("tiny-text")))
+    np.testing.assert_array_equal(sent.embed(["a handful"]), features.encoder("tiny-text").embed(["a handful"]))

@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 import handful
-from handful.backbones.cache import default_cache_dir, embed
-from handful.backbones.registry import LazyBackbone
+from handful.backbones.features import embed, embed_all, parts_of
 from handful.data import from_inputs, from_texts
 from handful.data.dataset import Dataset
 from handful.evaluation.noise import content_view, find_near_duplicates, rank_label_issues
@@ -51,7 +50,7 @@ def mean_sd(values: list[float]) -> dict[str, float]:
 def full_ranking(clf: handful.Classifier, train: Dataset) -> list[Any]:
     """Every example in suspicion order, by the rule of the code under test, with the chosen model's out-of-fold
     probabilities (the findings saved with the model keep only the top 50)."""
-    blocks = [embed(LazyBackbone(part), train.examples, default_cache_dir()) for part in clf.backbone_.split("+")]
+    blocks = list(embed_all(parts_of(clf.backbone_), train.examples).values())
     y = np.searchsorted(clf.classes_.astype(str), np.asarray(train.labels, dtype=str))
     return rank_label_issues(clf.oof_proba_, y, [str(c) for c in clf.classes_], [e.source for e in train.examples],
                              None, blocks)
@@ -147,7 +146,7 @@ def bench_digits() -> dict[str, Any]:
             started = time.perf_counter()
             clf = handful.Classifier(preset="fast", random_state=seed, verbose=0).fit(train)
             seconds = time.perf_counter() - started
-            content = content_view(embed(LazyBackbone("mfcc-stats"), train.examples, default_cache_dir()), "standard")
+            content = content_view(embed("mfcc-stats", train.examples), "standard")
             run: dict[str, Any] = {"seed": seed, "chosen": f"{clf.backbone_} + {clf.learner_}",
                                    "fit_seconds": round(seconds, 1)}
             found = [p for p in clf.label_issues_["duplicates"] if p["conflict"]]
@@ -156,7 +155,7 @@ def bench_digits() -> dict[str, Any]:
                                     "planted_found": any(copy in (p["first_source"], p["second_source"])
                                                          for p in found)}
             for name in (clf.backbone_, "resemblyzer"):
-                blocks = [embed(LazyBackbone(part), train.examples, default_cache_dir()) for part in name.split("+")]
+                blocks = list(embed_all(parts_of(name), train.examples).values())
                 for rule, extra in (("embedding only", None), ("content and embedding", content)):
                     pairs = [p for p in find_near_duplicates(blocks, train.labels, [e.source for e in train.examples],
                                                              limit=None, content=extra) if p.conflict]

@@ -178,8 +178,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         candidates = plan.candidates(cfg, with_pool=pool is not None)
         features = Features(train.examples, self.cache_dir, self.verbose)
         if cfg.time_budget is None:  # the first stage embeds every plain backbone: decode each example once for all
-            with stage("search"):  # as if embedded when the search asks (the stages of the fit stay the same)
-                features.prefetch(plan.first_stage_backbones(candidates))
+            features.prefetch(plan.first_stage_backbones(candidates))
         features_for = features.__getitem__
         pool_features = None if pool is None else Features(pool.examples, self.cache_dir, self.verbose)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -207,7 +206,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 on_result=lambda r: advance(1, _scored(r)),
                 # Tiny fits run here: starting worker processes would cost more than the fits.
                 executor=selection.make_executor(1 if len(train) < SMALL else config.jobs(self.n_jobs), self.ray),
-                scores=self._score_cache(train, y_index, folds, seed, pool), views_for=views_for,
+                scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
+                views_for=views_for,
                 unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
             )
             with stage("search"):
@@ -293,17 +293,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         with stage("holdout"):
             self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
         self.fit_seconds_ = time.perf_counter() - started
-
-    def _score_cache(
-        self, train: Dataset, y: np.ndarray, folds: selection.Folds, seed: int, pool: Dataset | None = None
-    ) -> selection.ScoreCache | None:
-        root = cache_root(self.cache_dir)
-        if root is None:
-            return None
-        pool_digest = "" if pool is None else hashlib.sha256("\n".join(e.digest for e in pool.examples).encode()
-                                                            ).hexdigest()
-        return selection.ScoreCache(root, selection.search_context([e.digest for e in train.examples], y, folds, seed),
-                                    pool_digest)
 
     @property
     def report_(self) -> Any:

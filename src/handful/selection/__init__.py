@@ -31,7 +31,7 @@ from handful.selection.folds import (
 )
 from handful.selection.pool import pool_gains, uses_pool
 from handful.selection.results import Candidate, Result, best, log_loss
-from handful.selection.scores import ScoreCache, search_context
+from handful.selection.scores import ScoreCache, score_cache, search_context
 from handful.selection.search import Search
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Folds",
     "Result",
     "ScoreCache",
+    "score_cache",
     "Search",
     "Views",
     "best",

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from handful.data.dataset import Dataset
 from handful.evaluation.metrics import cv_estimate
 from handful.learners import LEARNERS
 from handful.selection.folds import Folds
@@ -103,3 +104,13 @@ def search_context(digests: list[str], y: np.ndarray, folds: Folds, seed: int) -
         digest.update(np.asarray(train, dtype=np.int64).tobytes() + b"|" + np.asarray(test, dtype=np.int64).tobytes())
     digest.update(str(seed).encode())
     return digest.hexdigest()
+
+
+def score_cache(root: Path | None, train: Dataset, y: np.ndarray, folds: Folds, seed: int,
+                pool: Dataset | None = None) -> ScoreCache | None:
+    """The score cache of one fit under ``root`` (None: no cache), keyed by the data, folds, seed and pool."""
+    if root is None:
+        return None
+    pool_digest = "" if pool is None else hashlib.sha256("\n".join(e.digest for e in pool.examples).encode()
+                                                        ).hexdigest()
+    return ScoreCache(root, search_context([e.digest for e in train.examples], y, folds, seed), pool_digest)

@@ -12,9 +12,11 @@ import typer
 
 from handful._version import __version__
 from handful.cli import deploy, models, review, train
+from handful.cli._help import Command, Group
 from handful.cli.output import console, errors
 
 app = typer.Typer(
+    cls=Group,
     help="handful: a handful of labelled examples in, a model you can trust out. Offline, on a CPU.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,9 +37,9 @@ def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_ver
     """handful: a handful of labelled examples in, a model you can trust out. Offline, on a CPU."""
 for command in (train.train, train.evaluate, train.predict, train.backbones, train.demo, review.check,
                 review.suggest, review.report, deploy.serve, deploy.export):
-    app.command()(command)
+    app.command(cls=Command)(command)
 app.add_typer(models.models_app, name="models")
-app.command()(models.update)
+app.command(cls=Command)(models.update)
 
 
 def main() -> None:  # pragma: no cover - console entry point

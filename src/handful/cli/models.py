@@ -11,11 +11,12 @@ import typer
 from rich.table import Table
 
 from handful.artifacts.store import Registry, default_root, parse_version
+from handful.cli._help import Command, Group
 from handful.cli.options import JsonOutput, NameArgument, Quiet, RegistryRoot, VersionArgument
 from handful.cli.output import brief, console, fail, registered, setup, show_comparison
 from handful.versions import update as update_version
 
-models_app = typer.Typer(help="Registered models and their versions: list, show, promote, rollback, delete.",
+models_app = typer.Typer(cls=Group, help="Registered models and their versions: list, show, promote, rollback, delete.",
                          no_args_is_help=True)
 NOT_PROMOTED = 3  # exit status of `handful update` when the new version was registered but not promoted
 
@@ -32,7 +33,7 @@ def open_registry(root: Path | None) -> Registry:
         raise  # unreachable: _fail exits
 
 
-@models_app.command("list")
+@models_app.command("list", cls=Command)
 def models_list(
     name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
     root: RegistryRoot = None,
@@ -68,7 +69,7 @@ def models_list(
         console.print("No model registered yet: handful train DATA --name NAME", highlight=False)
 
 
-@models_app.command("show")
+@models_app.command("show", cls=Command)
 def models_show(
     name: NameArgument,
     version: Annotated[str | None, typer.Argument(help="A version (default: the promoted one).")] = None,
@@ -103,7 +104,7 @@ def models_show(
         show_comparison(found.comparison)
 
 
-@models_app.command("promote")
+@models_app.command("promote", cls=Command)
 def models_promote(name: NameArgument, version: VersionArgument, root: RegistryRoot = None,
                    quiet: Quiet = False) -> None:
     """Serve VERSION of NAME from now on (a running handful serve picks it up within about a second)."""
@@ -117,7 +118,7 @@ def models_promote(name: NameArgument, version: VersionArgument, root: RegistryR
         console.print(f"{found.label} is now the promoted version.", highlight=False)
 
 
-@models_app.command("rollback")
+@models_app.command("rollback", cls=Command)
 def models_rollback(name: NameArgument, root: RegistryRoot = None, quiet: Quiet = False) -> None:
     """Promote again the version of NAME that was promoted before the current one."""
     setup(quiet)
@@ -130,7 +131,7 @@ def models_rollback(name: NameArgument, root: RegistryRoot = None, quiet: Quiet 
         console.print(f"Rolled back: {found.label} is the promoted version again.", highlight=False)
 
 
-@models_app.command("delete")
+@models_app.command("delete", cls=Command)
 def models_delete(
     name: NameArgument,
     version: VersionArgument,

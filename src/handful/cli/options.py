@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 TABLES = (".csv", ".tsv", ".jsonl", ".ndjson")
-Backbones = Annotated[list[str] | None, typer.Option("--backbone", help="Backbone(s) to try instead of the preset's.")]
-Modality = Annotated[str | None, typer.Option(help="image, text or audio (inferred when omitted).")]
+Backbones = Annotated[list[str] | None, typer.Option(
+    "--backbone", metavar="NAME", help="Backbone(s) to try instead of the preset's.")]
+Modality = Annotated[str | None, typer.Option(
+    metavar="image|text|audio", help="image, text or audio (inferred when omitted).")]
 TextColumn = Annotated[str | None, typer.Option(help="Text column of a table.")]
 LabelColumn = Annotated[str | None, typer.Option(help="Label column of a table.")]
 Seed = Annotated[int, typer.Option(help="Random seed: the same seed and data give the same result.")]
@@ -21,5 +23,5 @@ RegistryRoot = Annotated[Path | None, typer.Option(
 VersionArgument = Annotated[str, typer.Argument(help="A version: v3 or 3.")]
 NameArgument = Annotated[str, typer.Argument(help="The registered model's name.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-OutputFormat = Annotated[str, typer.Option("--format", help="table, json or csv.")]
+OutputFormat = Annotated[str, typer.Option("--format", metavar="table|json|csv", help="How to print the result.")]
 FORMATS = ("table", "json", "csv")

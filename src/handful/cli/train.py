@@ -41,13 +41,14 @@ def train(
     name: Annotated[str | None, typer.Option(
         help="Register the model as a new version of NAME in the registry at --root.")] = None,
     root: RegistryRoot = None,
-    preset: Annotated[str, typer.Option(help="best (default) or fast.")] = "best",
+    preset: Annotated[str, typer.Option(metavar="best|fast", help="How hard to search: best or fast.")] = "best",
     backbone: Backbones = None,
     learner: Annotated[
-        list[str] | None, typer.Option(help="Head(s): linear, mlp, cosine, prototypes, finetune, self-training, "
-                                             "label-spreading, autoencoder, vae, vae-examples, ensemble.")] = None,
+        list[str] | None, typer.Option(metavar="NAME", help=(
+            "Head(s): linear, mlp, cosine, prototypes, finetune, self-training, "
+            "label-spreading, autoencoder, vae, vae-examples, ensemble."))] = None,
     modality: Modality = None,
-    time_budget: Annotated[float | None, typer.Option(help="Seconds for the model search.")] = None,
+    time_budget: Annotated[float | None, typer.Option(metavar="SECONDS", help="Seconds for the model search.")] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     seed: Seed = 0,
@@ -57,8 +58,9 @@ def train(
     ray: Annotated[str | None, typer.Option(
         "--ray", metavar="ADDRESS", envvar="HANDFUL_RAY_ADDRESS",
         help="Score the candidates on the Ray cluster at ADDRESS (host:port of its head) instead of this machine; "
-             'needs pip install "handful[ray]".')] = None,
+             'needs pip install "handful\\[ray]".')] = None,
     unlabelled: Annotated[Path | None, typer.Option(
+        metavar="FILE_OR_FOLDER",
         help="Unlabelled inputs to learn from too: a folder of files, or for text a CSV/TSV/JSONL/TXT file (an "
              "unlabelled/ folder in DATA and table rows without a label are used anyway).")] = None,
     unlabelled_cap: Annotated[int, typer.Option(
@@ -68,9 +70,10 @@ def train(
         "--profile", help="Show where the training time went: seconds per stage (reading, embedding per backbone, "
                           "each candidate's cross-validation, refit, review, saving).")] = False,
     groups: Annotated[str | None, typer.Option(
-        "--groups", help="Examples that belong together (a speaker, a patient, a session): a regular expression "
+        "--groups", metavar="REGEX",
+        help="Examples that belong together (a speaker, a patient, a session): a regular expression "
         "searched in each file's path relative to DATA; its named group 'group' (else its first capture group) is "
-        "the group, e.g. '_(?P<group>[a-z]+)_\\d+\\.wav$' or '^(?P<group>[^/]+)/'. Scores are then for new "
+        "the group, e.g. '_(?P<group>\\[a-z]+)_\\d+\\.wav$' or '^(?P<group>\\[^/]+)/'. Scores are then for new "
         "groups.")] = None,
     group_column: Annotated[str | None, typer.Option(help="A table's column naming each row's group.")] = None,
     quiet: Quiet = False,
@@ -196,6 +199,7 @@ def predict(
     output_format: OutputFormat = "table",
     top_k: Annotated[int, typer.Option(help="How many labels to show per input.")] = 3,
     coverage: Annotated[float | None, typer.Option(
+        metavar="FRACTION",
         help="How often the prediction set must hold the true label (default: the model's, 0.9).")] = None,
     abstain: Annotated[bool, typer.Option(
         "--abstain", help="Answer 'unknown' for inputs unlike anything the model learned.")] = False,

@@ -36,6 +36,7 @@ from handful.evaluation.review import label_issues, review
 from handful.evaluation.trust import Trust, fit_trust, held_out_trust
 from handful.learners import LEARNERS, FitContext
 from handful.selection import plan
+from handful.selection.embedding import cluster_embedder
 from handful.selection.leakage import chosen_leakage
 
 logger = logging.getLogger(__name__)
@@ -337,7 +338,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         trust = getattr(self, "trust_", None)
         ood = distances and trust is not None and trust.ood is not None
         names = parts_of(self.backbone_)  # with the detector's backbone, each input decoded once for both
-        found = embed_all([*names, *([str(self.ood_backbone_)] if ood else [])], dataset.examples, self.cache_dir)
+        found = embed_all([*names, *([str(self.ood_backbone_)] if ood else [])], dataset.examples, self.cache_dir,
+                          embedder=cluster_embedder(getattr(self, "ray", None)))  # a Ray cluster, when given
         raw = self.head_.predict_proba(stack([found[p] for p in names]))
         calibrated = trust.calibrator.transform(raw) if trust is not None else raw
         distance = trust.ood.score(found[str(self.ood_backbone_)]) if ood and trust is not None else None
@@ -422,7 +424,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if len(pool) == 0:
             raise ValueError("no usable unlabelled input to choose from."
                              + "".join(f"\n{p}" for p in pool.problems[:10]))
-        found = embed_all(parts_of(self.backbone_), pool.examples, self.cache_dir)
+        found = embed_all(parts_of(self.backbone_), pool.examples, self.cache_dir,
+                          embedder=cluster_embedder(getattr(self, "ray", None)))
         blocks = list(found.values())
         proba = self.head_.predict_proba(stack(blocks))
         texts = [e.text for e in pool.examples] if pool.modality == "text" else None

@@ -84,3 +84,24 @@ def test_a_pool_embedded_in_batches_on_workers_matches_embedding_here(tmp_path: 
     expected = embed(get_backbone("tiny-image"), examples)
     spread = embed_on(LocalExecutor(2), "tiny-image", examples, batch_size=3)  # 4 batches over 2 processes
     np.testing.assert_allclose(spread, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_embeds_what_is_not_cached_through_the_embedder_it_is_given(tmp_path: Any) -> None:
+    from handful.backbones.features import embed_all
+    from handful.data import load
+    from handful.selection.embedding import embed_on
+    from tests.conftest import write_images
+
+    examples = load(write_images(tmp_path / "pool", per_class=4)).train.examples
+    asked: list[int] = []
+
+    def spread(name: str, missing: Any) -> np.ndarray:
+        asked.append(len(missing))
+        return embed_on(LocalExecutor(1), name, missing, batch_size=3)
+
+    first = embed_all(["tiny-image"], examples, tmp_path / "cache", embedder=spread)["tiny-image"]
+    again = embed_all(["tiny-image"], examples, tmp_path / "cache", embedder=spread)["tiny-image"]
+    here = embed_all(["tiny-image"], examples, False)["tiny-image"]
+    assert asked == [8]  # the second call found everything cached
+    np.testing.assert_allclose(first, here, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(first, again)

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from handful.data.dataset import Example
 
 FUSE = "+"
 Progress = cache.Progress
+Embedder = Callable[[str, Sequence[Example]], Any]  # (backbone, examples) -> their features, computed elsewhere
 CacheDir = str | Path | bool | None  # None or True: the default folder; False: no cache; else that folder
 
 
@@ -91,14 +92,28 @@ def embed_all(
     examples: Sequence[Example],
     cache_dir: CacheDir = None,
     progress: Progress | None = None,
+    embedder: Embedder | None = None,
 ) -> dict[str, Any]:
     """The features of each backbone in ``names`` (fused ones stacked) for ``examples``, in order.
 
     Each example missing from some backbone's cache is decoded once for all of them; ``progress(n)`` counts
-    examples done.
+    examples done. With ``embedder`` (``embedder(backbone, examples) -> features``, such as
+    :func:`handful.selection.embedding.embed_on` on a Ray cluster) and a cache, the examples missing from a
+    backbone's cache are embedded by it instead, and cached.
     """
     wanted = list(dict.fromkeys(names))
     parts = list(dict.fromkeys(part for name in wanted for part in parts_of(name)))
+    root = cache_root(cache_dir)
+    if embedder is not None and root is not None:
+        for part in parts:
+            spec = encoder(part).spec
+            if spec.kind == "baseline" and spec.modality == "text":  # sparse n-grams: never cached
+                continue
+            store = cache.FeatureCache(root, spec.cache_key())
+            known = store.get([e.digest for e in examples])
+            missing = list({e.digest: e for e in examples if e.digest not in known}.values())
+            if missing:
+                store.put([e.digest for e in missing], np.asarray(embedder(part, missing), dtype=np.float32))
     blocks = dict(zip(parts, cache.embed_many([encoder(p) for p in parts], examples, cache_root(cache_dir), progress),
                       strict=True))
     return {name: stack([blocks[p] for p in parts_of(name)]) for name in wanted}

@@ -8,7 +8,8 @@ a cluster the pool must sit on storage every node sees at the same path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from handful.backbones.cache import decode_example
 from handful.backbones.features import encoder as _encoder
 from handful.data.dataset import Example
-from handful.selection.executor import Executor, LocalExecutor
+from handful.selection.executor import Executor, LocalExecutor, RayExecutor, make_executor
 
 BATCH = 64  # examples a task: large enough that a task's overhead is small beside the embedding
 
@@ -40,3 +41,17 @@ def embed_on(executor: Executor | None, name: str, examples: Sequence[Example], 
     if not tasks:
         return np.zeros((0, _encoder(name).spec.dim), dtype=np.float32)
     return np.concatenate(executor.map(embed_batch, [name], tasks))
+
+
+def cluster_embedder(ray: str | None = None) -> Callable[[str, Sequence[Example]], Any] | None:
+    """What embeds the inputs of ``predict`` and ``suggest`` that are not cached yet: the Ray cluster at ``ray``
+    (or at ``$HANDFUL_RAY_ADDRESS``) when there is one, in batches on its workers; else None (this process).
+
+    Example:
+        >>> cluster_embedder(None) is None or "HANDFUL_RAY_ADDRESS" in __import__("os").environ
+        True
+    """
+    executor = make_executor(1, ray)
+    if not isinstance(executor, RayExecutor):
+        return None
+    return functools.partial(embed_on, executor)

@@ -35,7 +35,7 @@ from handful.evaluation.metrics import holdout_metrics
 from handful.evaluation.review import label_issues, review
 from handful.evaluation.trust import Trust, fit_trust, held_out_trust
 from handful.learners import LEARNERS, FitContext
-from handful.selection import plan
+from handful.selection import estimate, plan
 from handful.selection.embedding import cluster_embedder
 from handful.selection.leakage import chosen_leakage
 
@@ -177,6 +177,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         classes = [str(c) for c in self.classes_]
         candidates = plan.candidates(cfg, with_pool=pool is not None)
         features = Features(train.examples, self.cache_dir, self.verbose)
+        self.estimate_ = estimate.estimate_fit(candidates, train.examples, cfg.cv_folds * cfg.cv_repeats, cache_root(
+            self.cache_dir), cfg.augment["views"] if cfg.augment else 0, cfg.time_budget)
+        estimate.announce(self.estimate_, len(candidates), self.verbose)
         if cfg.time_budget is None:  # the first stage embeds every plain backbone: decode each example once for all
             features.prefetch(plan.first_stage_backbones(candidates))
         features_for = features.__getitem__

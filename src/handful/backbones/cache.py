@@ -13,7 +13,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,11 @@ class FeatureCache:
                     logger.info("removed %s, a feature cache shard left by an interrupted write", temporary)
             except OSError:
                 continue
+
+    def known(self, digests: Iterable[str]) -> set[str]:
+        """Which of ``digests`` have features here (read from the shards' headers; the features are not loaded)."""
+        index = self._load_index()
+        return {digest for digest in digests if digest in index}
 
     def get(self, digests: Sequence[str]) -> dict[str, np.ndarray]:
         from safetensors import safe_open

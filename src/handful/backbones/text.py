@@ -30,6 +30,7 @@ class MiniLM(Backbone):
 @register_backbone(
     BackboneSpec(
         name="minilm-l6",
+        ms_per_example=4,  # CPU ms per example on 2 cores (shared/BACKBONES.md)
         modality="text",
         dim=384,
         kind="pretrained",
@@ -127,6 +128,7 @@ class E5Small(Backbone):
 @register_backbone(
     BackboneSpec(
         name="e5-small",
+        ms_per_example=13,  # CPU ms per example on 2 cores (shared/BACKBONES.md)
         modality="text",
         dim=384,
         kind="pretrained",

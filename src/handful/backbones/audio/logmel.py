@@ -127,6 +127,7 @@ class LogMelEfficientNet(Backbone):
 @register_backbone(
     BackboneSpec(
         name="logmel-efficientnet-lite0",
+        ms_per_example=40,  # CPU ms per example on 2 cores (shared/BACKBONES.md)
         modality="audio",
         dim=1280,
         kind="pretrained",

@@ -136,6 +136,7 @@ class AiSfx(Backbone):
 @register_backbone(
     BackboneSpec(
         name="aisfx",
+        ms_per_example=70,  # CPU ms per example on 2 cores (shared/BACKBONES.md)
         modality="audio",
         dim=512,
         kind="pretrained",

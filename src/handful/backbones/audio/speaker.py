@@ -112,6 +112,7 @@ class Resemblyzer(Backbone):
 @register_backbone(
     BackboneSpec(
         name="resemblyzer",
+        ms_per_example=50,  # CPU ms per example on 2 cores (shared/BACKBONES.md)
         modality="audio",
         dim=256,
         kind="pretrained",

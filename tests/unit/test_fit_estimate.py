@@ -1,0 +1,60 @@
+"""Before a long train (issue 13, part 8): an estimate of how long it will take, printed before the search's
+progress, silenced by -q, and growing with the inputs the feature cache does not hold yet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from handful import Classifier
+from handful.backbones.registry import get_spec
+from handful.config import resolve
+from handful.data import load
+from handful.selection.estimate import estimate_fit, span
+from handful.selection.plan import candidates
+from tests.conftest import write_images
+
+
+def plan_for(folder: Path, cache: Path | None) -> tuple[int, float, dict[str, int]]:
+    data = load(folder).train
+    cfg = resolve("fast", "image", ["tiny-image"], None, 5, 1, None, 0, len(data))
+    found = estimate_fit(candidates(cfg), data.examples, 5, cache)
+    return len(data), found.embedding_s, found.uncached
+
+
+def test_the_estimate_scales_with_the_inputs_not_yet_cached(tmp_path: Path) -> None:
+    small = write_images(tmp_path / "small", per_class=6)
+    large = write_images(tmp_path / "large", per_class=18, seed=1)
+    cache = tmp_path / "cache"
+    n_small, small_s, small_uncached = plan_for(small, cache)
+    n_large, large_s, large_uncached = plan_for(large, cache)
+    assert small_uncached["tiny-image"] == n_small and large_uncached["tiny-image"] == n_large
+    assert large_s > small_s > 0
+    Classifier(preset="fast", backbone="tiny-image", random_state=0, verbose=0, cache_dir=cache).fit(small)
+    _, cached_s, cached_uncached = plan_for(small, cache)  # embedded once: nothing left to embed
+    assert cached_uncached["tiny-image"] == 0 and cached_s < small_s
+    assert get_spec("efficientnet-lite0").ms_per_example > get_spec("minilm-l6").ms_per_example > 1
+
+
+def test_the_range_is_in_words() -> None:
+    assert span(6, 18) == "6-18 seconds"
+    assert span(50, 150) == "1-3 minutes"
+    assert span(4000, 9000) == "1-3 hours"
+
+
+def train(folder: Path, cache: Path, *flags: str) -> str:
+    environment = {**os.environ, "HANDFUL_CACHE_DIR": str(cache), "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "handful", "train", str(folder), "--backbone", "tiny-image",
+                           "--preset", "fast", "-o", str(folder.parent / "model"), *flags],
+                          capture_output=True, text=True, env=environment, timeout=300, check=True)
+    return done.stderr + done.stdout
+
+
+def test_train_prints_the_estimate_before_the_search_and_q_silences_it(tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos", per_class=6)
+    said = train(photos, tmp_path / "cache")
+    assert "Estimated time: about " in said and "a rough estimate" in said
+    assert said.index("Estimated time") < said.index("Scoring candidates")
+    assert "Estimated time" not in train(photos, tmp_path / "cache2", "-q")

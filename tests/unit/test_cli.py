@@ -100,3 +100,16 @@ def test_check_and_suggest_take_the_same_format_option(tmp_path: Path) -> None:
     result = runner.invoke(app, ["suggest", str(model), str(folder / "red"), "-n", "2", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert [r["rank"] for r in json.loads(result.stdout)] == [1, 2]
+
+
+def test_messages_with_square_brackets_are_printed_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """Messages carry regexes and paths with [ ]: rich must not read them as markup and drop them."""
+    from types import SimpleNamespace
+
+    from handful.cli import output
+
+    message = "say so with --groups '_(?P<group>[a-z]+)_\\d+\\.wav$' for photos/[2024]/a.jpg"
+    output.show_trust(SimpleNamespace(protocol_=None, leakage_={"warn": True, "message": message},  # type: ignore[arg-type]
+                                      trust_=None))
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "(?P<group>[a-z]+)" in printed and "photos/[2024]/a.jpg" in printed

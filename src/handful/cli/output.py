@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from handful.artifacts.store import Registry, Version
@@ -42,7 +43,7 @@ def setup(quiet: bool) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -126,7 +127,7 @@ def show_training(clf: Classifier, out: Path | None) -> None:
                       + (f"; gain over the best labelled-only candidate: {gains}" if gains else "")
                       + ("; the chosen model learnt from it" if pool.get("used_by_model") else ""), highlight=False)
         for message in pool.get("messages", [])[:5]:
-            console.print(f"  [yellow]{message}[/]", highlight=False)
+            console.print(f"  [yellow]{escape(message)}[/]", highlight=False)
     if clf.baseline_ and clf.baseline_["balanced_accuracy"]:
         console.print(f"Baseline ({clf.baseline_['backbone']}): {interval(clf.baseline_['balanced_accuracy'])}")
     if clf.holdout_:
@@ -137,17 +138,17 @@ def show_training(clf: Classifier, out: Path | None) -> None:
     if clf.problems_:
         console.print(f"[yellow]{len(clf.problems_)} problem(s) in the data[/] ({len(skipped)} file(s) skipped):")
         for problem in clf.problems_[:10]:
-            console.print(f"  {problem}", highlight=False)
+            console.print(f"  {escape(str(problem))}", highlight=False)
     curve = getattr(clf, "learning_curve_", None)
     if curve is not None and not curve.skipped and curve.verdict:
-        console.print(f"More data: {curve.verdict}", highlight=False)
+        console.print(f"More data: {escape(curve.verdict)}", highlight=False)
     diagnosis = getattr(clf, "diagnosis_", None)
     if diagnosis is not None:
-        console.print(f"Diagnosis: [bold]{diagnosis.verdict}[/]. {diagnosis.headline}", highlight=False)
+        console.print(f"Diagnosis: [bold]{diagnosis.verdict}[/]. {escape(diagnosis.headline)}", highlight=False)
         for advice in diagnosis.advice[:3]:
-            console.print(f"  - {advice}", highlight=False)
+            console.print(f"  - {escape(advice)}", highlight=False)
     if out is not None:
-        console.print(f"Model saved to [bold]{out}[/] ({clf.fit_seconds_:.0f} s). "
+        console.print(f"Model saved to [bold]{escape(str(out))}[/] ({clf.fit_seconds_:.0f} s). "
                       f"Full report: handful report {out} -o report.html")
 
 
@@ -158,7 +159,7 @@ def show_trust(clf: Classifier) -> None:
         console.print(f"Protocol: {protocol['text']}; scores are for {protocol['scores_for']}.", highlight=False)
     leakage = getattr(clf, "leakage_", None)
     if leakage and leakage.get("warn"):
-        console.print(f"[bold yellow]Warning:[/] {leakage['message']}", highlight=False)
+        console.print(f"[bold yellow]Warning:[/] {escape(leakage['message'])}", highlight=False)
     trust = getattr(clf, "trust_", None)
     if trust is not None:
         calibration, sets = trust.summary["calibration"], trust.summary["sets"]

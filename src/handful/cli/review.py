@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from handful.classifier import Classifier
@@ -92,7 +93,7 @@ def check(
                           style=style)
         console.print(pairs)
     if output is not None:
-        console.print(f"Findings written to [bold]{output}[/]")
+        console.print(f"Findings written to [bold]{escape(str(output))}[/]")
 
 
 def suggest(
@@ -135,7 +136,7 @@ def suggest(
         table.add_row(str(r["rank"]), shown(r), r["predicted"], f"{r['probability']:.2f}", f"{r['uncertainty']:.3f}")
     console.print(table)
     if output is not None:
-        console.print(f"Suggestions written to [bold]{output}[/]")
+        console.print(f"Suggestions written to [bold]{escape(str(output))}[/]")
 
 
 def report(
@@ -150,5 +151,5 @@ def report(
     except (ValueError, TypeError, FileNotFoundError, OSError) as error:
         fail(str(error))
     if not quiet:
-        console.print(f"Report written to [bold]{saved}[/]; open it in a web browser.")
+        console.print(f"Report written to [bold]{escape(str(saved))}[/]; open it in a web browser.")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from handful.artifacts.evaluations import EVALUATIONS, record_evaluation
@@ -189,7 +190,7 @@ def evaluate(
                       str(scores["support"]))
     console.print(table)
     for problem in metrics["problems"][:20]:
-        console.print(f"[yellow]skipped[/] {problem}", highlight=False)
+        console.print(f"[yellow]skipped[/] {escape(str(problem))}", highlight=False)
     console.print(kept, highlight=False)
 
 

@@ -22,7 +22,8 @@ def test_stages_nest_accumulate_and_stay_off_outside_a_recording() -> None:
     assert _timing.current() is None
     assert list(timings.seconds) == ["embed/decode", "embed", "cv a+linear", "search/cv b+mlp", "search"]
     assert timings.seconds["embed"] >= timings.seconds["embed/decode"] >= 0.02
-    assert set(timings.cpu) == {"embed", "embed/decode", "search"} and timings.cpu["embed"] < 0.02  # sleep: no CPU
+    # CPU seconds are recorded for the same stages (their size is the process's, threads included: not pinned here)
+    assert set(timings.cpu) == {"embed", "embed/decode", "search"}
     assert timings.seconds["search/cv b+mlp"] == 2.0
     rows = table(timings.seconds)
     assert [name for name, _, _ in rows][:5] == ["embed", "  decode", "cv a+linear", "search", "  cv b+mlp"]

@@ -14,7 +14,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from handful.serve import create_app
 from handful.serve.app import key_matches
 from handful.serve.settings import Settings
 from tests.conftest import write_images, write_tones
-from tests.integration.test_serve_real import free_port
+from tests.integration.test_serve_real import serving_process
 
 OK = ("valid", "heavy")  # requests that must be answered 200: valid ones, and heavy ones within the limits
 QUICK = {"preset": "fast", "random_state": 0, "verbose": 0, "cache_dir": False, "cv_folds": 2, "cv_repeats": 1}
@@ -155,30 +154,8 @@ def valid_requests() -> list[tuple[str, str, dict]]:
 
 @pytest.fixture
 def server(models: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "handful", "serve", str(models), "--port", str(port),
-                                "--quiet"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving_process(models, tmp_path / "server.log") as served:
+        yield served
 
 
 @pytest.mark.slow

@@ -32,8 +32,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(model: Path, log_path: Path) -> Iterator[str]:
-    """Start ``python -m handful serve MODEL`` on a free port, yield its URL, and stop it whatever happens."""
+def serving_process(model: Path, log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start ``python -m handful serve MODEL`` on a free port, yield its URL and process, and stop it whatever
+    happens."""
     port = free_port()
     log = log_path.open("w")
     process = subprocess.Popen([sys.executable, "-m", "handful", "serve", str(model), "--port", str(port), "--quiet"],
@@ -50,7 +51,7 @@ def serving(model: Path, log_path: Path) -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline, "the server did not answer /healthz within 60 s"
             time.sleep(0.3)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:
@@ -59,6 +60,13 @@ def serving(model: Path, log_path: Path) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+@contextmanager
+def serving(model: Path, log_path: Path) -> Iterator[str]:
+    """Start ``python -m handful serve MODEL`` on a free port, yield its URL, and stop it whatever happens."""
+    with serving_process(model, log_path) as (url, _):
+        yield url
 
 
 QUICK = {"preset": "fast", "random_state": 0, "verbose": 0, "cache_dir": False, "cv_folds": 2, "cv_repeats": 1}

@@ -213,6 +213,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
                 views_for=views_for,
                 unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
+                headroom=self.learners is None,  # heads the user named all run
             )
             with stage("search"):
                 results = search.staged(candidates)

@@ -156,11 +156,30 @@ def test_staged_search_fine_tunes_the_winning_backbone_only() -> None:
     candidates = [Candidate("tiny-image", "linear", "l2", "test"), Candidate("tiny-audio", "linear", "l2", "test"),
                   Candidate("tiny-image:trunk", "finetune", "l2", "test"),
                   Candidate("tiny-audio:trunk", "finetune", "l2", "test")]
-    search = Search(features.__getitem__, y, 2, make_folds(y, 3, 1, 0), seed=0)
+    search = Search(features.__getitem__, y, 2, make_folds(y, 3, 1, 0), seed=0, headroom=False)
     results = {r.candidate.backbone + " " + r.candidate.learner: r for r in search.staged(candidates)}
     assert results["tiny-image:trunk finetune"].status == "ok"
     assert results["tiny-audio:trunk finetune"].status == "skipped"
     assert "best backbone only (tiny-image)" in results["tiny-audio:trunk finetune"].message
+
+
+def test_no_fine_tuning_nor_augmentation_where_the_cheap_heads_leave_no_headroom() -> None:
+    """Separable clusters: the linear head scores 1.0, so a costly candidate could not be told better."""
+    y = np.arange(30) % 2
+    good, _ = clusters(32, n=30, seed=0, spread=0.3)
+    trunk, _ = clusters(768, n=30, seed=1, spread=0.3)
+    features = {"tiny-image": good, "tiny-image:trunk": trunk}
+    candidates = [Candidate("tiny-image", "linear", "l2", "test"), Candidate("tiny-image", "mlp", "l2", "test"),
+                  Candidate("tiny-image:trunk", "finetune", "l2", "test"),
+                  Candidate("tiny-image", "linear", "l2", "test", augment="light")]
+    search = Search(features.__getitem__, y, 2, make_folds(y, 3, 1, 0), seed=0)
+    results = {r.candidate.backbone + " " + r.candidate.learner + r.candidate.augment: r
+               for r in search.staged(candidates)}
+    assert results["tiny-image linear"].estimate.mean == 1.0
+    assert results["tiny-image mlp"].status == "ok"  # cheap enough: still tried
+    for skipped in ("tiny-image:trunk finetune", "tiny-image linearlight"):
+        assert results[skipped].status == "skipped"
+        assert "already scores 1.000" in results[skipped].message
 
 
 def test_classifier_fine_tunes_saves_and_loads(image_folder: Path, tmp_path: Path) -> None:

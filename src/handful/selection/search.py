@@ -54,7 +54,7 @@ class Search:
     race: bool = True
     finished: list[Result] = field(default_factory=list)
     groups: np.ndarray | None = None  # the group of each example (None: each its own); reaches every fit
-    headroom: bool = True  # skip fine-tuning and augmentation when the cheap heads leave no gain CV could see
+    headroom: bool = True  # skip the costly stage when the cheap heads leave no gain CV could see
 
     def _report(self, result: Result) -> Result:
         if self.on_result is not None:
@@ -196,7 +196,8 @@ class Search:
         backbone and the baseline first; then the costly heads (MLP, cosine, fused features, fine-tuning on the
         backbone's trunk) only on the backbone whose cheap heads scored best. The others are listed as not tried,
         with the reason. Augmented candidates come last (see :meth:`augmented`). When the cheap heads leave no
-        headroom (see :func:`no_headroom`), fine-tuning and augmentation are listed as not tried, with the reason."""
+        headroom (see :func:`no_headroom`), the costly stage and augmentation are listed as not tried, with the
+        reason: no candidate there could be told better than the leader."""
         plain = [c for c in candidates if not c.augment]
         augmented = [c for c in candidates if c.augment]
         first = [c for c in plain if _cheap(c.learner) and not is_fused(c.backbone)]
@@ -205,11 +206,11 @@ class Search:
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
         leader = best(scored, self.y) if scored else None
         spare = self._no_headroom(leader) if leader is not None else ""
-        if spare:
-            results += [self._report(Result(c, status="skipped", message=spare)) for c in rest if _tunes(c.learner)]
-            results += [self._report(Result(c, status="skipped", message=spare)) for c in augmented
-                        if c.backbone == leader.candidate.backbone and c.learner == "linear"]
-            rest, augmented = [c for c in rest if not _tunes(c.learner)], []
+        if leader is not None and spare:
+            top = leader.candidate.backbone
+            listed = [c for c in rest + augmented  # as the costly stage would have tried them
+                      if frozen_name(parts_of(c.backbone)[0]) == top and (not c.augment or c.learner == "linear")]
+            return results + [self._report(Result(c, status="skipped", message=spare)) for c in listed]
         if leader is None or len({frozen_name(parts_of(c.backbone)[0]) for c in rest}) <= 1:
             results += self.run(rest)
             return results + self.augmented(augmented, results)
@@ -221,11 +222,11 @@ class Search:
         return results + self.augmented(augmented, results)
 
     def _no_headroom(self, leader: Result) -> str:
-        """Why fine-tuning and augmented views are not worth their cost after ``leader`` (see
+        """Why the costly heads, fine-tuning and augmented views are not worth their cost after ``leader`` (see
         :func:`no_headroom`), or ``""`` when they are (or :attr:`headroom` is off)."""
         if not self.headroom or leader.estimate is None or not no_headroom(leader.estimate.mean, len(self.y)):
             return ""
-        logger.info("fine-tuning and augmentation skipped: %s + %s already scores %.3f",
+        logger.info("costly heads, fine-tuning and augmentation skipped: %s + %s already scores %.3f",
                     leader.candidate.backbone, leader.candidate.learner, leader.estimate.mean)
         return (f"not tried: {leader.candidate.backbone} + {leader.candidate.learner} already scores "
                 f"{leader.estimate.mean:.3f}; even halving its errors would be within the noise of "
@@ -294,7 +295,8 @@ HEADROOM_Z = 2.0
 def no_headroom(score: float, n: int) -> bool:
     """Whether a candidate that halves the leader's errors would still be within ``HEADROOM_Z`` binomial standard
     errors of it on ``n`` examples: then cross-validation could not tell it better, and a costly candidate
-    (fine-tuning the backbone, augmented views) would cost minutes to change the choice only by chance. Measured
+    (an MLP or cosine head, fused features, fine-tuning the backbone, augmented views) would cost minutes to
+    change the choice only by chance. Measured
     (benchmarks/more_from_few.py): fine-tuning and augmentation gain at most 0.04 on the shared sets, and nothing
     on ants/bees, where Lite2's linear head already scores 0.98.
 
@@ -306,10 +308,6 @@ def no_headroom(score: float, n: int) -> bool:
     if n <= 0 or error <= 0:
         return n > 0
     return bool(error / 2 <= HEADROOM_Z * np.sqrt(error * (1 - error) / n))
-
-
-def _tunes(learner: str) -> bool:
-    return learner in LEARNERS and LEARNERS[learner].tunes_backbone
 
 
 def _cheap(learner: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,10 +33,8 @@ def serve(
         api = create_app(model)
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
-    import socket
-
     try:  # bound here, before anything says it is serving: a busy port is an error in words, and nothing else
-        listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        listener = listen(host, port)
     except OSError as error:
         fail(f"cannot listen on {host}:{port}: {error.strerror or error}. Another program (perhaps another handful "
              f"serve) uses that port: stop it, or give another one with --port.")
@@ -44,6 +42,26 @@ def serve(
         console.print(f"Serving on [bold]http://{host}:{port}/[/] (API docs: /docs, schema: /openapi.json)")
     server = uvicorn.Server(uvicorn.Config(api, log_level="warning" if quiet else "info"))
     server.run(sockets=[listener])
+
+
+def listen(host: str, port: int) -> Any:
+    """A listening TCP socket on ``host:port``, made with protocol ``IPPROTO_TCP`` so that asyncio turns Nagle's
+    algorithm off on every connection it accepts (it checks the protocol; ``socket.create_server`` leaves it 0).
+    With Nagle on, each answer after the first on a kept-alive connection waited ~40 ms for the client's
+    delayed ACK: 44 ms for /healthz instead of 2 (measured)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def export(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ class Batcher:
 
     A caller queues its inputs and takes the model's lock; whoever holds the lock predicts everything queued by
     then (its own inputs and other callers') in one call and hands each caller its rows. While a batch runs, new
-    requests queue and go together in the next one. No thread and no timer: a lone request waits for nothing.
+    requests queue and go together in the next one. No timer: a lone request waits for nothing. The batch itself
+    runs on one thread kept for the model: torch keeps its worker threads per calling thread, and a request that
+    lands on another of the server's worker threads took 31 ms a photo instead of 19 (measured, Lite0, 2 cores).
     If a batch fails, its requests are retried one by one, so only the request at fault gets the error.
 
     Example:
@@ -41,6 +44,7 @@ class Batcher:
         self.max_batch = max_batch
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handful-batch")
         self.batches = 0  # how many network calls were made, for tests and metrics
 
     def __call__(self, inputs: Sequence[Any]) -> np.ndarray:
@@ -64,7 +68,7 @@ class Batcher:
 
     def _run(self, batch: list[_Ticket]) -> None:
         try:
-            proba = np.asarray(self.predict([x for t in batch for x in t.inputs]))
+            proba = np.asarray(self._runner.submit(self.predict, [x for t in batch for x in t.inputs]).result())
             start = 0
             for ticket in batch:
                 ticket.result = proba[start : start + len(ticket.inputs)]

@@ -8,6 +8,7 @@ from scipy.special import softmax
 
 from handful.evaluation.calibration import (
     Calibrator,
+    ece_noise,
     expected_calibration_error,
     fit_calibration,
     log_loss,
@@ -161,3 +162,22 @@ def test_ood_state_round_trip_and_bad_rate() -> None:
     assert again.threshold == detector.threshold
     with pytest.raises(ValueError, match="false_alarm must be a fraction between 0 and 1"):
         OODDetector.fit(train, _folds(40, 4), false_alarm=5)
+
+
+def test_the_ece_of_a_perfect_model_is_noise_and_a_miscalibrated_one_stands_out() -> None:
+    """Labels drawn from the stated probabilities: the ECE is not 0 but inside the noise range, in most draws;
+    the same confidences with a tenth of them made wrong stand far above it."""
+    rng = np.random.default_rng(3)
+    inside = 0
+    for _ in range(20):
+        top = rng.uniform(0.5, 1.0, 150)
+        proba = np.column_stack([top, 1 - top])
+        y = np.where(rng.random(150) < top, 0, 1)
+        mean, high = ece_noise(proba, seed=1)
+        assert 0.02 < mean < high < 0.15
+        inside += expected_calibration_error(proba, y) <= high
+    assert inside >= 16  # the 95th percentile: about 19 of 20
+    top = rng.uniform(0.9, 1.0, 150)
+    overconfident = np.column_stack([top, 1 - top])
+    y = np.where(rng.random(150) < top - 0.25, 0, 1)
+    assert expected_calibration_error(overconfident, y) > 2 * ece_noise(overconfident)[1]

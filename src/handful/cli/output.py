@@ -163,8 +163,11 @@ def show_trust(clf: Classifier) -> None:
     trust = getattr(clf, "trust_", None)
     if trust is not None:
         calibration, sets = trust.summary["calibration"], trust.summary["sets"]
+        perfect = calibration.get("ece_perfect_high")
         console.print(f"Calibration: {calibration['method']}, out-of-fold ECE {calibration['ece_before']:.3f} -> "
-                      f"{calibration['ece_after']:.3f}; {sets['level']:.0%} prediction sets cover "
+                      f"{calibration['ece_after']:.3f}"
+                      + (f" (a perfectly calibrated model: up to {perfect:.3f} on as many)" if perfect else "")
+                      + f"; {sets['level']:.0%} prediction sets cover "
                       f"{sets['oof_coverage']:.3f} out of fold (mean size {sets['oof_mean_size']:.2f})",
                       highlight=False)
 

@@ -110,6 +110,35 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, n_bins: int = N
     return round(float(gap / total), 12)
 
 
+def ece_noise(proba: np.ndarray, n_draws: int = 400, seed: int = 0, n_bins: int = N_BINS) -> tuple[float, float]:
+    """The ECE a perfectly calibrated model would show with these confidences on this many examples: the mean and
+    95th percentile over ``n_draws`` label draws in which each top label is right with exactly its stated
+    probability (consistency resampling, Bröcker and Smith, 2007). With a few hundred examples the binned ECE of
+    a perfect model is not 0 but about 0.03-0.06; an ECE inside this range cannot be told from perfect.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> p = rng.uniform(0.5, 1.0, 200)
+        >>> mean, high = ece_noise(np.column_stack([p, 1 - p]))
+        >>> 0.01 < mean < high < 0.12
+        True
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(proba) == 0:
+        return float("nan"), float("nan")
+    confidence = proba.max(axis=1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    rng = np.random.default_rng(seed)
+    right = rng.random((n_draws, len(confidence))) < confidence  # each draw: which top labels were right
+    gaps = np.zeros(n_draws)
+    for b in np.unique(which):
+        inside = which == b
+        gaps += np.abs(right[:, inside].sum(axis=1) - confidence[inside].sum())
+    ece = gaps / len(confidence)
+    return round(float(ece.mean()), 6), round(float(np.quantile(ece, 0.95)), 6)
+
+
 @dataclass
 class Calibrator:
     """A fitted calibration map from a model's probabilities to calibrated ones."""
@@ -200,12 +229,14 @@ class CalibrationFit:
     reliability_before: Reliability
     reliability_after: Reliability
     calibrated_oof: np.ndarray = field(repr=False)
+    ece_noise: tuple[float, float] = (float("nan"), float("nan"))  # a perfect model's ECE here: mean, 95th pct
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "method": self.calibrator.method, "temperature": self.calibrator.temperature,
             "candidates": {k: round(v, 6) for k, v in self.scores.items()},
             "ece_before": self.ece_before, "ece_after": self.ece_after,
+            "ece_perfect_mean": self.ece_noise[0], "ece_perfect_high": self.ece_noise[1],
             "log_loss_before": self.log_loss_before, "log_loss_after": self.log_loss_after,
             "reliability_before": self.reliability_before.as_dict(),
             "reliability_after": self.reliability_after.as_dict(),
@@ -282,5 +313,5 @@ def fit_calibration(
         ece_before=expected_calibration_error(proba, y), ece_after=expected_calibration_error(after, y),
         log_loss_before=log_loss(proba, y), log_loss_after=log_loss(after, y),
         reliability_before=reliability(proba, y), reliability_after=reliability(after, y),
-        calibrated_oof=after,
+        calibrated_oof=after, ece_noise=ece_noise(after, seed=seed),
     )

@@ -68,7 +68,8 @@ def trust_section(clf: Any) -> str:
                 f"<p><b>Are its probabilities honest?</b> The probabilities were {method}. Calibration error (the gap "
                 f"between how sure it says it is and how often it is right, 0 is perfect): "
                 f"{calibration['ece_before']:.3f} as trained, {calibration['ece_after']:.3f} calibrated, measured on "
-                f'examples each model did not train on.</p><img alt="calibration" src="data:image/png;base64,{plot}">')
+                f"examples each model did not train on.{_perfect(calibration)}</p>"
+                f'<img alt="calibration" src="data:image/png;base64,{plot}">')
         if sets:
             parts.append(
                 f"<p><b>When it is not sure, it says so.</b> Each prediction comes with a set of labels that holds the "
@@ -85,3 +86,14 @@ def trust_section(clf: Any) -> str:
                    if rate is not None else "") + ". A flagged input's label may be meaningless: "
                 "<code>handful predict --abstain</code> answers <i>unknown</i> for it.</p>")
     return "".join(parts)
+
+
+def _perfect(calibration: dict[str, Any]) -> str:
+    """What a perfectly calibrated model would score on as many examples (absent from models saved before it)."""
+    high = calibration.get("ece_perfect_high")
+    if high is None or high != high:  # noqa: PLR0124 (NaN)
+        return ""
+    verdict = ("within what chance gives a perfectly calibrated model" if calibration["ece_after"] <= high
+               else "more than chance gives a perfectly calibrated model")
+    return (f" On this many examples even a perfectly calibrated model shows about "
+            f"{calibration['ece_perfect_mean']:.3f} (up to {high:.3f}): the calibrated figure is {verdict}.")

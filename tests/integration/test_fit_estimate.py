@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from handful import Classifier
 from handful.backbones.registry import get_spec
 from handful.config import resolve
@@ -42,6 +44,19 @@ def test_the_range_is_in_words() -> None:
     assert span(6, 18) == "6-18 seconds"
     assert span(50, 150) == "1-3 minutes"
     assert span(4000, 9000) == "1-3 hours"
+    assert span(20, 700) == "20 seconds to 12 minutes"
+    assert span(1, 3700) == "1 second to 2 hours"
+
+
+def test_the_low_end_is_the_first_stage_and_the_high_end_every_stage(tmp_path: Path) -> None:
+    """The default preset's costly stage runs only when the cheap heads leave headroom: the range spans both."""
+    data = load(write_images(tmp_path / "photos", per_class=20)).train
+    best = resolve("best", "image", ["tiny-image"], None, 5, 1, None, 0, len(data))
+    fast = resolve("fast", "image", ["tiny-image"], None, 5, 1, None, 0, len(data))
+    both = estimate_fit(candidates(best), data.examples, 5, None, views=4)
+    first = estimate_fit(candidates(fast), data.examples, 5, None)
+    assert both.low == pytest.approx(first.low)  # the same frozen backbone and cheap heads
+    assert both.high > 3 * first.high  # fine-tuning, the MLPs and the views are the costly stage
 
 
 def train(folder: Path, cache: Path, *flags: str) -> str:

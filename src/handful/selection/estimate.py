@@ -3,7 +3,9 @@
 A rough figure, and said to be one: the embedding term is each backbone's measured milliseconds per example on a
 2-core CPU (:attr:`handful.backbones.registry.BackboneSpec.ms_per_example`) times the examples not yet in the
 feature cache; the search term is a per-fold cost for each candidate (heavier for the heads that train a network,
-far heavier for fine-tuning). The range (0.5 to 1.5 times the sum) allows for a busy machine.
+far heavier for fine-tuning). The low end is the first stage alone (the frozen backbones and the cheap heads),
+which is all a search runs when they leave no headroom (:func:`handful.selection.search.no_headroom`); the high
+end is every stage. Each is widened (0.5 and 1.5 times) for a busy machine.
 """
 
 from __future__ import annotations
@@ -45,14 +47,19 @@ class Estimate:
         return f"about {span(self.low, self.high)}"
 
 
+def _unit(seconds: float) -> tuple[float, str]:
+    return (1, "seconds") if seconds < 60 else (60, "minutes") if seconds < 3600 else (3600, "hours")
+
+
 def span(low: float, high: float) -> str:
-    """``low``-``high`` seconds in the unit that suits them: ``"5-15 seconds"``, ``"1-3 minutes"``, ``"1-2 hours"``."""
-    if high < 60:
-        lo, hi, unit = max(1, round(low)), max(1, math.ceil(high)), "seconds"
-    elif high < 3600:
-        lo, hi, unit = max(1, round(low / 60)), max(1, math.ceil(high / 60)), "minutes"
-    else:
-        lo, hi, unit = max(1, round(low / 3600)), max(1, math.ceil(high / 3600)), "hours"
+    """``low``-``high`` seconds in the unit that suits them: ``"5-15 seconds"``, ``"1-3 minutes"``, ``"1-2 hours"``;
+    ends in different units are each written in their own: ``"20 seconds to 12 minutes"``."""
+    scale, unit = _unit(high)
+    if _unit(low)[1] != unit and low < 0.5 * scale:
+        low_scale, low_unit = _unit(low)
+        lo, hi = max(1, round(low / low_scale)), max(1, math.ceil(high / scale))
+        return f"{lo} {low_unit[:-1] if lo == 1 else low_unit} to {hi} {unit[:-1] if hi == 1 else unit}"
+    lo, hi = max(1, round(low / scale)), max(1, math.ceil(high / scale))
     if hi <= lo:
         return f"{hi} {unit[:-1] if hi == 1 else unit}"
     return f"{lo}-{hi} {unit}"
@@ -106,6 +113,10 @@ def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n
     backbones = dict.fromkeys(part for c in candidates for part in parts_of(c.backbone))
     uncached = {name: uncached_count(name, examples, cache_root) for name in backbones}
     embedding = sum(count * base_spec_ms(name) / 1000 for name, count in uncached.items())
+    first = stage_one(candidates)
+    plain = {part for c in first for part in parts_of(c.backbone)}
+    quick = sum(count * base_spec_ms(name) / 1000 for name, count in uncached.items() if name in plain)
+    quick += n_folds * sum(fold_seconds(c, len(examples)) for c in first)
     augmented = {c.backbone for c in candidates if c.augment}
     embedding += sum(views * len(examples) * base_spec_ms(parts_of(name)[0]) / 1000 for name in augmented)
     search = sum(fold_seconds(c, len(examples)) for c in stage_one(candidates))
@@ -122,7 +133,7 @@ def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n
         search = min(search, time_budget)
     total = embedding + search
     embeddings = len(backbones) * len({e.digest for e in examples})
-    return Estimate(LOW * total, HIGH * total, uncached, embedding, search, embeddings)
+    return Estimate(LOW * min(quick, total), HIGH * total, uncached, embedding, search, embeddings)
 
 
 def announce(estimate: Estimate, n_candidates: int, verbose: int) -> None:

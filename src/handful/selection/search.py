@@ -229,8 +229,7 @@ class Search:
         logger.info("costly heads, fine-tuning and augmentation skipped: %s + %s already scores %.3f",
                     leader.candidate.backbone, leader.candidate.learner, leader.estimate.mean)
         return (f"not tried: {leader.candidate.backbone} + {leader.candidate.learner} already scores "
-                f"{leader.estimate.mean:.3f}; even halving its errors would be within the noise of "
-                f"{len(self.y)} examples' cross-validation, so this costly candidate could not be told better")
+                f"{leader.estimate.mean:.3f}; on {len(self.y)} examples no costlier candidate could be told better")
 
     def augmented(self, candidates: list[Candidate], results: list[Result]) -> list[Result]:
         """The last stage: augmented candidates on the best backbone only, for the linear head and the best head

@@ -143,6 +143,22 @@ def test_leakage_check_warns_on_clumps_only(clumped: bool) -> None:
         assert "--groups" in check.message() and check.drop > 0.2
 
 
+def test_leakage_check_runs_on_a_cheap_head_when_racing_stopped_the_linear_proxy() -> None:
+    """The chosen model is a costly head and the frozen linear head was stopped by racing (default preset,
+    spoken digits, 2 of 4 rotations): the check runs on the best cheap head that ran every fold instead."""
+    from handful.selection import Candidate, cross_validate
+    from handful.selection.leakage import chosen_leakage
+
+    x, y = _clumped(True)
+    folds = make_folds(y, 5, 2, seed=0)
+    mlp, linear, prototypes = (cross_validate(Candidate("features", learner, "standard", "test"), x, y, 2, folds, 0)
+                               for learner in ("mlp", "linear", "prototypes"))
+    linear.status = "stopped"
+    check = chosen_leakage([mlp, linear, prototypes], mlp, lambda name: x, "features", y, 2, (5, 2), 0)
+    assert check is not None and check["learner"] == "prototypes" and check["warn"] is True
+    assert chosen_leakage([mlp, linear], mlp, lambda name: x, "features", y, 2, (5, 2), 0) is None
+
+
 def test_best_ranks_results_whose_fields_compare_equal() -> None:
     from handful.evaluation.metrics import cv_estimate
     from handful.selection import Candidate, Result, best

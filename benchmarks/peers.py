@@ -150,7 +150,7 @@ def _tutorial_batch(paths: list[Path], train: bool, rng: np.random.Generator) ->
     import torch
     from PIL import Image
 
-    from handful.backbones.image import IMAGENET_MEAN, IMAGENET_STD
+    from handful.backbones.efficientnet import IMAGENET_MEAN, IMAGENET_STD
     from handful.data.decode import load_image
 
     arrays = []
@@ -186,7 +186,7 @@ def one_tutorial(seed: int, epochs: int) -> dict[str, Any]:
     """The PyTorch transfer-learning tutorial's 'finetuning the ConvNet' recipe on EfficientNet-Lite0."""
     import torch
 
-    from handful.backbones.image import load_efficientnet_lite
+    from handful.backbones.efficientnet import load_efficientnet_lite
 
     def files(split: str) -> tuple[list[Path], list[int]]:
         root = DATA / "images" / "ants_bees" / split

@@ -54,6 +54,9 @@ def test_trust_survives_save_and_load(grouped: tuple[Classifier, Classifier]) ->
     assert loaded.predict_sets(probe, coverage=0.5) == clf.predict_sets(probe, coverage=0.5)
     first, second = clf.predict_records(probe), loaded.predict_records(probe)
     assert [r["ood"] for r in first] == [r["ood"] for r in second]
+    calibration = loaded.trust_.summary["calibration"]  # what a perfect model's ECE would be, kept on the card
+    assert 0 < calibration["ece_perfect_mean"] <= calibration["ece_perfect_high"] < 1
+    assert calibration == clf.trust_.summary["calibration"]
 
 
 def test_records_carry_the_set_and_the_flag(grouped: tuple[Classifier, Classifier]) -> None:

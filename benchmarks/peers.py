@@ -302,6 +302,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", default=["sst2", "ants", "scaling"])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (to add seeds to a run)")
     parser.add_argument("--shots", default="8,64")
     parser.add_argument("--methods", default="setfit,best,fast,tutorial")
     parser.add_argument("--epochs", type=int, default=25, help="epochs of the tutorial recipe (the tutorial: 25)")
@@ -311,7 +312,7 @@ def main() -> None:
     if "sst2" in args.parts:
         runs, rows = [], {}
         for shots in (int(s) for s in args.shots.split(",")):
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for method in (m for m in methods if m in ("setfit", "best", "fast")):
                     runs.append(spawn(method, "sst2", seed, shots))  # interleaved: the same load for each
                     write("sst2", {"runs": runs, "partial": True})  # kept if the run is stopped early

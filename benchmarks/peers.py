@@ -281,6 +281,14 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "load_mean": round(float(np.mean([r["load_before"][0] for r in ok])), 2)}
 
 
+def earlier(part: str, first_seed: int) -> list[dict[str, Any]]:
+    """The runs of seeds before ``first_seed`` already in ``results/peers_<part>.json`` (kept when seeds are added)."""
+    path = RESULTS / f"peers_{part}.json"
+    if first_seed == 0 or not path.exists():
+        return []
+    return [r for r in json.loads(path.read_text()).get("runs", []) if r["seed"] < first_seed]
+
+
 def write(part: str, payload: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {"part": part, "cpus": os.cpu_count(), "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -322,8 +330,8 @@ def main() -> None:
         write("sst2", {"summary": rows, "runs": runs})
         table(rows, "SST-2, full test split")
     if "ants" in args.parts:
-        runs, rows = [], {}
-        for seed in range(args.seeds):
+        runs, rows = earlier("ants", args.first_seed), {}
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for method in (m for m in methods if m in ("tutorial", "best", "fast")):
                 runs.append(spawn(method, "ants", seed, epochs=args.epochs))
                 write("ants", {"runs": runs, "partial": True, "tutorial_epochs": args.epochs})

@@ -273,6 +273,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.training_sources_ = [e.source for e in train.examples]
         # Where the data came from, so a registered version can be retrained on it plus new data (handful update).
         self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
+        # ... and the unlabelled pool given beside it, which an update learns from again.
+        self.unlabelled_sources_ = ([str(Path(unlabelled).expanduser().resolve())]
+                                    if isinstance(unlabelled, str | Path) else [])
         self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
         self.groups_ = None if names is None else [str(g) for g in names]

@@ -33,6 +33,7 @@ from handful.classifier import Classifier
 from handful.data import Dataset, load
 from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
+from handful.data.sources import read_unlabelled
 from handful.evaluation.metrics import balanced_accuracy
 from handful.learners import FitContext
 
@@ -97,9 +98,11 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     if n_old == len(train):
         raise ValueError(f"{new_data} holds no example that {old_version.label} was not already trained on.")
     holdouts = [p.holdout for p in [*parts, fresh] if p.holdout is not None]
+    pool, pool_sources = _pool(old, [*parts, fresh])
 
     clf = Classifier(**{**old.get_params(), "verbose": verbose})
-    clf.fit(train)
+    clf.fit(train, unlabelled=pool)
+    clf.unlabelled_sources_ = pool_sources  # so the next update reads them again
     if pattern and clf.protocol_ is not None:  # so the next update reads the groups from the paths again
         clf.protocol_["pattern"] = pattern
     if holdouts:
@@ -116,6 +119,30 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
         logger.warning("%s was not promoted: another version of %s was promoted while it trained", new_version.label,
                        name)
     return UpdateResult(old_version, new_version, comparison)
+
+
+def _pool(old: Classifier, parts: list[Any]) -> tuple[Dataset | None, list[str]]:
+    """The unlabelled pool the update learns from: the old version's (the ``unlabelled/`` folders and unlabelled
+    rows of its data, and a pool given with ``--unlabelled``) plus the new data's, read again; with the given
+    pools' paths. A given pool that is gone is said, and the update goes on without it."""
+    pools = [p.unlabelled for p in parts if p.unlabelled is not None]
+    kept = []
+    for source in getattr(old, "unlabelled_sources_", []) or []:
+        if not Path(source).exists():
+            logger.warning("the unlabelled pool %s of the old version is gone; the update goes on without it",
+                           source)
+            continue
+        try:
+            pools.append(read_unlabelled(source, old.modality_, old.text_column))
+        except (ValueError, OSError) as error:
+            logger.warning("the unlabelled pool %s cannot be used (%s); the update goes on without it", source, error)
+            continue
+        kept.append(source)
+    if not pools:
+        return None, kept
+    examples = [e for p in pools for e in p.examples]
+    return Dataset(examples, [None] * len(examples), pools[0].modality, root=", ".join(
+        [p.root for p in pools if p.root])), kept
 
 
 def _combine(parts: list[Dataset]) -> tuple[Dataset, int, int]:

@@ -124,7 +124,8 @@ def test_a_served_folder_of_models_skips_nothing_silently_and_never_500s(saved: 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(["classes", "modality", "backbone", "backbone.parts", "learner", "learner.params",
                              "params", "config", "config.backbones", "metrics", "leaderboard", "data",
-                             "data.n_examples", "data.class_counts", "files"]),
+                             "data.n_examples", "data.class_counts", "data.sources", "data.unlabelled_sources",
+                             "files"]),
        value=st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5), st.lists(st.integers(),
                        max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)))
 def test_any_field_of_the_wrong_shape_is_a_clear_error(saved: Path, tmp_path_factory: pytest.TempPathFactory,

@@ -338,3 +338,28 @@ def test_update_keeps_groups_and_refits_calibration_sets_and_flag(tmp_path: Path
     assert updated.trust_ is not None and updated.trust_.ood is not None
     assert len(updated.trust_.ood.reference) == 18  # the detector knows the new examples too
     assert sum(len(s) for s in updated.trust_.sets.scores) == 18 * 2  # one score per (fold, example): 2 repeats
+
+
+def test_update_learns_from_the_old_versions_unlabelled_pool_and_the_new_datas(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    given = write_images(tmp_path / "pile", per_class=5, seed=3)  # 10 photos, given with --unlabelled
+    old = write_images(tmp_path / "old", per_class=6, seed=0)
+    shutil.copytree(write_images(tmp_path / "beside", per_class=2, seed=4), old / "unlabelled")  # 4 in the data
+    clf = handful.Classifier(**{**QUICK, "cv_folds": 3, "cv_repeats": 1}).fit(old, unlabelled=given)
+    assert clf.unlabelled_ is not None and clf.unlabelled_["used"] == 14
+    Registry(root, create=True).add("colours", clf.save)
+    new = write_images(tmp_path / "new", per_class=3, seed=1)
+    shutil.copytree(write_images(tmp_path / "more", per_class=1, seed=5), new / "unlabelled")  # 2 more
+    code, output = cli("update", "colours", str(new), "--root", str(root))
+    assert code in (0, 3), output
+    updated = handful.load(Registry(root).get("colours", 2).path)
+    assert updated.unlabelled_ is not None and updated.unlabelled_["used"] == 16
+    assert updated.unlabelled_sources_ == [str(given.resolve())]
+
+    shutil.rmtree(given)  # a given pool that is gone is said; the update goes on with the rest
+    code, output = cli("update", "colours", str(write_images(tmp_path / "newer", per_class=2, seed=6)),
+                       "--root", str(root))
+    assert code in (0, 3), output
+    latest = handful.load(Registry(root).get("colours", 3).path)
+    assert latest.unlabelled_ is not None and latest.unlabelled_["used"] == 6
+    assert latest.unlabelled_sources_ == []

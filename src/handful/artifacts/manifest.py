@@ -82,6 +82,7 @@ def save(model: Any, path: str | Path) -> Path:
             "fingerprint": model.data_fingerprint_, "n_examples": model.n_examples_,
             "class_counts": model.class_counts_, "problems": [str(p) for p in model.problems_[:1000]],
             "n_problems": len(model.problems_), "sources": getattr(model, "data_sources_", []),
+            "unlabelled_sources": getattr(model, "unlabelled_sources_", []),
         },
         "update": getattr(model, "update_", None),
         "fit_seconds": round(model.fit_seconds_, 2),
@@ -137,6 +138,7 @@ def load(cls: type[Model], path: str | Path) -> Model:
         clf.class_counts_ = data["class_counts"]
         clf.problems_ = data["problems"]
         clf.data_sources_ = list(data.get("sources") or [])
+        clf.unlabelled_sources_ = [str(s) for s in data.get("unlabelled_sources") or []]
         clf.update_ = manifest.get("update")
         trust = manifest.get("trust")
         clf.trust_ = Trust.from_state(trust, tensors) if trust else None

@@ -99,6 +99,9 @@ def validate_manifest(manifest: Any) -> None:
     _field(manifest, "data.n_examples", lambda v: count(v) and v >= 0, "a whole number")
     _field(manifest, "data.class_counts", _is(dict), "an object")
     _field(manifest, "data.problems", _is(list), "a list")
+    for key in ("sources", "unlabelled_sources"):  # where update reads the data again
+        _field(manifest, f"data.{key}", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+               "a list of paths", optional=True)
 
 
 def safe_params(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -73,7 +73,8 @@ def test_export_matches_handful_and_the_example_runner_agrees(trained: tuple[Pat
     assert [line.split("\t")[1] for line in printed] == list(clf.predict(pictures))
 
 
-@pytest.mark.parametrize("learner", ["linear", "mlp", "cosine", "prototypes"])
+@pytest.mark.parametrize("learner", ["linear", "mlp", "cosine", "prototypes", "autoencoder", "vae", "self-training",
+                                     "vae-examples"])
 @pytest.mark.parametrize("scaling", ["l2", "standard"])
 def test_head_in_torch_ops_matches_every_learner(learner: str, scaling: str) -> None:
     import torch
@@ -88,6 +89,20 @@ def test_head_in_torch_ops_matches_every_learner(learner: str, scaling: str) -> 
     with torch.no_grad():
         got = head_module(head)(torch.from_numpy(new)).numpy()
     assert np.abs(got - head.predict_proba(new)).max() < 1e-5
+
+
+@pytest.mark.parametrize("learner", ["autoencoder", "vae"])
+def test_a_model_whose_head_learnt_from_the_unlabelled_pool_exports(learner: str, tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos", per_class=6)
+    pool = write_images(tmp_path / "pool", per_class=5, seed=1)
+    clf = handful.Classifier(backbone="tiny-image", learners=learner, random_state=0, verbose=0, n_jobs=1,
+                             cache_dir=False, cv_folds=2, cv_repeats=1).fit(photos, unlabelled=pool)
+    assert clf.learner_ == learner and clf.unlabelled_ is not None and clf.unlabelled_["used_by_model"]
+    samples = sorted(photos.rglob("*.png"))
+    result = export_onnx(clf, tmp_path / "model.onnx", samples=samples[:2] + samples[-2:])
+    assert result.n_checked == 4 and result.max_abs_diff < 1e-4
+    classes, probabilities = _runner().predict_proba(result.sidecar, samples[2:5])  # type: ignore[attr-defined]
+    assert np.abs(probabilities - clf.predict_proba(samples[2:5])).max() < 1e-4
 
 
 def test_refused_backbones_name_themselves_and_the_ones_that_export() -> None:

@@ -75,6 +75,28 @@ class AutoencoderHead(Learner):
         codes = self._encode(self.scaler.transform(features))
         return softmax(codes @ self.arrays["coef"].T + self.arrays["intercept"])
 
+    def logits_module(self) -> Any:
+        """Standardise, encode (the code's mean for a VAE), standardise the code, then the logistic regression."""
+        import torch
+
+        if self.module is None:
+            raise RuntimeError(f"{type(self).__name__} exported before fit")
+        arrays, module = self.arrays, self.module
+
+        class Logits(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                for key in ("centre", "spread", "code_centre", "code_spread", "intercept"):
+                    self.register_buffer(key, torch.as_tensor(np.asarray(arrays[key], dtype=np.float32)))
+                self.register_buffer("coef", torch.as_tensor(np.asarray(arrays["coef"], dtype=np.float32)).T)
+                self.encoder, self.mean = module.encoder, module.mean
+
+            def forward(self, x: Any) -> Any:
+                code = self.mean(self.encoder((x - self.centre) / self.spread))
+                return ((code - self.code_centre) / self.code_spread) @ self.coef + self.intercept
+
+        return Logits()
+
     def params(self) -> dict[str, Any]:
         return {"scaling": self.scaling, "code": self.code, "hidden": self.hidden, "epochs": self.epochs,
                 "C": self.C, "beta": self.beta, "n_in": self.n_in, "n_classes": self.n_classes}

@@ -10,9 +10,12 @@ see it), so it corrects the confidence the model will have on new data. Candidat
   2019), lightly pulled towards the identity; worth it only with enough examples.
 
 The choice is honest: each candidate is fitted on part of the out-of-fold rows and scored (log loss) on the rest
-(a nested split that keeps groups together), and the lowest held-out log loss wins; the winner is then refitted on
-all rows. The nested, cross-fitted probabilities give the "after" figures, so they are not flattered by fitting and
-scoring on the same rows.
+(a nested split that keeps groups together). A richer method replaces a simpler one only when its held-out log loss
+is lower by more than one standard error of the paired per-row difference (rows of one group counted as one
+cluster, so a speaker's hundred clips are not a hundred independent votes); otherwise the simpler one is kept, and
+a final model that was already calibrated is not spoiled by a correction the rows could not tell from noise. The
+winner is then refitted on all rows. The nested, cross-fitted probabilities give the "after" figures, so they are
+not flattered by fitting and scoring on the same rows.
 
 Written by hand: scikit-learn's ``CalibratedClassifierCV`` refits the model itself (handful already has the
 out-of-fold probabilities) and offers no temperature scaling; the fit is one small convex problem.
@@ -22,7 +25,7 @@ Example:
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 2, 400)
     >>> logits = np.where(y[:, None] == np.arange(2), 3.0, 0.0) + rng.normal(0, 2.0, (400, 2))
-    >>> proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    >>> proba = np.exp(3 * logits) / np.exp(3 * logits).sum(axis=1, keepdims=True)  # over-confident
     >>> fitted = fit_calibration(proba, y, seed=0)
     >>> fitted.calibrator.method in ("temperature", "vector")
     True
@@ -45,6 +48,7 @@ N_BINS = 15
 EPS = 1e-7
 VECTOR_MIN_PER_CLASS = 100  # per-class parameters need many examples of each class (64 a class overfit SST-2)
 MARGIN = 0.002  # a richer method must lower the held-out log loss by this fraction to be chosen
+GAIN_ERRORS = 1.0  # ... and by this many standard errors of the paired per-row difference (see the tests)
 VECTOR_PENALTY = 1e-2  # pull towards the identity, per row
 
 
@@ -53,10 +57,37 @@ def _log_proba(proba: np.ndarray) -> np.ndarray:
     return np.log(proba / proba.sum(axis=1, keepdims=True))
 
 
+def row_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each row's negative log-probability of its true class."""
+    proba = np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0)
+    return -np.log(proba[np.arange(len(y)), y])
+
+
 def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
     """Mean negative log-probability of the true class (0 is perfect; log(n_classes) is a uniform guess)."""
-    proba = np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0)
-    return float(-np.mean(np.log(proba[np.arange(len(y)), y])))
+    return float(np.mean(row_losses(proba, y)))
+
+
+def paired_gain(before: np.ndarray, after: np.ndarray, clusters: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean of ``before - after`` (per-row losses) and its standard error, cluster-robust when rows come in
+    clusters (a group's rows, an example's repetitions): the clusters' sums are the independent units.
+
+    Example:
+        >>> gain, error = paired_gain(np.array([1.0, 1.0, 1.0, 1.0]), np.array([0.5, 0.6, 0.4, 0.5]))
+        >>> round(gain, 2), round(error, 3)
+        (0.5, 0.041)
+    """
+    difference = np.asarray(before, dtype=np.float64) - np.asarray(after, dtype=np.float64)
+    n = len(difference)
+    mean = float(difference.mean()) if n else 0.0
+    if clusters is None:
+        clusters = np.arange(n)
+    _, index = np.unique(np.asarray(clusters), return_inverse=True)
+    sums = np.bincount(index, weights=difference - mean)
+    count = len(sums)
+    if count < 2:
+        return mean, float("inf")
+    return mean, float(np.sqrt(count / (count - 1) * np.sum(sums**2)) / n)
 
 
 @dataclass(frozen=True)
@@ -295,11 +326,14 @@ def fit_calibration(
         for train, test in folds:
             for method in methods:
                 held_out[method][test] = _fit_one(method, logits[train], y[train]).transform(proba[test])
-        scores = {m: log_loss(held_out[m], y) for m in methods}
-        # The simpler method wins unless a richer one is better by a margin (0.2% of the log loss).
+        losses = {m: row_losses(held_out[m], y) for m in methods}
+        scores = {m: float(losses[m].mean()) for m in methods}
+        # The simpler method wins unless a richer one is better by a margin (0.2% of the log loss) and by more than
+        # one standard error of the paired difference: 128 rows cannot tell a small gain from noise.
         chosen = methods[0]
         for method in methods[1:]:
-            if scores[method] < scores[chosen] * (1 - MARGIN):
+            gain, error = paired_gain(losses[chosen], losses[method], groups)
+            if gain > scores[chosen] * MARGIN and gain > GAIN_ERRORS * error:
                 chosen = method
     else:  # too few rows to choose honestly: leave the probabilities alone
         scores, chosen = {"none": log_loss(proba, y)}, "none"

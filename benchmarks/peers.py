@@ -281,12 +281,14 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "load_mean": round(float(np.mean([r["load_before"][0] for r in ok])), 2)}
 
 
-def earlier(part: str, first_seed: int) -> list[dict[str, Any]]:
-    """The runs of seeds before ``first_seed`` already in ``results/peers_<part>.json`` (kept when seeds are added)."""
+def earlier(part: str, seeds: range, methods: list[str]) -> list[dict[str, Any]]:
+    """The runs already in ``results/peers_<part>.json`` that this run does not repeat (other seeds, or other
+    methods): kept when seeds are added or one method is run again."""
     path = RESULTS / f"peers_{part}.json"
-    if first_seed == 0 or not path.exists():
+    if not path.exists() or (seeds.start == 0 and set(methods) >= {"tutorial", "best", "fast"}):
         return []
-    return [r for r in json.loads(path.read_text()).get("runs", []) if r["seed"] < first_seed]
+    return [r for r in json.loads(path.read_text()).get("runs", [])
+            if r["seed"] not in seeds or r["method"] not in methods]
 
 
 def write(part: str, payload: dict[str, Any]) -> None:
@@ -330,12 +332,13 @@ def main() -> None:
         write("sst2", {"summary": rows, "runs": runs})
         table(rows, "SST-2, full test split")
     if "ants" in args.parts:
-        runs, rows = earlier("ants", args.first_seed), {}
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        runs, rows = earlier("ants", seeds, methods), {}
+        for seed in seeds:
             for method in (m for m in methods if m in ("tutorial", "best", "fast")):
                 runs.append(spawn(method, "ants", seed, epochs=args.epochs))
                 write("ants", {"runs": runs, "partial": True, "tutorial_epochs": args.epochs})
-        for method in (m for m in methods if m in ("tutorial", "best", "fast")):
+        for method in (m for m in ("tutorial", "best", "fast") if any(r["method"] == m for r in runs)):
             rows[method] = summary([r for r in runs if r["method"] == method])
         write("ants", {"summary": rows, "runs": runs, "tutorial_epochs": args.epochs})
         table(rows, "ants_bees train -> val")

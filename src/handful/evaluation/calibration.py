@@ -10,12 +10,13 @@ see it), so it corrects the confidence the model will have on new data. Candidat
   2019), lightly pulled towards the identity; worth it only with enough examples.
 
 The choice is honest: each candidate is fitted on part of the out-of-fold rows and scored (log loss) on the rest
-(a nested split that keeps groups together). A richer method replaces a simpler one only when its held-out log loss
-is lower by more than one standard error of the paired per-row difference (rows of one group counted as one
-cluster, so a speaker's hundred clips are not a hundred independent votes); otherwise the simpler one is kept, and
-a final model that was already calibrated is not spoiled by a correction the rows could not tell from noise. The
-winner is then refitted on all rows. The nested, cross-fitted probabilities give the "after" figures, so they are
-not flattered by fitting and scoring on the same rows.
+(a nested split that keeps groups together). A correction is used only when its held-out log loss is lower than
+with none by more than one standard error of the paired per-row difference (rows of one group counted as one
+cluster, so a speaker's hundred clips are not a hundred independent votes), so a final model that was already
+calibrated is not spoiled by a correction the rows could not tell from noise. Among the corrections that pass, the
+simpler wins unless a richer one's held-out log loss is lower by a margin. The winner is then refitted on all rows.
+The nested, cross-fitted probabilities give the "after" figures, so they are not flattered by fitting and scoring
+on the same rows.
 
 Written by hand: scikit-learn's ``CalibratedClassifierCV`` refits the model itself (handful already has the
 out-of-fold probabilities) and offers no temperature scaling; the fit is one small convex problem.
@@ -328,12 +329,14 @@ def fit_calibration(
                 held_out[method][test] = _fit_one(method, logits[train], y[train]).transform(proba[test])
         losses = {m: row_losses(held_out[m], y) for m in methods}
         scores = {m: float(losses[m].mean()) for m in methods}
-        # The simpler method wins unless a richer one is better by a margin (0.2% of the log loss) and by more than
-        # one standard error of the paired difference: 128 rows cannot tell a small gain from noise.
+        # A correction must beat none (the first method) by a margin (0.2% of the log loss) and by more than one
+        # standard error of the paired difference: 128 rows cannot tell a small gain from noise. Among those that
+        # do, the simpler wins unless a richer one's held-out log loss is lower by the margin.
         chosen = methods[0]
         for method in methods[1:]:
-            gain, error = paired_gain(losses[chosen], losses[method], groups)
-            if gain > scores[chosen] * MARGIN and gain > GAIN_ERRORS * error:
+            gain, error = paired_gain(losses[methods[0]], losses[method], groups)
+            if gain > scores[methods[0]] * MARGIN and gain > GAIN_ERRORS * error \
+                    and (chosen == methods[0] or scores[method] < scores[chosen] * (1 - MARGIN)):
                 chosen = method
     else:  # too few rows to choose honestly: leave the probabilities alone
         scores, chosen = {"none": log_loss(proba, y)}, "none"

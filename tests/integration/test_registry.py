@@ -363,3 +363,35 @@ def test_update_learns_from_the_old_versions_unlabelled_pool_and_the_new_datas(t
     latest = handful.load(Registry(root).get("colours", 3).path)
     assert latest.unlabelled_ is not None and latest.unlabelled_["used"] == 6
     assert latest.unlabelled_sources_ == []
+
+
+def test_contenders_limit_the_search_and_the_rest_are_listed_as_not_tried(tmp_path: Path) -> None:
+    from handful.selection.plan import NOT_CONTENDING
+
+    photos = write_images(tmp_path / "photos", per_class=6)
+    clf = handful.Classifier(**QUICK).fit(photos, contenders={("tiny-image", "linear", "")})
+    rows = {(r["backbone"], r["learner"]): r for r in clf.leaderboard_}
+    assert rows[("tiny-image", "linear")]["status"] == "ok"
+    assert rows[("tiny-image", "prototypes")]["status"] == "skipped"
+    assert rows[("tiny-image", "prototypes")]["message"] == NOT_CONTENDING
+    assert [r["status"] for r in clf.leaderboard_ if r["kind"] == "baseline"] == ["ok"]  # the baseline always runs
+    everyone = handful.Classifier(**QUICK).fit(photos, contenders={("no-such-backbone", "linear", "")})
+    assert all(r["status"] == "ok" for r in everyone.leaderboard_)  # none of them planned: every candidate runs
+
+
+def test_an_update_rescores_only_what_was_still_in_the_running() -> None:
+    from types import SimpleNamespace
+
+    from handful.versions import contenders
+
+    old = SimpleNamespace(leaderboard_=[
+        {"backbone": "a", "learner": "linear", "kind": "pretrained", "augment": "", "status": "ok"},
+        {"backbone": "a", "learner": "linear", "kind": "pretrained", "augment": "light-4v", "status": "ok"},
+        {"backbone": "b", "learner": "linear", "kind": "pretrained", "augment": "", "status": "stopped"},
+        {"backbone": "a", "learner": "mlp", "kind": "pretrained", "augment": "", "status": "skipped"},
+        {"backbone": "a+c", "learner": "ensemble", "kind": "ensemble", "augment": "", "status": "ok",
+         "members": [{"backbone": "a+c", "learner": "mlp", "scaling": "standard", "weight": 0.5}]},
+        {"backbone": "thumb", "learner": "linear", "kind": "baseline", "augment": "", "status": "ok"},
+    ])
+    assert contenders(old, 100, 10) == {("a", "linear", ""), ("a", "linear", "light-4v"), ("a+c", "mlp", "")}
+    assert contenders(old, 100, 60) is None  # much more data: every candidate again

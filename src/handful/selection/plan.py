@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from handful.backbones.features import fuse, is_fused, parts_of
@@ -47,6 +47,31 @@ def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
     scaling = "tfidf" if cfg.modality == "text" else get_spec(cfg.baseline).normalize
     found.append(Candidate(cfg.baseline, "linear", scaling, "baseline"))
     return found
+
+
+NOT_CONTENDING = ("not tried in this update: the search of the version it updates found it behind (stopped by "
+                  "racing, or not tried); handful train tries every candidate")
+
+
+def only(planned: list[Candidate], contenders: Collection[tuple[str, str, str]] | None
+         ) -> tuple[list[Candidate], list[Result]]:
+    """The candidates of ``planned`` that are among ``contenders`` (``(backbone, learner, augment)``), and the
+    baseline; the others as results "skipped", with the reason. With no contenders, or none of them planned here
+    (a preset that changed since), every candidate runs.
+
+    Example:
+        >>> a, b = Candidate("lite0", "linear", "l2", "pretrained"), Candidate("lite0", "mlp", "l2", "pretrained")
+        >>> kept, skipped = only([a, b], {("lite0", "linear", "")})
+        >>> [c.learner for c in kept], [r.candidate.learner for r in skipped]
+        (['linear'], ['mlp'])
+    """
+    if not contenders:
+        return planned, []
+    wanted = {tuple(c) for c in contenders}
+    kept = [c for c in planned if c.kind == "baseline" or (c.backbone, c.learner, c.augment) in wanted]
+    if not any(c.kind != "baseline" for c in kept):
+        return planned, []
+    return kept, [Result(c, status="skipped", message=NOT_CONTENDING) for c in planned if c not in kept]
 
 
 def first_stage_backbones(planned: Iterable[Candidate]) -> list[str]:

@@ -128,7 +128,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[Any] | None = None, unlabelled: Any = None,
             groups: str | Sequence[Any] | None = None, *,
-            contenders: Collection[tuple[str, str, str]] | None = None) -> Classifier:
+            behind: Collection[tuple[str, str, str]] | None = None) -> Classifier:
         """Train on a folder of class folders, a CSV/TSV/JSONL table, or a list of inputs with labels ``y``.
 
         ``groups`` says which examples belong together (one speaker's clips, one patient's scans): a list with one
@@ -146,19 +146,19 @@ class Classifier(ClassifierMixin, BaseEstimator):
         :mod:`handful.data.pool`); what was used is in ``unlabelled_``. They are candidates like any other, kept
         only where cross-validation on the labelled examples says they help.
 
-        ``contenders`` (``(backbone, learner, augment)`` triples, as on a leaderboard) limits the search to those
-        candidates and the baseline; the others are listed as not tried. ``handful update`` passes the candidates
-        that were still in the running in the version it updates.
+        ``behind`` (``(backbone, learner, augment)`` triples, as on a leaderboard) names candidates an earlier search
+        of most of this data found behind: they are listed as not tried. ``handful update`` passes those its old
+        version stopped or did not try.
         """
         with _timing.recording() as timings:
-            self._fit(X, y, unlabelled, groups, contenders)
+            self._fit(X, y, unlabelled, groups, behind)
         self.timings_ = timings.as_dict()
         self.timings_cpu_ = timings.cpu_dict()  # on a shared machine CPU seconds move less with the load
         return self
 
     def _fit(self, X: Any, y: Sequence[Any] | None, unlabelled: Any = None,
              groups: str | Sequence[Any] | None = None,
-             contenders: Collection[tuple[str, str, str]] | None = None) -> None:
+             behind: Collection[tuple[str, str, str]] | None = None) -> None:
         started = time.perf_counter()
         seed = config.seed_of(self.random_state)
         with stage("read"):
@@ -182,7 +182,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         y_index = np.asarray([class_positions(self.classes_)[str(label)] for label in train.labels], dtype=np.int64)
         classes = [str(c) for c in self.classes_]
         candidates = plan.candidates(cfg, with_pool=pool is not None)
-        candidates, not_contending = plan.only(candidates, contenders)
+        candidates, not_again = plan.without(candidates, behind)
         features = Features(train.examples, self.cache_dir, self.verbose)
         self.estimate_ = estimate.estimate_fit(candidates, train.examples, cfg.cv_folds * cfg.cv_repeats, cache_root(
             self.cache_dir), cfg.augment["views"] if cfg.augment else 0, cfg.time_budget)
@@ -228,7 +228,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                     if r.status in ("ok", "stopped"):
                         label = f"{r.candidate.backbone}+{r.candidate.learner}"
                         _timing.add(f"cv {label}" + (" augmented" if r.candidate.augment else ""), r.seconds)
-        results += not_contending
+        results += not_again
         if any(LEARNERS[name].combines for name in cfg.learners):
             combined = selection.ensemble(results, y_index, len(self.classes_), folds)
             results += [combined] if combined is not None else []

@@ -36,6 +36,7 @@ from handful.data.groups import resolve_groups
 from handful.data.sources import read_unlabelled
 from handful.evaluation.metrics import balanced_accuracy
 from handful.learners import FitContext
+from handful.selection import plan
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     pool, pool_sources = _pool(old, [*parts, fresh])
 
     clf = Classifier(**{**old.get_params(), "verbose": verbose})
-    clf.fit(train, unlabelled=pool, contenders=contenders(old, n_old, len(train) - n_old))
+    clf.fit(train, unlabelled=pool, behind=behind(old, n_old, len(train) - n_old))
     clf.unlabelled_sources_ = pool_sources  # so the next update reads them again
     if pattern and clf.protocol_ is not None:  # so the next update reads the groups from the paths again
         clf.protocol_["pattern"] = pattern
@@ -121,26 +122,27 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     return UpdateResult(old_version, new_version, comparison)
 
 
-NARROW_UP_TO = 0.5  # new examples per old one up to which the update re-scores only the old search's contenders
+NARROW_UP_TO = 0.5  # new examples per old one up to which the update skips what the old search found behind
 
 
-def contenders(old: Classifier, n_old: int, n_new: int) -> set[tuple[str, str, str]] | None:
-    """The candidates the update re-scores: those the old version's search scored on every fold (not stopped by
-    racing, not skipped), as ``(backbone, learner, augment)``; ``None`` (every candidate) when the new data is more
-    than half the old, since so much more data can change which candidates lead.
+def behind(old: Classifier, n_old: int, n_new: int) -> set[tuple[str, str, str]]:
+    """The candidates the update does not score again, as ``(backbone, learner, augment)``: those the old version's
+    search planned and did not score on every fold: stopped by racing (too far behind to catch up) or not tried
+    (the headroom gate, costly heads on the best backbone only, augmentation on the leader's heads only, the time
+    budget). None when the new data is more than half the old, since so much more data can change which candidates
+    lead. Candidates the old search did not plan (an unlabelled pool's heads, when the pool is new) run.
 
-    Ten percent more examples do not turn a candidate that racing stopped, too far behind to catch up, into the
-    leader; scoring it again is most of an update's time (46 s of an update of 1,500 spoken digits, against 134 s
-    for the first train, was the search re-scoring them).
+    Ten percent more examples do not turn a candidate that racing stopped into the leader; scoring such candidates
+    again was most of an update's time (46 s of an update of 1,500 spoken digits, against 134 s for the first
+    train).
     """
     if n_new > NARROW_UP_TO * n_old:
-        return None
-    rows = [r for r in old.leaderboard_ or [] if r.get("status") == "ok" and r.get("kind") != "baseline"]
-    found = {(str(r["backbone"]), str(r["learner"]), str(r.get("augment") or "")) for r in rows
-             if r.get("learner") != "ensemble"}
-    for r in rows:  # an ensemble's members are candidates of their own
-        found |= {(str(m["backbone"]), str(m["learner"]), str(m.get("augment") or "")) for m in r.get("members", [])}
-    return found or None
+        return set()
+    scored = {(str(r["backbone"]), str(r["learner"]), str(r.get("augment") or "")) for r in old.leaderboard_ or []
+              if r.get("status") == "ok"}
+    planned = plan.candidates(old.config_, with_pool=bool((getattr(old, "unlabelled_", None) or {}).get("used")))
+    return {(c.backbone, c.learner, c.augment) for c in planned
+            if c.kind != "baseline" and (c.backbone, c.learner, c.augment) not in scored}
 
 
 def _pool(old: Classifier, parts: list[Any]) -> tuple[Dataset | None, list[str]]:

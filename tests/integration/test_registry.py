@@ -365,33 +365,30 @@ def test_update_learns_from_the_old_versions_unlabelled_pool_and_the_new_datas(t
     assert latest.unlabelled_sources_ == []
 
 
-def test_contenders_limit_the_search_and_the_rest_are_listed_as_not_tried(tmp_path: Path) -> None:
-    from handful.selection.plan import NOT_CONTENDING
+def test_candidates_found_behind_are_listed_as_not_tried(tmp_path: Path) -> None:
+    from handful.selection.plan import NOT_AGAIN
 
     photos = write_images(tmp_path / "photos", per_class=6)
-    clf = handful.Classifier(**QUICK).fit(photos, contenders={("tiny-image", "linear", "")})
+    clf = handful.Classifier(**QUICK).fit(photos, behind={("tiny-image", "prototypes", ""),
+                                                          ("colour-thumbnail", "linear", "")})
     rows = {(r["backbone"], r["learner"]): r for r in clf.leaderboard_}
     assert rows[("tiny-image", "linear")]["status"] == "ok"
     assert rows[("tiny-image", "prototypes")]["status"] == "skipped"
-    assert rows[("tiny-image", "prototypes")]["message"] == NOT_CONTENDING
+    assert rows[("tiny-image", "prototypes")]["message"] == NOT_AGAIN
     assert [r["status"] for r in clf.leaderboard_ if r["kind"] == "baseline"] == ["ok"]  # the baseline always runs
-    everyone = handful.Classifier(**QUICK).fit(photos, contenders={("no-such-backbone", "linear", "")})
-    assert all(r["status"] == "ok" for r in everyone.leaderboard_)  # none of them planned: every candidate runs
 
 
-def test_an_update_rescores_only_what_was_still_in_the_running() -> None:
-    from types import SimpleNamespace
+def test_an_update_skips_what_the_old_search_planned_and_did_not_score(tmp_path: Path) -> None:
+    from handful.versions import behind
 
-    from handful.versions import contenders
-
-    old = SimpleNamespace(leaderboard_=[
-        {"backbone": "a", "learner": "linear", "kind": "pretrained", "augment": "", "status": "ok"},
-        {"backbone": "a", "learner": "linear", "kind": "pretrained", "augment": "light-4v", "status": "ok"},
-        {"backbone": "b", "learner": "linear", "kind": "pretrained", "augment": "", "status": "stopped"},
-        {"backbone": "a", "learner": "mlp", "kind": "pretrained", "augment": "", "status": "skipped"},
-        {"backbone": "a+c", "learner": "ensemble", "kind": "ensemble", "augment": "", "status": "ok",
-         "members": [{"backbone": "a+c", "learner": "mlp", "scaling": "standard", "weight": 0.5}]},
-        {"backbone": "thumb", "learner": "linear", "kind": "baseline", "augment": "", "status": "ok"},
-    ])
-    assert contenders(old, 100, 10) == {("a", "linear", ""), ("a", "linear", "light-4v"), ("a+c", "mlp", "")}
-    assert contenders(old, 100, 60) is None  # much more data: every candidate again
+    old = handful.Classifier(**{**QUICK, "learners": ["linear", "prototypes", "mlp"]}).fit(
+        write_images(tmp_path / "old", per_class=6))
+    scored = {(r["backbone"], r["learner"]) for r in old.leaderboard_ if r["status"] == "ok"}
+    old.leaderboard_ = [r for r in old.leaderboard_ if r["learner"] != "mlp"]  # as if left off the leaderboard
+    old.leaderboard_ += [{**r, "status": "stopped"} for r in old.leaderboard_ if r["learner"] == "prototypes"]
+    old.leaderboard_ = [r for r in old.leaderboard_ if not (r["learner"] == "prototypes" and r["status"] == "ok")]
+    found = behind(old, 100, 10)
+    assert ("tiny-image", "mlp", "") in found and ("tiny-image", "prototypes", "") in found
+    assert ("tiny-image", "linear", "") not in found and ("tiny-image", "linear") in scored
+    assert not any(b == "colour-thumbnail" for b, _, _ in found)  # the baseline always runs
+    assert behind(old, 100, 60) == set()  # much more data: every candidate again

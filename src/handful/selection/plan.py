@@ -49,29 +49,25 @@ def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
     return found
 
 
-NOT_CONTENDING = ("not tried in this update: the search of the version it updates found it behind (stopped by "
-                  "racing, or not tried); handful train tries every candidate")
+NOT_AGAIN = ("not tried in this update: the search of the version it updates found it behind (stopped by racing, "
+             "or not tried); handful train tries every candidate")
 
 
-def only(planned: list[Candidate], contenders: Collection[tuple[str, str, str]] | None
-         ) -> tuple[list[Candidate], list[Result]]:
-    """The candidates of ``planned`` that are among ``contenders`` (``(backbone, learner, augment)``), and the
-    baseline; the others as results "skipped", with the reason. With no contenders, or none of them planned here
-    (a preset that changed since), every candidate runs.
+def without(planned: list[Candidate], behind: Collection[tuple[str, str, str]] | None
+            ) -> tuple[list[Candidate], list[Result]]:
+    """The candidates of ``planned`` except those in ``behind`` (``(backbone, learner, augment)``), which come back
+    as results "skipped", with the reason. The baseline always runs; candidates an earlier search did not plan
+    (an unlabelled pool's heads, when the pool is new) are not in ``behind``, so they run.
 
     Example:
         >>> a, b = Candidate("lite0", "linear", "l2", "pretrained"), Candidate("lite0", "mlp", "l2", "pretrained")
-        >>> kept, skipped = only([a, b], {("lite0", "linear", "")})
+        >>> kept, skipped = without([a, b], {("lite0", "mlp", "")})
         >>> [c.learner for c in kept], [r.candidate.learner for r in skipped]
         (['linear'], ['mlp'])
     """
-    if not contenders:
-        return planned, []
-    wanted = {tuple(c) for c in contenders}
-    kept = [c for c in planned if c.kind == "baseline" or (c.backbone, c.learner, c.augment) in wanted]
-    if not any(c.kind != "baseline" for c in kept):
-        return planned, []
-    return kept, [Result(c, status="skipped", message=NOT_CONTENDING) for c in planned if c not in kept]
+    wanted = {tuple(c) for c in behind or ()}
+    dropped = [c for c in planned if c.kind != "baseline" and (c.backbone, c.learner, c.augment) in wanted]
+    return [c for c in planned if c not in dropped], [Result(c, status="skipped", message=NOT_AGAIN) for c in dropped]
 
 
 def first_stage_backbones(planned: Iterable[Candidate]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -44,3 +45,10 @@ def status_bar(description: str, total: int, verbose: int, remaining: bool = Fal
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total, status="")
         yield lambda n, status: bar.update(task, advance=n, status=status)
+
+
+def scored_note(result: Any) -> str:
+    """The progress bar's note after a candidate: which one was just scored, and how well."""
+    c = result.candidate
+    score = f" {result.estimate.mean:.2f}" if getattr(result, "estimate", None) is not None else f" ({result.status})"
+    return f"last: {c.backbone} + {c.learner}{' + augmented' if c.augment else ''}{score}"

@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from handful import _timing, config, selection
 from handful._lists import listed
-from handful._progress import status_bar
+from handful._progress import scored_note, status_bar
 from handful._timing import stage
 from handful.artifacts import manifest, safety
 from handful.backbones.features import Features, cache_root, embed_all, fuse, parts_of, stack
@@ -214,7 +214,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         with status_bar("Scoring candidates", planned, self.verbose, remaining=True) as advance:
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
-                on_result=lambda r: advance(1, _scored(r)),
+                on_result=lambda r: advance(1, scored_note(r)),
                 # Tiny fits run here: starting worker processes would cost more than the fits.
                 executor=selection.make_executor(1 if len(train) < SMALL else config.jobs(self.n_jobs), self.ray),
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
@@ -279,11 +279,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.class_counts_ = train.class_counts()
         self.data_fingerprint_ = train.fingerprint()
         self.training_sources_ = [e.source for e in train.examples]
-        # Where the data came from, so a registered version can be retrained on it plus new data (handful update).
-        self.data_sources_ = [str(Path(X).expanduser().resolve())] if isinstance(X, str | Path) else []
-        # ... and the unlabelled pool given beside it, which an update learns from again.
-        self.unlabelled_sources_ = ([str(Path(unlabelled).expanduser().resolve())]
-                                    if isinstance(unlabelled, str | Path) else [])
+        # Where the data (and a pool given beside it) came from, so handful update can retrain on it plus new data.
+        self.data_sources_, self.unlabelled_sources_ = (
+            [str(Path(p).expanduser().resolve())] if isinstance(p, str | Path) else [] for p in (X, unlabelled))
         self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
         self.groups_ = None if names is None else [str(g) for g in names]
@@ -457,12 +455,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         dataset = labelled_data(X, y, self.modality_, self.text_column, self.label_column)
         known = class_positions(self.classes_)
         problems = [p for p in dataset.problems if p.action == "skipped"]
-        keep = []
-        for index, (example, label) in enumerate(zip(dataset.examples, dataset.labels, strict=True)):
-            if label in known:
-                keep.append(index)
-            else:
-                problems.append(Problem(example.source, f"label {label!r} is not one the model was trained on"))
+        problems += [Problem(e.source, f"label {label!r} is not one the model was trained on")
+                     for e, label in zip(dataset.examples, dataset.labels, strict=True) if label not in known]
+        keep = [index for index, label in enumerate(dataset.labels) if label in known]
         if not keep:
             raise ValueError("no labelled example to evaluate on has a class the model knows: "
                              f"the model's classes are {listed(repr(c) for c in sorted(known))}.")
@@ -502,10 +497,3 @@ class Classifier(ClassifierMixin, BaseEstimator):
             "cv_accuracy": self.cv_accuracy_.as_dict() if self.cv_accuracy_ else None,
             "baseline": self.baseline_, "holdout": self.holdout_,
         }
-
-
-def _scored(result: Any) -> str:
-    """The progress bar's note after a candidate: which one was just scored, and how well."""
-    c = result.candidate
-    score = f" {result.estimate.mean:.2f}" if getattr(result, "estimate", None) is not None else f" ({result.status})"
-    return f"last: {c.backbone} + {c.learner}{' + augmented' if c.augment else ''}{score}"

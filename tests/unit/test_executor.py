@@ -1,5 +1,5 @@
-"""The fold loop and its executors: the same results wherever the tasks run, one thread per task, failures kept
-to their candidate."""
+"""The fold loop and its executors: one thread per task, failures kept to their candidate. The tests that start
+worker processes are in tests/integration/test_worker_processes.py (their start-up is most of their cost)."""
 
 from __future__ import annotations
 
@@ -25,23 +25,10 @@ def threads(_: Any, __: Any) -> tuple[int, int]:
     return max(p["num_threads"] for p in threadpool_info()), torch.get_num_threads()
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_every_task_runs_on_one_thread(n_jobs: int) -> None:
+def test_every_task_runs_on_one_thread_here() -> None:
     import torch  # noqa: F401  (loaded, so its threads are held too)
 
-    assert LocalExecutor(n_jobs).map(threads, [None], [(0, 0), (0, 1)]) == [(1, 1), (1, 1)]
-
-
-def test_worker_processes_give_the_same_probabilities_as_this_process() -> None:
-    x, y = blobs()
-    folds = selection.make_folds(y, 3, 2, seed=0)
-    jobs = [FoldJob(Candidate("tiny-image", name, "l2", "test"), x, y, 3) for name in ("linear", "mlp")]
-    here = fold_probabilities(jobs, folds, LocalExecutor(1))
-    there = fold_probabilities(jobs, folds, LocalExecutor(2))
-    assert len(here) == 2 and all(len(p) == len(folds) for p in here)
-    for mine, theirs in zip(here, there, strict=True):
-        for a, b in zip(mine, theirs, strict=True):
-            np.testing.assert_array_equal(a, b)
+    assert LocalExecutor(1).map(threads, [None], [(0, 0), (0, 1)]) == [(1, 1), (1, 1)]
 
 
 def test_a_class_absent_from_a_folds_training_part_is_never_predicted() -> None:
@@ -71,19 +58,6 @@ def test_the_ray_address_comes_from_the_argument_or_the_environment(monkeypatch:
     monkeypatch.setenv("HANDFUL_RAY_ADDRESS", "127.0.0.1:6380")
     executor = make_executor(1)
     assert executor.name == "ray" and executor.address == "127.0.0.1:6380"  # type: ignore[attr-defined]
-
-
-def test_a_pool_embedded_in_batches_on_workers_matches_embedding_here(tmp_path: Any) -> None:
-    from handful.backbones.cache import embed
-    from handful.backbones.registry import get_backbone
-    from handful.data import load
-    from handful.selection.embedding import embed_on
-    from tests.conftest import write_images
-
-    examples = load(write_images(tmp_path / "pool", per_class=5)).train.examples
-    expected = embed(get_backbone("tiny-image"), examples)
-    spread = embed_on(LocalExecutor(2), "tiny-image", examples, batch_size=3)  # 4 batches over 2 processes
-    np.testing.assert_allclose(spread, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_predict_embeds_what_is_not_cached_through_the_embedder_it_is_given(tmp_path: Any) -> None:

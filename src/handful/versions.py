@@ -102,7 +102,8 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     pool, pool_sources = _pool(old, [*parts, fresh])
 
     clf = Classifier(**{**old.get_params(), "verbose": verbose})
-    clf.fit(train, unlabelled=pool, behind=behind(old, n_old, len(train) - n_old))
+    skipped = behind(old, len(train))
+    clf.fit(train, unlabelled=pool, behind=skipped)
     clf.unlabelled_sources_ = pool_sources  # so the next update reads them again
     if pattern and clf.protocol_ is not None:  # so the next update reads the groups from the paths again
         clf.protocol_["pattern"] = pattern
@@ -111,7 +112,8 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     clf.data_sources_ = [*sources, new_source]
     comparison = compare(old, clf, train, np.arange(len(train)) < n_old)
     comparison.update(old_version=old_version.version, new_data=new_source, n_old=n_old,
-                      n_new=len(train) - n_old, n_repeated=n_repeated)
+                      n_new=len(train) - n_old, n_repeated=n_repeated,
+                      full_search_n=last_full_search(old) if skipped else len(train))
     clf.update_ = comparison
     reason = comparison["reason"]
     new_version = registry.add(name, clf.save, promote=comparison["promote"], comparison=comparison,
@@ -122,21 +124,29 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     return UpdateResult(old_version, new_version, comparison)
 
 
-NARROW_UP_TO = 0.5  # new examples per old one up to which the update skips what the old search found behind
+NARROW_UP_TO = 1.5  # examples per example of the last full search up to which an update narrows the search
 
 
-def behind(old: Classifier, n_old: int, n_new: int) -> set[tuple[str, str, str]]:
+def last_full_search(model: Classifier) -> int:
+    """How many examples the last search that tried every candidate had: a train's, or the one recorded by the
+    update that last ran a full search."""
+    recorded = (getattr(model, "update_", None) or {}).get("full_search_n")
+    return int(recorded) if isinstance(recorded, int) and recorded > 0 else int(model.n_examples_)
+
+
+def behind(old: Classifier, n_now: int) -> set[tuple[str, str, str]]:
     """The candidates the update does not score again, as ``(backbone, learner, augment)``: those the old version's
     search planned and did not score on every fold: stopped by racing (too far behind to catch up) or not tried
     (the headroom gate, costly heads on the best backbone only, augmentation on the leader's heads only, the time
-    budget). None when the new data is more than half the old, since so much more data can change which candidates
-    lead. Candidates the old search did not plan (an unlabelled pool's heads, when the pool is new) run.
+    budget). None once the data has grown past 1.5 times what the last full search had (counted from it, so a
+    string of small updates cannot keep a candidate out for ever), since so much more data can change which
+    candidates lead. Candidates the old search did not plan (an unlabelled pool's heads, when the pool is new) run.
 
     Ten percent more examples do not turn a candidate that racing stopped into the leader; scoring such candidates
     again was most of an update's time (46 s of an update of 1,500 spoken digits, against 134 s for the first
     train).
     """
-    if n_new > NARROW_UP_TO * n_old:
+    if n_now > NARROW_UP_TO * last_full_search(old):
         return set()
     scored = {(str(r["backbone"]), str(r["learner"]), str(r.get("augment") or "")) for r in old.leaderboard_ or []
               if r.get("status") == "ok"}

@@ -25,6 +25,7 @@ from handful.artifacts.store import DATABASE, INCOMING, Registry, check_name, pa
 from handful.cli import app
 from handful.serve import create_app
 from handful.serve.live import RegistryModels
+from handful.versions import behind
 from tests.conftest import write_images
 
 runner = CliRunner()
@@ -190,6 +191,8 @@ def test_update_promotes_good_data_and_embeds_only_the_new_files(tmp_path: Path)
     assert version.metrics["n_examples"] == 18 and version.comparison is not None
     assert version.comparison["n_old"] == 12 and version.comparison["n_new"] == 6
     assert len(version.comparison["difference"]) == version.comparison["n_folds"]
+    narrowed = behind(handful.load(registry.get("colours", 1).path), 18)  # counted from the last full search
+    assert version.comparison["full_search_n"] == (12 if narrowed else 18)
 
     # Only the new files were embedded: the shards written by the update hold exactly their digests, per backbone.
     new_digests = {e.digest for e in handful.data.load(new).train.examples}
@@ -379,16 +382,17 @@ def test_candidates_found_behind_are_listed_as_not_tried(tmp_path: Path) -> None
 
 
 def test_an_update_skips_what_the_old_search_planned_and_did_not_score(tmp_path: Path) -> None:
-    from handful.versions import behind
-
     old = handful.Classifier(**{**QUICK, "learners": ["linear", "prototypes", "mlp"]}).fit(
         write_images(tmp_path / "old", per_class=6))
     scored = {(r["backbone"], r["learner"]) for r in old.leaderboard_ if r["status"] == "ok"}
     old.leaderboard_ = [r for r in old.leaderboard_ if r["learner"] != "mlp"]  # as if left off the leaderboard
     old.leaderboard_ += [{**r, "status": "stopped"} for r in old.leaderboard_ if r["learner"] == "prototypes"]
     old.leaderboard_ = [r for r in old.leaderboard_ if not (r["learner"] == "prototypes" and r["status"] == "ok")]
-    found = behind(old, 100, 10)
+    old.n_examples_ = 100
+    found = behind(old, 110)
     assert ("tiny-image", "mlp", "") in found and ("tiny-image", "prototypes", "") in found
     assert ("tiny-image", "linear", "") not in found and ("tiny-image", "linear") in scored
     assert not any(b == "colour-thumbnail" for b, _, _ in found)  # the baseline always runs
-    assert behind(old, 100, 60) == set()  # much more data: every candidate again
+    assert behind(old, 160) == set()  # much more data: every candidate again
+    old.update_ = {"full_search_n": 80}  # a string of small updates since a full search on 80 examples
+    assert behind(old, 110) == found and behind(old, 121) == set()

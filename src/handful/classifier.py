@@ -41,8 +41,6 @@ from handful.selection.leakage import chosen_leakage
 
 logger = logging.getLogger(__name__)
 
-SMALL = 100
-
 
 class NotFittedError(SklearnNotFittedError):
     """The classifier was used before ``fit`` (or ``handful.load``)."""
@@ -215,8 +213,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda r: advance(1, scored_note(r)),
-                # Tiny fits run here: starting worker processes would cost more than the fits.
-                executor=selection.make_executor(1 if len(train) < SMALL else config.jobs(self.n_jobs), self.ray),
+                executor=selection.make_executor(self.n_jobs, self.ray, n_examples=len(train)),
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
                 views_for=views_for,
                 unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,

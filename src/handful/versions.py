@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from handful import config, selection
+from handful import selection
 from handful.artifacts.store import Registry, Version
 from handful.backbones.features import Features
-from handful.classifier import SMALL, Classifier
+from handful.classifier import Classifier
 from handful.data import Dataset, load
 from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
@@ -228,7 +228,7 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
     features.prefetch([old.backbone_, new.backbone_])  # each example decoded once for both
     everyone = np.ones(len(y), dtype=bool)
     # The folds run side by side as in the search (whose worker processes are already started).
-    executor = selection.make_executor(1 if len(y) < SMALL else config.jobs(new.n_jobs), new.ray)
+    executor = selection.make_executor(new.n_jobs, new.ray, n_examples=len(y))
     old_predictions = _fold_predictions(_candidate(old), features[old.backbone_], y, folds, cfg.seed, old_examples,
                                         executor)
     new_predictions = _fold_predictions(_candidate(new), features[new.backbone_], y, folds, cfg.seed, everyone,

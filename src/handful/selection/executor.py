@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from handful.config import jobs
+
 logger = logging.getLogger(__name__)
 
 RAY_ENV = "HANDFUL_RAY_ADDRESS"
@@ -123,14 +125,20 @@ class RayExecutor:
         return list(ray.get([remote.remote(fn, refs[i], task) for i, task in tasks]))
 
 
-def make_executor(n_jobs: int = 1, ray: str | None = None) -> Executor:
-    """The executor to use: Ray at ``ray`` (or at ``$HANDFUL_RAY_ADDRESS``) when given, else local processes.
+SMALL = 100  # fits on fewer examples run here: starting worker processes would cost more than the fits
+
+
+def make_executor(n_jobs: int = 1, ray: str | None = None, n_examples: int | None = None) -> Executor:
+    """The executor to use: Ray at ``ray`` (or at ``$HANDFUL_RAY_ADDRESS``) when given, else local processes
+    (``n_jobs`` of them, -1 one per core; this process alone for fits on fewer than ``SMALL`` examples, and then
+    ``n_jobs`` is not read).
 
     Example:
-        >>> make_executor(1).name
-        'local'
+        >>> make_executor(2, n_examples=40).n_jobs
+        1
     """
+    local = 1 if n_examples is not None and n_examples < SMALL else jobs(n_jobs)
     address = ray or os.environ.get(RAY_ENV) or None
     if address:
         return RayExecutor(address)
-    return LocalExecutor(n_jobs)
+    return LocalExecutor(local)

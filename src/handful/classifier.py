@@ -213,7 +213,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda r: advance(1, scored_note(r)),
-                executor=selection.make_executor(self.n_jobs, self.ray, n_examples=len(train)),
+                executor=selection.make_executor(self.n_jobs, self.ray),
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
                 views_for=views_for,
                 unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,

@@ -228,7 +228,7 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
     features.prefetch([old.backbone_, new.backbone_])  # each example decoded once for both
     everyone = np.ones(len(y), dtype=bool)
     # The folds run side by side as in the search (whose worker processes are already started).
-    executor = selection.make_executor(new.n_jobs, new.ray, n_examples=len(y))
+    executor = selection.make_executor(new.n_jobs, new.ray)
     old_predictions = _fold_predictions(_candidate(old), features[old.backbone_], y, folds, cfg.seed, old_examples,
                                         executor)
     new_predictions = _fold_predictions(_candidate(new), features[new.backbone_], y, folds, cfg.seed, everyone,

@@ -15,7 +15,7 @@ from tests.unit.test_executor import blobs, threads
 def test_every_task_runs_on_one_thread_in_worker_processes() -> None:
     import torch  # noqa: F401  (loaded, so its threads are held too)
 
-    assert LocalExecutor(2).map(threads, [None], [(0, 0), (0, 1)]) == [(1, 1), (1, 1)]
+    assert LocalExecutor(2, startup=0).map(threads, [None], [(0, 0), (0, 1)]) == [(1, 1), (1, 1)]
 
 
 def test_worker_processes_give_the_same_probabilities_as_this_process() -> None:
@@ -23,7 +23,7 @@ def test_worker_processes_give_the_same_probabilities_as_this_process() -> None:
     folds = selection.make_folds(y, 3, 2, seed=0)
     jobs = [FoldJob(Candidate("tiny-image", name, "l2", "test"), x, y, 3) for name in ("linear", "mlp")]
     here = fold_probabilities(jobs, folds, LocalExecutor(1))
-    there = fold_probabilities(jobs, folds, LocalExecutor(2))
+    there = fold_probabilities(jobs, folds, LocalExecutor(2, startup=0))
     assert len(here) == 2 and all(len(p) == len(folds) for p in here)
     for mine, theirs in zip(here, there, strict=True):
         for a, b in zip(mine, theirs, strict=True):
@@ -39,5 +39,24 @@ def test_a_pool_embedded_in_batches_on_workers_matches_embedding_here(tmp_path: 
 
     examples = load(write_images(tmp_path / "pool", per_class=5)).train.examples
     expected = embed(get_backbone("tiny-image"), examples)
-    spread = embed_on(LocalExecutor(2), "tiny-image", examples, batch_size=3)  # 4 batches over 2 processes
+    spread = embed_on(LocalExecutor(2, startup=0), "tiny-image", examples, batch_size=3)  # 4 batches over 2 processes
     np.testing.assert_allclose(spread, expected, rtol=1e-5, atol=1e-6)
+
+
+def slow_pid(_: Any, __: Any) -> int:
+    import os
+    import time
+
+    time.sleep(0.3)
+    return os.getpid()
+
+
+def test_slow_tasks_go_to_worker_processes_once_the_first_has_shown_they_are_worth_starting() -> None:
+    import os
+
+    from handful.selection import executor
+
+    executor.LocalExecutor._pool_used = -float("inf")  # as if no worker had started yet
+    pids = LocalExecutor(2, startup=0.5).map(slow_pid, [None], [(0, k) for k in range(8)])
+    # 0.3 s x 7 left x (1 - 1/2) > 0.5 s after the first: the other seven run on workers
+    assert pids[0] == os.getpid() and os.getpid() not in pids[1:]

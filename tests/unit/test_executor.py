@@ -79,3 +79,15 @@ def test_predict_embeds_what_is_not_cached_through_the_embedder_it_is_given(tmp_
     assert asked == [8]  # the second call found everything cached
     np.testing.assert_allclose(first, here, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first, again)
+
+
+def where(_: Any, __: Any) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_quick_tasks_run_here_rather_than_wait_for_worker_processes_to_start() -> None:
+    import os
+
+    assert set(LocalExecutor(2).map(where, [None], [(0, k) for k in range(40)])) == {os.getpid()}

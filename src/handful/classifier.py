@@ -186,7 +186,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             self.cache_dir), cfg.augment["views"] if cfg.augment else 0, cfg.time_budget)
         estimate.announce(self.estimate_, len(candidates), self.verbose)
         if cfg.time_budget is None:  # the first stage embeds every plain backbone: decode each example once for all
-            features.prefetch(plan.first_stage_backbones(candidates))
+            features.prefetch(plan.first_stage_backbones(candidates) + plan.one_pass_trunks(candidates, len(train)))
         features_for = features.__getitem__
         pool_features = None if pool is None else Features(pool.examples, self.cache_dir, self.verbose)
 

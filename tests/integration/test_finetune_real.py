@@ -44,6 +44,17 @@ def test_image_tail_on_trunk_rows_gives_the_frozen_embedding(name: str) -> None:
     assert np.allclose(tuned, frozen, atol=1e-4)
 
 
+def test_lite0_embedded_with_its_trunk_in_one_pass_matches_its_own_pass(tmp_path: Path) -> None:
+    from handful.backbones.cache import embed_many
+    from handful.data import load
+
+    examples = load(shared("images", "ants_bees", "train")).train.examples[:6]
+    frozen, rows = embed_many([get_backbone("efficientnet-lite0"), get_backbone("efficientnet-lite0:trunk")],
+                              examples, tmp_path)
+    assert rows.shape == (6, 192 * 7 * 7)
+    np.testing.assert_allclose(frozen, embed_many([get_backbone("efficientnet-lite0")], examples)[0], atol=1e-4)
+
+
 def test_minilm_tail_on_trunk_rows_gives_the_frozen_embedding() -> None:
     frozen, tuned = frozen_and_tuned("minilm-l6", list(sentences(2)[0]))
     tuned /= np.linalg.norm(tuned, axis=1, keepdims=True)  # the sentence encoder L2-normalises its output

@@ -44,6 +44,38 @@ def test_tail_on_trunk_rows_gives_the_frozen_features(modality: str) -> None:
     assert np.allclose(tuned, get_backbone(f"tiny-{modality}").embed(batch), atol=1e-5)
 
 
+def test_a_frozen_backbone_asked_with_its_trunk_comes_from_the_trunks_forward_pass(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from handful.backbones.cache import embed_many
+    from handful.backbones.tiny import TinyImage
+    from handful.data import load
+
+    examples = load(image_folder).train.examples
+    direct = embed_many([get_backbone("tiny-image")], examples)[0]
+
+    def refuse(*_: object) -> np.ndarray:
+        raise AssertionError("the frozen backbone ran its own forward pass")
+
+    monkeypatch.setattr(TinyImage, "embed", refuse)
+    frozen, rows = embed_many([get_backbone("tiny-image"), get_backbone("tiny-image:trunk")], examples, tmp_path)
+    assert rows.shape == (len(examples), get_backbone("tiny-image:trunk").spec.dim)
+    np.testing.assert_allclose(frozen, direct, atol=1e-5)
+    again = embed_many([get_backbone("tiny-image")], examples, tmp_path)[0]  # cached as the frozen backbone's own
+    np.testing.assert_array_equal(again, frozen)
+
+
+def test_a_search_that_may_fine_tune_embeds_the_trunk_with_the_first_stage() -> None:
+    from handful.selection import plan
+
+    cfg = config.resolve("best", "image", "tiny-image", ["linear", "finetune"], 5, None, None, 0, 40)
+    planned = plan.candidates(cfg)
+    assert plan.one_pass_trunks(planned, 40) == ["tiny-image:trunk"]
+    assert plan.one_pass_trunks(planned, plan.ONE_PASS_BYTES) == []  # rows too large to keep: the usual passes
+    no_tuning = config.resolve("best", "image", "tiny-image", ["linear"], 5, None, None, 0, 40)
+    assert plan.one_pass_trunks(plan.candidates(no_tuning), 40) == []
+
+
 def test_trunks_are_listed_only_when_asked() -> None:
     assert not any(spec.trunk_of for spec in list_backbones("image"))
     trunks = {spec.name: spec.trunk_of for spec in list_backbones("image", trunks=True) if spec.trunk_of}

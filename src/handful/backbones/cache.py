@@ -176,7 +176,9 @@ def embed_many(
     """Features of each backbone for ``examples`` in order: float32 arrays, or sparse matrices for sparse baselines.
 
     Only examples missing from a backbone's cache are embedded by it, and each is decoded once for all the
-    backbones that miss it; ``progress(n)`` counts examples done (cached or embedded) for all of them.
+    backbones that miss it; ``progress(n)`` counts examples done (cached or embedded) for all of them. A frozen
+    backbone asked for with its trunk (whose tail gives its features, ``spec.tail_gives_frozen``) takes them from
+    the trunk's rows through the tail: one forward pass for both.
     """
     if not backbones:
         return []
@@ -199,6 +201,11 @@ def embed_many(
     counts = Counter(e.digest for e in examples)
     unique = list({e.digest: e for e in examples}.values())
     missing = {index: {e.digest for e in unique if e.digest not in found} for index, found in known.items()}
+    by_tail = {i: j for i in missing for j in missing if backbones[j].spec.tail_gives_frozen
+               and backbones[j].spec.trunk_of == backbones[i].spec.name}
+    for i, j in by_tail.items():  # the trunk embeds what either misses; the frozen rows come from its tail
+        missing[j] |= {d for d in missing[i] if d not in known[j]}
+    from_tail = {i: missing.pop(i) for i in by_tail}
     todo = [e for e in unique if any(e.digest in m for m in missing.values())]
     if progress is not None and len(todo) < len(unique):
         progress(sum(counts[e.digest] for e in unique) - sum(counts[e.digest] for e in todo))
@@ -220,11 +227,32 @@ def embed_many(
             known[index].update(zip(digests, features, strict=True))
         if progress is not None:
             progress(sum(counts[e.digest] for e in chunk))
+    for i, j in by_tail.items():
+        with stage(f"embed {backbones[i].spec.name}"):
+            digests = sorted(from_tail[i])
+            features = _through_tail(backbones[j].spec.name, [known[j][d] for d in digests])
+            if i in caches and digests:
+                caches[i].put(digests, features)
+        known[i].update(zip(digests, features, strict=True))
     for index, found in known.items():
         dim = backbones[index].spec.dim
         out[index] = (np.stack([found[e.digest] for e in examples]).astype(np.float32) if examples
                       else np.zeros((0, dim), dtype=np.float32))
     return out
+
+
+def _through_tail(trunk: str, rows: list[np.ndarray], batch: int = 64) -> np.ndarray:
+    """The frozen backbone's features of a trunk's ``rows``, through the trunk's pretrained tail."""
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    import torch
+
+    from handful.backbones.registry import get_tail
+
+    tail = get_tail(trunk).eval()
+    with torch.inference_mode():
+        return np.concatenate([tail(torch.from_numpy(np.stack(rows[start:start + batch]))).numpy()
+                               for start in range(0, len(rows), batch)]).astype(np.float32)
 
 
 def embed_views(

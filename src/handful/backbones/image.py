@@ -92,6 +92,7 @@ def _trunk_spec(name: str, dim: int, size: int) -> BackboneSpec:
         preprocessing={**parent.preprocessing, "output": f"input of the last {TRUNK_BLOCKS} MBConv block(s)",
                        "size": size},
         trunk_of=name,
+        tail_gives_frozen=True,
     )
 
 

@@ -30,7 +30,9 @@ class BackboneSpec:
 
     ``version`` changes whenever preprocessing or weights change, so cached features are never reused across it.
     ``normalize`` is how a head should scale the features: ``"l2"`` for embeddings, ``"standard"`` for
-    handcrafted statistics. ``trunk_of`` names the backbone whose frozen part a trunk backbone is.
+    handcrafted statistics. ``trunk_of`` names the backbone whose frozen part a trunk backbone is;
+    ``tail_gives_frozen`` says that the trunk's tail (:func:`get_tail`) on its rows gives exactly that backbone's
+    features, so both can come from one forward pass (not so where the trunk reads less of the input).
     ``ms_per_example`` is the milliseconds it takes to embed one example on a 2-core CPU (measured; 1 for the
     handcrafted baselines), for the estimate of a fit's time (:mod:`handful.selection.estimate`).
     """
@@ -47,6 +49,7 @@ class BackboneSpec:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     install: str | None = None
     trunk_of: str | None = None
+    tail_gives_frozen: bool = False
     ms_per_example: float = 1.0
 
     def package_version(self) -> str | None:

@@ -124,7 +124,7 @@ def _tiny_trunk_spec(modality: str) -> BackboneSpec:
     spec = _tiny_spec(modality)
     return BackboneSpec(name=f"{spec.name}:trunk", modality=modality, dim=_TINY[modality][0], kind="test",
                         description=f"Input of the tiny {modality} net's projection, for fine-tuning unit tests",
-                        licence=spec.licence, trunk_of=spec.name)
+                        licence=spec.licence, trunk_of=spec.name, tail_gives_frozen=True)
 
 
 def _tiny_tail(modality: str) -> Any:

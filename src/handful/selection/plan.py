@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from handful.backbones.features import fuse, is_fused, parts_of
-from handful.backbones.registry import get_spec, trunk_name
+from handful.backbones.registry import frozen_name, get_spec, trunk_name
 from handful.config import Config
 from handful.learners import LEARNERS
 from handful.selection.results import Candidate, Result
@@ -75,6 +75,29 @@ def first_stage_backbones(planned: Iterable[Candidate]) -> list[str]:
     :meth:`handful.selection.Search.staged`), so they can be embedded together, each example decoded once."""
     return list(dict.fromkeys(c.backbone for c in planned if not c.augment and not is_fused(c.backbone)
                               and c.learner in LEARNERS and LEARNERS[c.learner].cheap))
+
+
+ONE_PASS_BYTES = 512 * 2**20  # trunk rows embedded beside their frozen twin are kept up to this size in all
+
+
+def one_pass_trunks(planned: Iterable[Candidate], n_examples: int) -> list[str]:
+    """The trunks of planned fine-tuning candidates whose frozen backbone the first stage embeds anyway and whose
+    tail gives that backbone's features: embedded in the same forward pass (see
+    :func:`handful.backbones.cache.embed_many`), so fine-tuning, if the search gets to it, embeds nothing again.
+    While their rows for ``n_examples`` would take more than ``ONE_PASS_BYTES``, none (they are kept in memory).
+
+    Example:
+        >>> tune = Candidate("tiny-image:trunk", "finetune", "l2", "test")
+        >>> one_pass_trunks([Candidate("tiny-image", "linear", "l2", "test"), tune], 100)
+        ['tiny-image:trunk']
+    """
+    planned = list(planned)
+    first = set(first_stage_backbones(planned))
+    trunks = list(dict.fromkeys(c.backbone for c in planned if c.learner in LEARNERS
+                                and LEARNERS[c.learner].tunes_backbone and not c.augment
+                                and get_spec(c.backbone).tail_gives_frozen and frozen_name(c.backbone) in first))
+    size = sum(get_spec(t).dim for t in trunks) * 4 * n_examples
+    return trunks if size <= ONE_PASS_BYTES else []
 
 
 def augmentation_record(cfg: Config, results: list[Result], winner: Result) -> dict[str, Any] | None:

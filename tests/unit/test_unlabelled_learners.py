@@ -95,7 +95,7 @@ def test_no_pseudo_labelled_or_generated_row_in_a_validation_fold(name: str, mon
 
     x, y = blobs(30, 0)
     pool, _ = blobs(120, 1)
-    folds = selection.make_folds(y, 3, 2, seed=0)
+    folds = selection.make_folds(y, 3, 1, seed=0)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # the rows as the l2-scaled heads see them
     current: dict[str, np.ndarray] = {}
     trained: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (fold's train rows, its test rows, matrix)

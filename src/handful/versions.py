@@ -227,7 +227,7 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
     features = Features(data.examples, new.cache_dir)
     features.prefetch([old.backbone_, new.backbone_])  # each example decoded once for both
     everyone = np.ones(len(y), dtype=bool)
-    # The folds run side by side as in the search (whose worker processes are already started).
+    # The folds run as in the search: here, or side by side in worker processes once they are worth starting.
     executor = selection.make_executor(new.n_jobs, new.ray)
     old_predictions = _fold_predictions(_candidate(old), features[old.backbone_], y, folds, cfg.seed, old_examples,
                                         executor)

@@ -286,11 +286,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
                                                                             merged)
         if isinstance(groups, str):  # handful update applies it again to the old and the new data
             self.protocol_["pattern"] = groups
+        distances = plan.distance_backbone(winner.candidate.backbone, embedding)
         with stage("trust"):
             self.trust_: Trust | None = fit_trust(
-                winner.oof_proba, y_index, features_for(embedding), folds, seed, groups=group_index,
+                winner.oof_proba, y_index, features_for(distances), folds, seed, groups=group_index,
                 fold_proba=winner.fold_proba) if winner.oof_proba is not None else None
-            self.ood_backbone_: str | None = embedding
+            self.ood_backbone_: str | None = distances
             self.leakage_ = None
             if source is None:  # no groups given: do the examples come in clumps?
                 self.leakage_ = chosen_leakage(results, winner, features_for, embedding, y_index, len(self.classes_),

@@ -105,3 +105,22 @@ def test_speaker_groups_are_honoured_and_clumps_are_warned_about(tmp_path: Path)
     plain = handful.Classifier(preset="fast", random_state=0, verbose=0).fit(data)
     assert plain.leakage_ is not None and plain.leakage_["warn"] is True, plain.leakage_
     assert plain.cv_score_.mean > grouped.cv_score_.mean  # random folds flatter: the clips of one voice leak
+
+
+def test_a_prediction_runs_only_the_chosen_network_distances_included(tmp_path: Path) -> None:
+    """The distance to the training data is measured in the chosen backbone, so serving a Lite2 model does not run
+    Lite0 beside it (one photo through the API: p50 182 ms -> 65 ms, benchmarks/README.md)."""
+    source = shared("images", "ants_bees", "train")
+    data = tmp_path / "data"
+    for label in ("ants", "bees"):
+        (data / label).mkdir(parents=True)
+        for photo in sorted((source / label).glob("*.jpg"))[:15]:
+            (data / label / photo.name).symlink_to(photo)
+    cache = tmp_path / "cache"
+    clf = handful.Classifier(preset="fast", backbone=["efficientnet-lite0", "efficientnet-lite2"], learners="linear",
+                             random_state=0, verbose=0, cache_dir=cache).fit(data)
+    assert clf.ood_backbone_ == clf.backbone_
+    shards = {folder.name: len(list(folder.iterdir())) for folder in (cache / "features").iterdir()}
+    clf.predict_with_distance(sorted(shared("images", "ants_bees", "val").glob("*/*.jpg"))[:4])
+    grown = [f.name for f in (cache / "features").iterdir() if len(list(f.iterdir())) > shards.get(f.name, 0)]
+    assert len(grown) == 1 and grown[0].startswith(clf.backbone_)

@@ -19,6 +19,7 @@ from handful.serve.schemas import Accuracy, ModelCard, ModelInfo
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 64  # inputs run through the network together at most
+INFERENCE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handful-inference")  # every model's batches
 
 
 class Batcher:
@@ -27,9 +28,13 @@ class Batcher:
     A caller queues its inputs and takes the model's lock; whoever holds the lock predicts everything queued by
     then (its own inputs and other callers') in one call and hands each caller its rows. While a batch runs, new
     requests queue and go together in the next one. No timer: a lone request waits for nothing. The batch itself
-    runs on one thread kept for the model: torch keeps its worker threads per calling thread, and a request that
-    lands on another of the server's worker threads took 31 ms a photo instead of 19 (measured, Lite0, 2 cores).
-    If a batch fails, its requests are retried one by one, so only the request at fault gets the error.
+    runs on the one thread that runs every model of the server (``INFERENCE``): torch keeps a pool of worker threads
+    per calling thread, and pools of several threads take turns badly. Measured on 2 cores: a request that landed
+    on another of the server's worker threads took 31 ms a photo instead of 19 (Lite0); requests alternating
+    between a photo model (Lite2) and a text model (MiniLM) took 89-92 ms a photo and 29 ms a sentence with a
+    thread per model, 51-72 ms and 16-22 ms with one thread for both. The price: one model's long batch delays
+    the other models' requests, as the cores would be shared anyway. If a batch fails, its requests are retried
+    one by one, so only the request at fault gets the error.
 
     Example:
         >>> batcher = Batcher(lambda inputs: np.array([[len(x)] for x in inputs]), threading.Lock())
@@ -44,7 +49,6 @@ class Batcher:
         self.max_batch = max_batch
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
-        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handful-batch")
         self.batches = 0  # how many network calls were made, for tests and metrics
 
     def __call__(self, inputs: Sequence[Any]) -> np.ndarray:
@@ -68,7 +72,7 @@ class Batcher:
 
     def _run(self, batch: list[_Ticket]) -> None:
         try:
-            proba = np.asarray(self._runner.submit(self.predict, [x for t in batch for x in t.inputs]).result())
+            proba = np.asarray(INFERENCE.submit(self.predict, [x for t in batch for x in t.inputs]).result())
             start = 0
             for ticket in batch:
                 ticket.result = proba[start : start + len(ticket.inputs)]

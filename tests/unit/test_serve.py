@@ -231,6 +231,26 @@ def test_waiting_requests_share_one_network_call_and_a_bad_one_fails_alone() -> 
     assert answers == {"a": [1.0, 2.0], "bb": [2.0, 3.0], "bad": "cannot read 'bad'"}
 
 
+def test_every_models_batches_run_on_one_inference_thread() -> None:
+    """torch keeps a worker pool per calling thread; two pools taking turns slowed both models by a third."""
+    import threading
+
+    import numpy as np
+
+    from handful.serve.served import Batcher
+
+    def where(inputs: list[str]) -> np.ndarray:
+        return np.array([[float(threading.get_ident())] for _ in inputs])
+
+    photos, texts = Batcher(where, threading.Lock()), Batcher(where, threading.Lock())
+    ran = {float(b([x])[0, 0]) for b in (photos, texts) for x in ("a", "b")}
+    callers: list[float] = []
+    asker = threading.Thread(target=lambda: callers.append(float(texts(["c"])[0, 0])))
+    asker.start()
+    asker.join(10)
+    assert len(ran | set(callers)) == 1 and threading.get_ident() not in ran
+
+
 def test_predictions_carry_the_set_and_the_unlike_flag(client: TestClient) -> None:
     response = client.post("/v1/models/reviews:predict", json={"texts": ["a lovely film"]})
     assert response.status_code == 200, response.text

@@ -87,7 +87,13 @@ def where(_: Any, __: Any) -> int:
     return os.getpid()
 
 
-def test_quick_tasks_run_here_rather_than_wait_for_worker_processes_to_start() -> None:
+@pytest.mark.parametrize("started", [False, True])
+def test_quick_tasks_run_here_whether_or_not_worker_processes_are_started(started: bool,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import os
+    import time
 
+    from handful.selection import executor
+
+    monkeypatch.setattr(executor.LocalExecutor, "_pool_used", time.monotonic() if started else -float("inf"))
     assert set(LocalExecutor(2).map(where, [None], [(0, k) for k in range(40)])) == {os.getpid()}

@@ -68,6 +68,7 @@ class Executor(Protocol):
 
 STARTUP = 1.5  # seconds assumed for starting the worker processes (measured 1.3 s on 2 cores, load 1)
 IDLE = 240.0  # seconds after its last use that a started pool counts as still there (loky stops idle ones at 300)
+DISPATCH = 0.1  # seconds assumed for sending a call's tasks and payloads to workers already started
 
 
 class LocalExecutor:
@@ -75,7 +76,9 @@ class LocalExecutor:
 
     The tasks run here, one after another and timed, until the time the rest would still take here is worth
     starting the workers: ``(their mean) x (tasks left) x (1 - 1 / workers) > startup``. The rest then go to the
-    workers, which stay started for later calls (and are then used at once). Results are the same either way.
+    workers, which stay started for later calls (then the bar is ``DISPATCH``, sending the tasks to them). Results
+    are the same either way; quick tasks always run here, so a learner registered only in this process still
+    works for them.
 
     Args:
         n_jobs: worker processes; 1 runs everything here, -1 one per CPU core.
@@ -98,13 +101,14 @@ class LocalExecutor:
         if self.n_jobs == 1 or len(tasks) <= 1:
             return [call_single_threaded(fn, payloads[i], task) for i, task in tasks]
         results: list[Any] = []
-        if self.startup > 0 and time.monotonic() - LocalExecutor._pool_used > IDLE:  # none started: worth it?
+        if self.startup > 0:  # are the workers worth starting (or, when started, worth sending the tasks to)?
+            cost = self.startup if time.monotonic() - LocalExecutor._pool_used > IDLE else DISPATCH
             started = time.perf_counter()
             for i, task in tasks:
                 results.append(call_single_threaded(fn, payloads[i], task))
                 left = len(tasks) - len(results)
                 mean = (time.perf_counter() - started) / len(results)
-                if left > 1 and mean * left * (1 - 1 / min(self.n_jobs, left)) > self.startup:
+                if left > 1 and mean * left * (1 - 1 / min(self.n_jobs, left)) > cost:
                     break
         rest = tasks[len(results):]
         if not rest:

@@ -57,6 +57,9 @@ def test_slow_tasks_go_to_worker_processes_once_the_first_has_shown_they_are_wor
     from handful.selection import executor
 
     executor.LocalExecutor._pool_used = -float("inf")  # as if no worker had started yet
-    pids = LocalExecutor(2, startup=0.5).map(slow_pid, [None], [(0, k) for k in range(8)])
+    spread = LocalExecutor(2, startup=0.5)
+    pids = spread.map(slow_pid, [None], [(0, k) for k in range(8)])
     # 0.3 s x 7 left x (1 - 1/2) > 0.5 s after the first: the other seven run on workers
     assert pids[0] == os.getpid() and os.getpid() not in pids[1:]
+    # and the same executor's next call (a search's next fold group) goes to them at once
+    assert os.getpid() not in spread.map(slow_pid, [None], [(0, k) for k in range(4)])

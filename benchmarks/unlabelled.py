@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 import handful
+import handful.selection
 from handful.backbones.features import embed, embed_all
 from handful.backbones.registry import get_spec
 from handful.data import from_texts, load
@@ -74,7 +75,7 @@ COLD = False  # --cold: every default fit on its own empty feature cache, as a u
 
 def auto(train: Dataset, pool: Dataset | None, test: Dataset, seed: int) -> dict[str, Any]:
     # Both fits search from scratch: the second must not reuse the first one's cross-validation scores.
-    handful.Classifier._score_cache = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    handful.selection.score_cache = lambda *args, **kwargs: None  # what Classifier.fit asks for its scores
     with tempfile.TemporaryDirectory() as empty:
         started = time.perf_counter()
         clf = handful.Classifier(random_state=seed, verbose=0, cache_dir=empty if COLD else None).fit(

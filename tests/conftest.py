@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,19 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         monkeypatch.setenv("HANDFUL_CACHE_DIR", os.environ["HANDFUL_TEST_CACHE"])
     else:
         monkeypatch.setenv("HANDFUL_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch and one BLAS thread for the test, as handful's own small fits run (the unit suite's default)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
 
 
 def shared(*parts: str) -> Path:

@@ -6,18 +6,9 @@ took 69 s of CPU for 54 s of wall time, and 58 s of CPU with one thread, no slow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread: None) -> None:
+    """Every unit test runs under ``one_thread`` (tests/conftest.py)."""

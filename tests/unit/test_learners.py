@@ -29,10 +29,20 @@ def blobs(n: int = 90, d: int = 16, k: int = 3, seed: int = 0) -> tuple[np.ndarr
     return centres[y] + rng.normal(0, 1, (n, d)), y
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in LEARNERS.items()  # finetune, ensemble: own tests
-                                         if not c.tunes_backbone and not c.combines))
+# Learners that train an autoencoder or a VAE (200 steps at least, about a second each) are tested in
+# tests/integration/test_autoencoder_learners.py; finetune and ensemble have their own tests.
+AUTOENCODERS = ("autoencoder", "vae", "vae-examples")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in LEARNERS.items()
+                                         if not c.tunes_backbone and not c.combines and n not in AUTOENCODERS))
 @pytest.mark.parametrize("scaling", ["l2", "standard"])
 def test_learns_round_trips_and_repeats(name: str, scaling: str) -> None:
+    assert_learns_round_trips_and_repeats(name, scaling)
+
+
+def assert_learns_round_trips_and_repeats(name: str, scaling: str) -> None:
+    """Learner ``name`` fit on three blobs: learns them, round-trips through its state, repeats with the seed."""
     x, y = blobs()
     fast = {"max_epochs": 40} if name in ("mlp", "cosine") else {}
     head = LEARNERS[name](scaling=scaling, **fast).fit(x[:60], y[:60], 3, 1)

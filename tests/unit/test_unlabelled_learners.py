@@ -1,5 +1,5 @@
-"""Learners that use the unlabelled pool: balance of pseudo-labels, generated rows' shape and scale, determinism,
-and their saved state."""
+"""Learners that use the unlabelled pool without training a network: balance of pseudo-labels, determinism,
+saved state, and no pseudo-labelled row in a validation fold."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 
 from handful.learners import FitContext, learner_from_state, make_learner
 from handful.learners.selftrain import balanced_confident
-from handful.learners.synthetic import GeneratedExamples
 
-POOL_LEARNERS = ["self-training", "label-spreading", "autoencoder", "vae", "vae-examples"]
+# Learners that train an autoencoder or a VAE (200 steps at least) are tested in
+# tests/integration/test_autoencoder_learners.py: about a second each, too slow for the unit suite.
+POOL_LEARNERS = ["self-training", "label-spreading"]
 
 
 def blobs(n: int, seed: int, shares: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)) -> tuple[np.ndarray, np.ndarray]:
@@ -23,12 +24,17 @@ def blobs(n: int, seed: int, shares: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)) 
 
 @pytest.mark.parametrize("name", POOL_LEARNERS)
 def test_pool_learners_repeat_with_the_seed_and_round_trip(name: str) -> None:
+    assert_repeats_with_the_seed_and_round_trips(name, "l2")
+
+
+def assert_repeats_with_the_seed_and_round_trips(name: str, scaling: str) -> None:
+    """Learner ``name`` fit twice with one seed and a pool predicts the same, learns, and survives its saved state."""
     x, y = blobs(24, 0)
     pool, _ = blobs(150, 1)
     test, y_test = blobs(90, 2)
     context = FitContext(seed=3, unlabelled=pool)
-    head = make_learner(name, "l2").fit(x, y, 3, context)
-    again = make_learner(name, "l2").fit(x, y, 3, context)
+    head = make_learner(name, scaling).fit(x, y, 3, context)
+    again = make_learner(name, scaling).fit(x, y, 3, context)
     proba = head.predict_proba(test)
     assert np.array_equal(proba, again.predict_proba(test))
     assert np.mean(proba.argmax(axis=1) == y_test) > 0.8
@@ -57,38 +63,13 @@ def test_no_pseudo_label_when_the_pool_never_shows_a_class() -> None:
     assert len(chosen) == 0
 
 
-def test_generated_rows_have_the_embeddings_shape_and_scale() -> None:
-    rng = np.random.default_rng(0)
-    scale = rng.uniform(0.5, 5.0, 16)
-    x = rng.normal(10.0, 1.0, (40, 16)) * scale  # an embedding far from zero, each column its own scale
-    y = np.repeat([0, 1], [30, 10])  # class 1 is small
-    head = GeneratedExamples(scaling="standard", minimum=32)
-    labelled = head.scaler.fit(x).transform(x)
-    generated, labels = head.generate(labelled, y, 2, None, seed=0)
-    assert generated.shape == (24, 16)  # class 0 up to 32 (2 more), class 1 up to 32 (22 more)
-    assert np.bincount(labels).tolist() == [2, 22]
-    real_spread, made_spread = labelled.std(axis=0).mean(), generated.std(axis=0).mean()
-    assert 0.3 < made_spread / real_spread < 2.0
-    assert np.abs(generated.mean(axis=0) - labelled[y == 1].mean(axis=0)).mean() < 1.0
+@pytest.mark.parametrize("name", POOL_LEARNERS)
+def test_no_pseudo_labelled_row_in_a_validation_fold(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_no_made_row_in_a_validation_fold(name, monkeypatch)
 
 
-def test_unit_length_embeddings_give_unit_length_rows() -> None:
-    x, y = blobs(20, 0)
-    head = GeneratedExamples(scaling="l2", minimum=16)
-    labelled = head.scaler.fit(x).transform(x)
-    generated, _ = head.generate(labelled, y, 3, None, seed=1)
-    assert generated.shape[1] == x.shape[1] and np.allclose(np.linalg.norm(generated, axis=1), 1.0)
-
-
-def test_generated_rows_are_counted() -> None:
-    x, y = blobs(20, 0)
-    head = make_learner("vae-examples", "l2").fit(x, y, 3, FitContext(seed=0))
-    counts = np.bincount(y, minlength=3)
-    assert head.params()["generated_counts"] == (32 - counts).tolist()
-
-
-@pytest.mark.parametrize("name", ["self-training", "label-spreading", "vae-examples"])
-def test_no_pseudo_labelled_or_generated_row_in_a_validation_fold(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def assert_no_made_row_in_a_validation_fold(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cross-validate learner ``name`` with a pool: no fold's test row is trained on, as itself or as a made row."""
     from handful import selection
     from handful.learners import _pool
     from handful.selection import folds as fold_loop

@@ -1,0 +1,67 @@
+"""Learners that train an autoencoder or a VAE: they learn, repeat with the seed, round-trip, and the VAE's
+generated rows have the embedding's shape and scale and never reach a validation fold.
+
+Each trains for 200 steps at least (about a second on tiny data), so they sit here rather than in tests/unit,
+which must stay under a minute of CPU (issue 11 part 6). They run with one math-library thread, as there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handful.learners import FitContext, make_learner
+from handful.learners.synthetic import GeneratedExamples
+from tests.unit.test_learners import AUTOENCODERS, assert_learns_round_trips_and_repeats
+from tests.unit.test_unlabelled_learners import (
+    assert_no_made_row_in_a_validation_fold,
+    assert_repeats_with_the_seed_and_round_trips,
+    blobs,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+@pytest.mark.parametrize("scaling", ["l2", "standard"])
+def test_learns_round_trips_and_repeats(name: str, scaling: str) -> None:
+    assert_learns_round_trips_and_repeats(name, scaling)
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+def test_with_a_pool_they_repeat_with_the_seed_and_round_trip(name: str) -> None:
+    assert_repeats_with_the_seed_and_round_trips(name, "l2")
+
+
+def test_no_generated_row_in_a_validation_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_no_made_row_in_a_validation_fold("vae-examples", monkeypatch)
+
+
+def test_generated_rows_have_the_embeddings_shape_and_scale() -> None:
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.5, 5.0, 16)
+    x = rng.normal(10.0, 1.0, (40, 16)) * scale  # an embedding far from zero, each column its own scale
+    y = np.repeat([0, 1], [30, 10])  # class 1 is small
+    head = GeneratedExamples(scaling="standard", minimum=32)
+    labelled = head.scaler.fit(x).transform(x)
+    generated, labels = head.generate(labelled, y, 2, None, seed=0)
+    assert generated.shape == (24, 16)  # class 0 up to 32 (2 more), class 1 up to 32 (22 more)
+    assert np.bincount(labels).tolist() == [2, 22]
+    real_spread, made_spread = labelled.std(axis=0).mean(), generated.std(axis=0).mean()
+    assert 0.3 < made_spread / real_spread < 2.0
+    assert np.abs(generated.mean(axis=0) - labelled[y == 1].mean(axis=0)).mean() < 1.0
+
+
+def test_unit_length_embeddings_give_unit_length_rows() -> None:
+    x, y = blobs(20, 0)
+    head = GeneratedExamples(scaling="l2", minimum=16)
+    labelled = head.scaler.fit(x).transform(x)
+    generated, _ = head.generate(labelled, y, 3, None, seed=1)
+    assert generated.shape[1] == x.shape[1] and np.allclose(np.linalg.norm(generated, axis=1), 1.0)
+
+
+def test_generated_rows_are_counted() -> None:
+    x, y = blobs(20, 0)
+    head = make_learner("vae-examples", "l2").fit(x, y, 3, FitContext(seed=0))
+    counts = np.bincount(y, minlength=3)
+    assert head.params()["generated_counts"] == (32 - counts).tolist()

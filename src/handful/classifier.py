@@ -359,7 +359,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def predict_sets(self, X: Any, coverage: float | None = None) -> list[list[str]]:
         """The prediction set of each input: the classes that, together, hold the true one ``coverage`` of the time
         (90% by default; see :mod:`handful.evaluation.conformal`). One label means the model is sure; several, that
-        it cannot tell them apart.
+        it cannot tell them apart; none, that no label is likely enough for that coverage.
 
         Example:
             >>> clf.predict_sets(["ant.jpg", "blurry.jpg"])  # doctest: +SKIP

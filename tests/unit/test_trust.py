@@ -204,3 +204,42 @@ def test_the_ece_of_a_perfect_model_is_noise_and_a_miscalibrated_one_stands_out(
     overconfident = np.column_stack([top, 1 - top])
     y = np.where(rng.random(150) < top - 0.25, 0, 1)
     assert expected_calibration_error(overconfident, y) > 2 * ece_noise(overconfident)[1]
+
+
+def test_sets_of_a_confident_model_cover_at_the_level_not_at_its_accuracy() -> None:
+    """A model right 97% of the time: its 90% sets leave out even the top label where it is least sure, so they
+    cover about 90%, not 97% (the level means what it says)."""
+    rng = np.random.default_rng(11)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        p_top = rng.uniform(0.75, 1.0, n)
+        right = rng.random(n) < 0.97
+        y = rng.integers(0, 2, n)
+        top = np.where(right, y, 1 - y)
+        proba = np.zeros((n, 2))
+        proba[np.arange(n), top], proba[np.arange(n), 1 - top] = p_top, 1 - p_top
+        return proba, y
+
+    proba, y = sample(2000)
+    sets = ConformalSets.fit(proba, y, level=0.9)
+    fresh, y_fresh = sample(4000)
+    inside = sets.predict(fresh)
+    assert 0.87 <= sets.coverage(fresh, y_fresh)["coverage"] <= 0.93
+    empty = ~inside.any(axis=1)
+    assert 0.03 < empty.mean() < 0.2  # where it is least sure, no label reaches 90%
+    assert fresh[empty].max(axis=1).max() < fresh[~empty].max(axis=1).min() + 1e-9  # ... and only there
+
+
+def test_an_empty_set_is_said_in_words_and_the_top_label_is_still_given() -> None:
+    from types import SimpleNamespace
+
+    from handful.evaluation.answers import NO_LABEL, answers
+
+    y = np.arange(300) % 3
+    proba = np.full((300, 3), 0.05)
+    proba[np.arange(300), y] = 0.9  # out of fold the model gave the true class 0.9 every time
+    trust = SimpleNamespace(sets=ConformalSets.fit(proba, y, level=0.9), ood=None)
+    unsure = np.array([[0.6, 0.3, 0.1], [0.98, 0.01, 0.01]])
+    first, second = answers(["a", "b", "c"], trust, ["x", "y"], unsure, None)
+    assert first["set"] == [] and first["set_text"] == NO_LABEL and first["label"] == "a"
+    assert second["set"] == ["a"] and second["set_text"] == "a"

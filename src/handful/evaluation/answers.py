@@ -11,6 +11,7 @@ import numpy as np
 from handful.evaluation.conformal import describe as describe_set
 
 UNLIKE = "unlike anything it learned"
+NO_LABEL = "no label is likely enough: the model is not sure of any"
 
 
 def prediction_sets(trust: Any, proba: np.ndarray, coverage: float | None) -> np.ndarray:
@@ -48,5 +49,8 @@ def answers(classes: list[str], trust: Any, inputs: Sequence[str], proba: np.nda
 
 
 def _set_words(members: list[str]) -> str:
-    """A prediction set in words: "ants" (the model is sure) or "ants or bees: the model is not sure"."""
-    return describe_set(members) if len(members) <= 1 else f"{describe_set(members)}: the model is not sure"
+    """A prediction set in words: "ants" (the model is sure), "ants or bees: the model is not sure", or, for an
+    empty set, that no label is likely enough."""
+    if not members:
+        return NO_LABEL
+    return describe_set(members) if len(members) == 1 else f"{describe_set(members)}: the model is not sure"

@@ -69,9 +69,11 @@ class Prediction(BaseModel):
     label: str
     top: list[Label]
     set: list[str] = Field(default_factory=list, description="The prediction set: labels that together hold the "
-                           "true one with the stated coverage (set_level); one label means the model is sure.")
+                           "true one with the stated coverage (set_level); one label means the model is sure, none "
+                           "that no label is likely enough for that coverage.")
     set_level: float | None = Field(default=None, description="The coverage the set is built for (0.9 by default).")
-    set_text: str = Field(default="", description="The set in words: 'ants' or 'ants or bees: the model is not sure'.")
+    set_text: str = Field(default="", description="The set in words: 'ants', 'ants or bees: the model is not sure', "
+                          "or, for an empty set, that no label is likely enough.")
     ood: Unlike | None = Field(default=None, description="Whether the input is unlike anything the model learned "
                                "(null for a model saved without the detector).")
 

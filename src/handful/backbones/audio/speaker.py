@@ -13,6 +13,8 @@ from handful.data.decode import Audio, resample
 
 RESEMBLYZER_RATE = 16000
 RESEMBLYZER_MIN_TRIMMED_SECONDS = 0.5  # when VAD trimming leaves less, the untrimmed clip is used
+RESEMBLYZER_PARTIAL_RATE, RESEMBLYZER_MIN_COVERAGE = 1.3, 0.75  # embed_utterance's defaults: 1.6 s partials
+RESEMBLYZER_PARTIALS = 64  # partials through the LSTM at once (64 x 160 frames x 40 mels)
 
 
 def _load_voice_encoder() -> Any:
@@ -99,11 +101,31 @@ class Resemblyzer(Backbone):
             (1, 256)
         """
         import torch
+        from resemblyzer import audio as resemblyzer_audio
 
-        out = np.zeros((len(batch), 256), dtype=np.float32)
+        # ``embed_utterance``'s steps, with the partials of the whole batch through the LSTM together: one clip at
+        # a time, the LSTM took 9-29 ms a clip (83% of the embedding), 2.5 ms in batches of 32.
+        partials: list[np.ndarray] = []
+        owner: list[int] = []
+        for index, audio in enumerate(batch):
+            wav = self.preprocess(audio)
+            wav_slices, mel_slices = self.encoder.compute_partial_slices(len(wav), RESEMBLYZER_PARTIAL_RATE,
+                                                                         RESEMBLYZER_MIN_COVERAGE)
+            if wav_slices[-1].stop >= len(wav):
+                wav = np.pad(wav, (0, wav_slices[-1].stop - len(wav)), "constant")
+            mel = resemblyzer_audio.wav_to_mel_spectrogram(wav)
+            partials += [mel[s] for s in mel_slices]
+            owner += [index] * len(mel_slices)
+        stacked = np.asarray(partials, dtype=np.float32)
         with torch.inference_mode():
-            for index, audio in enumerate(batch):
-                embedding = self.encoder.embed_utterance(self.preprocess(audio))
+            embedded = np.concatenate([self.encoder(torch.from_numpy(stacked[start: start + RESEMBLYZER_PARTIALS]))
+                                       .numpy() for start in range(0, len(stacked), RESEMBLYZER_PARTIALS)])
+        out = np.zeros((len(batch), 256), dtype=np.float32)
+        owners = np.asarray(owner)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for index in range(len(batch)):
+                mean = embedded[owners == index].mean(axis=0)
+                embedding = mean / np.linalg.norm(mean, 2)  # the L2-normed mean of its partials
                 if np.all(np.isfinite(embedding)):
                     out[index] = embedding
         return out

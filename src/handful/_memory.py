@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from typing import Any
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters
@@ -29,7 +30,8 @@ GLIBC_TRIM = 128 << 10  # glibc's default trim threshold
 _policy: str | None = None
 
 
-def _libc() -> Any:
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:  # find_library runs ldconfig: once a process
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None

@@ -103,6 +103,8 @@ class Resemblyzer(Backbone):
         import torch
         from resemblyzer import audio as resemblyzer_audio
 
+        if not batch:
+            return np.zeros((0, 256), dtype=np.float32)
         # ``embed_utterance``'s steps, with the partials of the whole batch through the LSTM together: one clip at
         # a time, the LSTM took 9-29 ms a clip (83% of the embedding), 2.5 ms in batches of 32.
         partials: list[np.ndarray] = []

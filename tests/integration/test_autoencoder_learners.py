@@ -65,3 +65,35 @@ def test_generated_rows_are_counted() -> None:
     head = make_learner("vae-examples", "l2").fit(x, y, 3, FitContext(seed=0))
     counts = np.bincount(y, minlength=3)
     assert head.params()["generated_counts"] == (32 - counts).tolist()
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+def test_a_large_pool_is_learnt_once_for_every_fold(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three folds' fits share one module learnt on the pool alone (no labelled row in it), each then trains on its
+    own labelled rows with a pool sample; a fit repeats whether the shared module was cached or not."""
+    from handful.learners import _pool
+
+    x, y = blobs(30, 0)
+    pool, _ = blobs(300, 1)
+    test, y_test = blobs(90, 2)
+    trained: list[tuple[bool, int]] = []
+    real = _pool.train_autoencoder
+
+    def spy(module: object, rows: np.ndarray, *args: object, **kwargs: object) -> None:
+        trained.append((bool(kwargs.get("fresh", True)), len(rows)))
+        real(module, rows, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_pool, "train_autoencoder", spy)
+    monkeypatch.setattr(_pool, "_pretrained", type(_pool._pretrained)())
+    folds = [np.arange(30) % 3 != k for k in range(3)]
+
+    def fit(k: int) -> np.ndarray:
+        return make_learner(name, "l2").fit(x[folds[k]], y[folds[k]], 3, FitContext(seed=k, unlabelled=pool)
+                                            ).predict_proba(test)
+
+    probas = [fit(k) for k in range(3)]
+    assert [n for fresh, n in trained if fresh] == [300]  # the pool alone, once
+    assert [n for fresh, n in trained if not fresh] == [20 + 128] * 3  # each fold: its rows and a pool sample
+    assert np.mean([np.mean(p.argmax(axis=1) == y_test) for p in probas]) > 0.8  # a VAE alone varies by seed
+    _pool._pretrained.clear()
+    assert np.array_equal(fit(1), probas[1])  # learnt afresh, the same model

@@ -15,11 +15,12 @@ import numpy as np
 
 from handful.learners._pool import (
     build_autoencoder,
+    fit_autoencoder,
     fit_logistic,
     load_module_state,
     module_state,
     pool_of,
-    train_autoencoder,
+    standardiser,
 )
 from handful.learners.base import Array, FitContext, Learner, Scaler, State, as_context, register_learner, softmax
 
@@ -54,13 +55,14 @@ class AutoencoderHead(Learner):
         self.n_classes = n_classes
         labelled = self.scaler.fit(features).transform(features)
         pool = pool_of(context)
-        rows = labelled if pool is None else np.concatenate([labelled, self.scaler.transform(pool)])
+        pool = None if pool is None else self.scaler.transform(pool)
+        rows = labelled if pool is None else np.concatenate([labelled, pool])
         self.n_in = rows.shape[1]
-        spread = rows.std(axis=0)
-        self.arrays = {"centre": rows.mean(axis=0), "spread": np.where(spread > 1e-8, spread, 1.0)}
+        centre, spread = standardiser(labelled, pool)
+        self.arrays = {"centre": centre, "spread": spread}
         self.module = build_autoencoder(self.n_in, self.hidden, self.code, 0, self.variational)
-        train_autoencoder(self.module, (rows - self.arrays["centre"]) / self.arrays["spread"], None, self.epochs,
-                          self.beta if self.variational else 0.0, context.seed)
+        fit_autoencoder(self.module, (labelled - centre) / spread, None if pool is None else (pool - centre) / spread,
+                        None, self.epochs, self.beta if self.variational else 0.0, context.seed)
         self.arrays.update(code_centre=np.zeros(self.code), code_spread=np.ones(self.code))
         codes = self._encode(rows)
         code_spread = codes.std(axis=0)

@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from handful.learners._pool import build_autoencoder, fit_logistic, pool_of, restore_linear, train_autoencoder
+from handful.learners._pool import (
+    build_autoencoder,
+    fit_autoencoder,
+    fit_logistic,
+    pool_of,
+    restore_linear,
+    standardiser,
+)
 from handful.learners.base import Array, FitContext, as_context, register_learner
 from handful.learners.linear import LinearHead
 
@@ -45,13 +52,11 @@ class GeneratedExamples(LinearHead):
         wanted = np.where(counts > 0, target - counts, 0)
         if wanted.sum() == 0:
             return np.zeros((0, labelled.shape[1])), np.zeros(0, dtype=int)
-        rows = labelled if pool is None else np.concatenate([labelled, pool])
-        condition = np.zeros((len(rows), n_classes))
-        condition[np.arange(len(y)), y] = 1.0
-        centre, spread = rows.mean(axis=0), rows.std(axis=0)
-        spread = np.where(spread > 1e-8, spread, 1.0)
-        module = build_autoencoder(rows.shape[1], self.hidden, self.code, n_classes, variational=True)
-        train_autoencoder(module, (rows - centre) / spread, condition, self.epochs, 1.0, seed)
+        condition = np.eye(n_classes)[y]
+        centre, spread = standardiser(labelled, pool)
+        module = build_autoencoder(labelled.shape[1], self.hidden, self.code, n_classes, variational=True)
+        fit_autoencoder(module, (labelled - centre) / spread, None if pool is None else (pool - centre) / spread,
+                        condition, self.epochs, 1.0, seed)
         rng = np.random.default_rng(seed + 1)
         sources = np.concatenate([rng.choice(np.flatnonzero(y == c), size=n) for c, n in enumerate(wanted) if n])
         labels = y[sources]

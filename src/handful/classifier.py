@@ -25,7 +25,6 @@ from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
 from handful.data.inputs import labelled_data, prediction_inputs, training_data
 from handful.data.labels import class_positions, label_kind, typed_classes
-from handful.data.pool import DEFAULT_CAP
 from handful.data.pool import gather as gather_pool
 from handful.evaluation import noise
 from handful.evaluation import suggest as next_to_label
@@ -75,7 +74,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
             off (``"no-flip,no-rotate"``: for text in images, left/right, steering), ``"views=8"``, a mix of
             these, or a JSON/TOML file (see :func:`handful.augment.parse_augment`).
         unlabelled_cap: the most unlabelled inputs used (see ``fit``'s ``unlabelled``); beyond it a random
-            ``unlabelled_cap`` of them, drawn with the seed, and the model card says so.
+            ``unlabelled_cap`` of them, drawn with the seed, and the model card says so. None: 30 for each labelled
+            example, at least 500 and at most 2,000 (:func:`handful.data.pool.default_cap`).
         group_column: a table's column naming each row's group (see ``fit``'s ``groups``).
 
     Example:
@@ -102,7 +102,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         verbose: int = 1,
         augment: str | Path | None = None,
         ray: str | None = None,
-        unlabelled_cap: int = DEFAULT_CAP,
+        unlabelled_cap: int | None = None,
         group_column: str | None = None,
     ) -> None:
         self.preset = preset

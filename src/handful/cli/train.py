@@ -32,7 +32,6 @@ from handful.cli.options import (
 )
 from handful.cli.output import check_format, console, fail, registered, setup, show_training
 from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES
-from handful.data.pool import DEFAULT_CAP
 
 
 def train(
@@ -64,9 +63,10 @@ def train(
         metavar="FILE_OR_FOLDER",
         help="Unlabelled inputs to learn from too: a folder of files, or for text a CSV/TSV/JSONL/TXT file (an "
              "unlabelled/ folder in DATA and table rows without a label are used anyway).")] = None,
-    unlabelled_cap: Annotated[int, typer.Option(
-        help="The most unlabelled inputs to use; beyond it a random sample of this size (drawn with --seed).")
-    ] = DEFAULT_CAP,
+    unlabelled_cap: Annotated[int | None, typer.Option(
+        help="The most unlabelled inputs to use; beyond it a random sample of this size (drawn with --seed). "
+             "Default: 30 for each labelled example, at least 500 and at most 2000.")
+    ] = None,
     profile: Annotated[bool, typer.Option(
         "--profile", help="Show where the training time went: seconds per stage (reading, embedding per backbone, "
                           "each candidate's cross-validation, refit, review, saving).")] = False,

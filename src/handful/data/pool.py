@@ -2,11 +2,15 @@
 
 A pool comes from an ``unlabelled/`` folder beside the class folders or table rows without a label (both read by
 :func:`handful.data.load`), and from ``fit(..., unlabelled=...)`` or ``handful train --unlabelled``: a folder, a
-table or text file, a list of paths or texts, or a Dataset. Unusable inputs are skipped and reported; an input
-that is also a labelled example is left out of the pool (so no cross-validation fold is ever tested on an example
-the pool showed its learner); beyond ``cap`` inputs a random ``cap`` of them (drawn with the fit's seed) are used,
-and the record says so. A pool that ends up empty, or cannot be read at all, is reported and training goes on
-without it.
+table or text file, a list of paths or texts, or a Dataset. Unusable inputs are skipped and reported; an input that
+is also a labelled example is left out of the pool (so no cross-validation fold is ever tested on an example the
+pool showed its learner); beyond ``cap`` inputs a random ``cap`` of them (drawn with the fit's seed) are used, and
+the record says so. Unless the user sets it, the cap grows with the labelled set: ``PER_LABELLED`` pool inputs for
+each labelled example, at least ``MIN_CAP`` and at most ``DEFAULT_CAP``. Embedding the pool and learning from it
+cost in proportion to its size, and a labelled fit's cost grows with the labelled set, so the pool's share of the
+time stays bounded: with 16 labelled SST-2 sentences the whole default fit took 13 s, and 2,000 pool sentences alone
+took about a minute to embed with e5-small, for the same test accuracy as 500 (0.803, 0.803 at seed 1). A pool that
+ends up empty, or cannot be read at all, is reported and training goes on without it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,19 @@ from handful.data.dataset import Dataset
 logger = logging.getLogger(__name__)
 
 DEFAULT_CAP = 2000  # unlabelled inputs used at most by default: embedding them must not dwarf the labelled fit
+MIN_CAP = 500  # ... and at least this many, however few the labelled examples
+PER_LABELLED = 30  # ... and otherwise this many for each labelled example
+
+
+def default_cap(n_labelled: int) -> int:
+    """The most unlabelled inputs used when the user has not said: ``PER_LABELLED`` a labelled example, at least
+    ``MIN_CAP``, at most ``DEFAULT_CAP``.
+
+    Example:
+        >>> default_cap(16), default_cap(40), default_cap(128)
+        (500, 1200, 2000)
+    """
+    return min(DEFAULT_CAP, max(MIN_CAP, PER_LABELLED * n_labelled))
 
 
 @dataclass
@@ -63,7 +80,7 @@ def _describe(source: Any) -> str:
 
 
 def gather(
-    found: Dataset | None, extra: Any, labelled: Dataset, cap: int = DEFAULT_CAP, seed: int = 0,
+    found: Dataset | None, extra: Any, labelled: Dataset, cap: int | None = None, seed: int = 0,
     text_column: str | None = None,
 ) -> tuple[Dataset | None, PoolRecord]:
     """The pool to learn from (or None) and its record.
@@ -72,7 +89,7 @@ def gather(
         found: the pool the data itself held (an ``unlabelled/`` folder, table rows without a label), or None.
         extra: a further pool given by the user (path, list, Dataset), or None.
         labelled: the labelled training set: its modality is the pool's, its examples are never in the pool.
-        cap: the most inputs used; beyond it a random ``cap`` (drawn with ``seed``).
+        cap: the most inputs used; beyond it a random ``cap`` (drawn with ``seed``); None: :func:`default_cap`.
         seed: the fit's seed.
         text_column: the text column of a pool table, when it cannot be guessed.
 
@@ -83,6 +100,8 @@ def gather(
         >>> [e.text for e in pool.examples], record.used
         (['fine', 'awful'], 2)
     """
+    chosen = cap is None
+    cap = default_cap(len(labelled)) if cap is None else cap
     record = PoolRecord(cap=cap)
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
         raise ValueError(f"unlabelled_cap must be a positive integer (the most unlabelled inputs to use), got {cap!r}")
@@ -128,8 +147,12 @@ def gather(
     if len(examples) > cap:
         keep = np.sort(np.random.default_rng(seed).choice(len(examples), size=cap, replace=False))
         examples = [examples[i] for i in keep]
+        why = (f" (by default {PER_LABELLED} for each of the {len(labelled)} labelled examples, at least {MIN_CAP} "
+               f"and at most {DEFAULT_CAP}, so the pool does not take much longer than the rest of the training)"
+               if chosen else "")
         record.messages.append(f"the unlabelled pool has {record.usable} usable inputs; a random {cap} of them "
-                               "(drawn with the seed) are used. Raise unlabelled_cap (--unlabelled-cap) to use more")
+                               f"(drawn with the seed) are used{why}. Raise unlabelled_cap (--unlabelled-cap) to use "
+                               "more")
     record.used = len(examples)
     _log(record)
     pool = Dataset(examples, [None] * len(examples), labelled.modality, root=", ".join(record.sources))

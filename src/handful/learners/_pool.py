@@ -5,9 +5,10 @@ An autoencoder learns the shape of the data mostly from the pool when the pool i
 once per fold, and every fold's pool is the same, so where the pool holds at least ``PRETRAIN_RATIO`` times the
 labelled rows the autoencoder is learnt on the pool alone once (per process, for that pool and shape) and each fit
 starts from a copy, then trains on its own labelled rows with a sample of the pool. The pool never holds a fold's
-test example (see :mod:`handful.data.pool`), so sharing it across folds shows no fit what it is tested on. With
-16 labelled SST-2 sentences and a 2,000-sentence pool, 25 folds of the generated-rows candidate took 40.5 s with a
-fresh autoencoder each and 4.4 s this way. Written by hand: the cache is a few lines keyed by the pool's bytes; no library caches a torch module's training.
+test example (see :mod:`handful.data.pool`), so sharing it across folds shows no fit what it is tested on. With 16
+labelled SST-2 sentences and a 2,000-sentence pool, 25 folds of the generated-rows candidate took 40.5 s with a
+fresh autoencoder each and 4.4 s this way. Written by hand: the cache is a few lines keyed by the pool's bytes; no
+library caches a torch module's training.
 """
 
 from __future__ import annotations

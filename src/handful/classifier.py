@@ -229,7 +229,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if any(LEARNERS[name].combines for name in cfg.learners):
             combined = selection.ensemble(results, y_index, len(self.classes_), folds)
             results += [combined] if combined is not None else []
-        winner = selection.best(results, y_index)
+        winner = selection.best(results, y_index, selection.test_fraction(folds, len(y_index)))
         chosen_views = views_for(winner.candidate.backbone, winner.candidate.augment) if winner.candidate.augment \
             else None
         refit_budget = None if cfg.time_budget is None else max(  # fine-tuning: what is left, or a fold's share

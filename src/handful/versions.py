@@ -34,7 +34,7 @@ from handful.data import Dataset, load
 from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
 from handful.data.sources import read_unlabelled
-from handful.evaluation.metrics import balanced_accuracy
+from handful.evaluation.metrics import balanced_accuracy, corrected_error
 from handful.learners import FitContext
 from handful.selection import plan
 
@@ -241,8 +241,7 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
         scored[part] = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
     old_scores, new_scores = scored["old_examples"][:, 0], scored["old_examples"][:, 1]
     difference = new_scores - old_scores
-    test_fraction = float(np.mean([len(test) for _, test in folds]) / len(y))
-    error = _standard_error(difference, test_fraction)
+    error = corrected_error(difference, selection.test_fraction(folds, len(y)))
     mean = float(difference.mean())
     promote = bool(mean >= -error)
     versus = (f"mean paired difference {mean:+.3f} {'>=' if promote else '<'} -{error:.3f} (1 standard error) "
@@ -264,13 +263,6 @@ def compare(old: Classifier, new: Classifier, data: Dataset, old_examples: np.nd
         "promote": promote,
         "reason": reason,
     }
-
-
-def _standard_error(difference: np.ndarray, test_fraction: float) -> float:
-    if len(difference) < 2:
-        return 0.0
-    ratio = test_fraction / max(1e-9, 1 - test_fraction)
-    return float(np.sqrt((1.0 / len(difference) + ratio) * difference.var(ddof=1)))
 
 
 def _candidate(clf: Classifier) -> selection.Candidate:

@@ -344,9 +344,9 @@ def test_the_final_model_is_fit_on_views_when_an_augmented_candidate_wins(monkey
     photos = write_images(tmp_path / "photos")
     original_best = selection.best
 
-    def prefer_augmented(results: list[selection.Result], y: np.ndarray) -> selection.Result:
+    def prefer_augmented(results: list[selection.Result], y: np.ndarray, share: float = 0.2) -> selection.Result:
         augmented = [r for r in results if r.candidate.augment and r.status == "ok"]
-        return augmented[0] if augmented else original_best(results, y)
+        return augmented[0] if augmented else original_best(results, y, share)
 
     monkeypatch.setattr(selection, "best", prefer_augmented)
     fitted_rows: list[int] = []

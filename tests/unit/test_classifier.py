@@ -200,7 +200,8 @@ def test_fused_features_train_save_and_load(tmp_path: Path, monkeypatch: pytest.
     from handful import selection
 
     # The baseline may tie with the fused candidate on such easy data; pick the fused one to exercise its path.
-    monkeypatch.setattr(selection, "best", lambda results, y: next(r for r in results if r.candidate.kind == "fused"))
+    monkeypatch.setattr(selection, "best",
+                        lambda results, y, share=0.2: next(r for r in results if r.candidate.kind == "fused"))
     folder = write_images(tmp_path / "photos", per_class=6)
     clf = tiny("image", backbone="tiny-image+colour-thumbnail", learners=["linear"]).fit(folder)
     assert clf.backbone_ == "tiny-image+colour-thumbnail"
@@ -279,6 +280,63 @@ def test_baseline_needs_a_clear_lead_to_be_chosen() -> None:
     clearly = result("baseline", [0.9, 0.7, 1.0, 0.8])  # ahead by 0.175 on every fold
     assert best([model, slightly], y) is model
     assert best([model, clearly], y) is clearly
+
+
+def test_baseline_lead_is_judged_by_the_corrected_error() -> None:
+    from handful.evaluation import cv_estimate
+    from handful.selection import Candidate, Result, best
+
+    y = np.array([0, 1])
+    proba = np.array([[0.6, 0.4], [0.4, 0.6]])
+    model = Result(Candidate("pretrained", "linear", "l2", "pretrained"), balanced=[0.5, 0.6, 0.5, 0.6],
+                   estimate=cv_estimate([0.5, 0.6, 0.5, 0.6], 0.2), oof_proba=proba)
+    # Ahead by 0.0875 (paired differences 0.2, 0, 0.2, -0.05): beyond the plain standard error (0.066), within the
+    # corrected one (0.093), which counts that folds share their training rows.
+    lucky = Result(Candidate("baseline", "linear", "l2", "baseline"), balanced=[0.7, 0.6, 0.7, 0.55],
+                   estimate=cv_estimate([0.7, 0.6, 0.7, 0.55], 0.2), oof_proba=proba)
+    assert best([model, lucky], y, 0.2) is model
+    assert best([model, lucky], y, 0.01) is lucky  # nearly all rows train each fold: the plain error, nearly
+
+
+def test_within_noise_the_backbone_expected_to_transfer_better_is_kept() -> None:
+    from handful.backbones.registry import get_spec
+    from handful.evaluation import cv_estimate
+    from handful.selection import Candidate, Result, best
+
+    assert get_spec("e5-small").prior > get_spec("minilm-l6").prior  # specs only: no weights are loaded
+    assert get_spec("efficientnet-lite2").prior > get_spec("efficientnet-lite0").prior
+    y = np.array([0, 1])
+    proba = np.array([[0.6, 0.4], [0.4, 0.6]])
+
+    def result(backbone: str, scores: list[float], kind: str = "pretrained") -> Result:
+        return Result(Candidate(backbone, "linear", "l2", kind), balanced=scores,
+                      estimate=cv_estimate(scores, 0.2), oof_proba=proba)
+
+    noisy_leader = result("minilm-l6", [1.0, 0.8, 1.0, 0.6, 1.0, 0.8])
+    close = result("e5-small", [0.8, 1.0, 0.8, 0.6, 1.0, 0.8])  # 0.033 behind, by chance
+    far = result("e5-small", [0.6, 0.5, 0.6, 0.4, 0.6, 0.5])  # 0.35 behind on every fold
+    assert best([noisy_leader, close], y) is close
+    assert best([noisy_leader, far], y) is noisy_leader
+    # The prior of fused features and ensembles is the best of their parts; an unknown name's is 0.
+    fused = result("minilm-l6+e5-small", [1.0, 0.8, 1.0, 0.6, 1.0, 0.6], kind="fused")
+    assert best([noisy_leader, fused], y) is fused
+    assert best([result("no-such-backbone", [1.0] * 6), result("minilm-l6", [0.9] * 6)], y).candidate.backbone == \
+        "no-such-backbone"
+
+
+def test_a_choice_below_the_top_of_the_leaderboard_is_explained() -> None:
+    from handful.selection import choice_note
+
+    def row(backbone: str, mean: float, kind: str = "pretrained") -> dict[str, object]:
+        return {"backbone": backbone, "learner": "linear", "kind": kind, "augment": "", "status": "ok",
+                "balanced_accuracy": {"mean": mean, "n": 25}}
+
+    board = [row("word-ngrams", 0.95, "baseline"), row("minilm-l6", 0.9), row("e5-small", 0.86)]
+    note = choice_note(board, "e5-small", "linear")
+    assert note is not None
+    assert note.startswith("minilm-l6 + linear scores 0.900 and the chosen e5-small + linear 0.860")
+    assert "25 folds" in note
+    assert choice_note(board, "minilm-l6", "linear") is None  # the top model (the baseline has its own note)
 
 
 def test_repeats_adapt_to_data_size() -> None:

@@ -75,9 +75,9 @@ def test_ensemble_of_two_backbones_saves_loads_and_predicts_identically(
         shutil.move(folder / "blue" / f"blue_{i}.png", folder / "red" / f"blue_{i}.png")
     real = selection.best
 
-    def ensemble_first(results: list[selection.Result], y: np.ndarray) -> selection.Result:
+    def ensemble_first(results: list[selection.Result], y: np.ndarray, share: float = 0.2) -> selection.Result:
         combined = [r for r in results if r.candidate.members]  # this test is about serving the ensemble
-        return combined[0] if combined else real(results, y)
+        return combined[0] if combined else real(results, y, share)
 
     monkeypatch.setattr(selection, "best", ensemble_first)
     clf = Classifier(preset="fast", backbone=["tiny-image", "tiny-image+colour-thumbnail"],

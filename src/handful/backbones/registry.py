@@ -37,6 +37,9 @@ class BackboneSpec:
     features, so both can come from one forward pass (not so where the trunk reads less of the input).
     ``ms_per_example`` is the milliseconds it takes to embed one example on a 2-core CPU (measured; 1 for the
     handcrafted baselines), for the estimate of a fit's time (:mod:`handful.selection.estimate`).
+    ``prior`` ranks how well the backbone is expected to transfer against its modality's others, from published
+    results on its pretraining task (higher is better; equal where nothing says): the model search's tie-break
+    when cross-validation cannot tell candidates apart (:func:`handful.selection.best`).
     """
 
     name: str
@@ -53,6 +56,7 @@ class BackboneSpec:
     trunk_of: str | None = None
     tail_gives_frozen: bool = False
     ms_per_example: float = 1.0
+    prior: int = 0
 
     def package_version(self) -> str | None:
         if self.package is None:

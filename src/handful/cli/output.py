@@ -17,6 +17,7 @@ from rich.table import Table
 
 from handful.artifacts.store import Registry, Version
 from handful.classifier import Classifier
+from handful.selection.results import choice_note
 
 console = Console()
 errors = Console(stderr=True)
@@ -113,6 +114,9 @@ def show_training(clf: Classifier, out: Path | None) -> None:
     console.print(f"Chosen: [bold]{clf.backbone_} + {clf.learner_}[/], "
                   f"cross-validated balanced accuracy {interval(clf.cv_score_.as_dict() if clf.cv_score_ else None)}"
                   f" over {clf.n_folds_} folds")
+    note = choice_note(clf.leaderboard_, clf.backbone_, clf.learner_, getattr(clf, "augment_", ""))
+    if note:
+        console.print(f"  {escape(note)}", highlight=False)
     record = getattr(clf, "augmentation_", None)
     if record and record.get("tried"):
         gains = ", ".join(f"{g['learner']} {g['gain']:+.3f}" for g in record.get("gains", []))

@@ -14,6 +14,7 @@ from typing import Any
 from handful.backbones.registry import frozen_name
 from handful.report import plots
 from handful.report.trust import trust_section
+from handful.selection.results import choice_note
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ class Report:
                          f"{baseline['mean']:.3f}) but not clearly: handful picks the baseline only when it is ahead "
                          "by more than one standard error of the paired differences between their fold scores, since "
                          "a pretrained backbone usually carries over better to new examples.")
+        note = choice_note(clf.leaderboard_, clf.backbone_, clf.learner_, getattr(clf, "augment_", ""))
+        notes += [note] if note else []
         counts = ", ".join(f"{_e(k)}: {v}" for k, v in clf.class_counts_.items())
         return (f'<h2 id="summary">Summary</h2><div class="cards">{"".join(cards)}</div>'
                 + "".join(f'<p class="verdict">{_e(n)}</p>' for n in notes)

@@ -26,11 +26,12 @@ from handful.selection.folds import (
     make_folds,
     n_folds,
     score_folds,
+    test_fraction,
     view_rows,
     with_views,
 )
 from handful.selection.pool import pool_gains, uses_pool
-from handful.selection.results import Candidate, Result, best, log_loss
+from handful.selection.results import Candidate, Result, best, choice_note, log_loss
 from handful.selection.scores import ScoreCache, score_cache, search_context
 from handful.selection.search import Search
 
@@ -53,12 +54,14 @@ __all__ = [
     "Search",
     "Views",
     "best",
+    "choice_note",
     "cross_validate",
     "describe_protocol",
     "ensemble",
     "fit_learner",
     "log_loss",
     "make_folds",
+    "test_fraction",
     "n_folds",
     "pool_gains",
     "search_context",

@@ -9,7 +9,7 @@ import numpy as np
 from handful.backbones.features import fuse
 from handful.evaluation.metrics import balanced_accuracy, cv_estimate
 from handful.learners.ensemble import EnsembleHead, Member, greedy_weights, parts_of
-from handful.selection.folds import Folds
+from handful.selection.folds import Folds, test_fraction
 from handful.selection.results import Candidate, Result
 
 
@@ -51,9 +51,9 @@ def ensemble(results: list[Result], y: np.ndarray, n_classes: int, folds: Folds)
         result.fold_proba.append(np.asarray(proba))
         oof[test] += proba
         seen[test] += 1
-    test_fraction = float(np.mean([len(t) for _, t in folds]) / len(y))
-    result.estimate = cv_estimate(result.balanced, test_fraction)
-    result.accuracy_estimate = cv_estimate(result.accuracy, test_fraction)
+    share = test_fraction(folds, len(y))
+    result.estimate = cv_estimate(result.balanced, share)
+    result.accuracy_estimate = cv_estimate(result.accuracy, share)
     result.oof_proba = oof / np.maximum(seen, 1)[:, None]
     chosen = ", ".join(f"{m.backbone}+{m.learner} ({m.weight:.2f})" for m in members)
     result.message = f"weighted ensemble of {chosen}; score nested (weights chosen on each fold's training rows)"

@@ -28,6 +28,12 @@ def n_folds(y: np.ndarray, wanted: int, groups: np.ndarray | None = None) -> int
     return int(min(wanted, np.bincount(y).min()))
 
 
+def test_fraction(folds: Folds, n: int) -> float:
+    """The mean share of the ``n`` examples that a fold tests on (about 1/k for k folds): the Nadeau-Bengio
+    correction's ``n_test / n`` (:func:`handful.evaluation.metrics.corrected_error`)."""
+    return float(np.mean([len(test) for _, test in folds]) / max(n, 1)) if folds else 0.2
+
+
 def make_folds(y: np.ndarray, folds: int, repeats: int, seed: int, groups: np.ndarray | None = None) -> Folds:
     """Repeated stratified k-fold splits; with ``groups``, stratified group k-fold repeated with different shuffles,
     so the examples of one group are always on the same side of every split.
@@ -202,9 +208,9 @@ def score_folds(candidate: Candidate, probas: Sequence[np.ndarray], y: np.ndarra
         result.balanced.append(balanced_accuracy(y[test], predicted, n_classes))
         oof[test] += proba
         seen[test] += 1
-    test_fraction = float(np.mean([len(t) for _, t in folds]) / len(y))
-    result.estimate = cv_estimate(result.balanced, test_fraction)
-    result.accuracy_estimate = cv_estimate(result.accuracy, test_fraction)
+    share = test_fraction(folds, len(y))
+    result.estimate = cv_estimate(result.balanced, share)
+    result.accuracy_estimate = cv_estimate(result.accuracy, share)
     result.oof_proba = oof / np.maximum(seen, 1)[:, None]
     result.fold_proba = list(probas)
     result.seconds = seconds

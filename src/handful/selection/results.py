@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from handful.evaluation.metrics import Estimate
+from handful.backbones.features import parts_of
+from handful.backbones.registry import frozen_name, get_spec
+from handful.evaluation.metrics import Estimate, corrected_error
 from handful.learners.ensemble import Member
 
 
@@ -59,11 +61,21 @@ def log_loss(result: Result, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(result.oof_proba[np.arange(len(y)), y], 1e-6, 1.0))))
 
 
-def best(results: list[Result], y: np.ndarray) -> Result:
-    """The candidate with the highest mean balanced accuracy (the baseline only when clearly ahead).
+def best(results: list[Result], y: np.ndarray, test_fraction: float = 0.2) -> Result:
+    """The candidate to keep: the highest mean balanced accuracy, unless cross-validation cannot tell it apart.
 
     With few examples accuracies tie often (a 3-example fold scores 0, 1/3, 2/3 or 1); a tie goes to the lower
-    out-of-fold log loss, then to the earlier candidate.
+    out-of-fold log loss, then to the earlier candidate. ``test_fraction`` is the share of examples a fold tests on,
+    for the corrected standard error of paired fold differences
+    (:func:`~handful.evaluation.metrics.corrected_error`; folds share training rows, so the plain one is too small).
+
+    Two rules use it, both because the highest of several noisy means is the one most likely to be high by luck:
+    - The baseline is the reference to beat, and transfer from pretraining is the prior: the baseline is chosen
+      only when it leads the best model by more than one standard error.
+    - Among the models whose deficit to the leader is within one standard error, the one whose backbone is
+      expected to transfer best (:attr:`~handful.backbones.registry.BackboneSpec.prior`, from published results
+      on its pretraining task) is kept. With 16 examples every candidate is within that, and the leader is often
+      the weaker backbone by chance; with hundreds the error is small and the leader stays.
     """
     scored = [r for r in results if r.status == "ok" and r.estimate is not None]
     if not scored:
@@ -75,14 +87,48 @@ def best(results: list[Result], y: np.ndarray) -> Result:
     def rank(r: Result) -> tuple[float, float, int]:
         return (round(r.estimate.mean, 9) if r.estimate else -1.0, -log_loss(r, y), -position[id(r)])
 
+    def behind(r: Result, leader: Result) -> float:
+        """How far ``r`` trails ``leader`` beyond one standard error of their paired differences (> 0: clearly)."""
+        if len(r.balanced) != len(leader.balanced) or len(r.balanced) < 2:  # not scored on the same folds
+            return float(rank(r) < rank(leader))
+        difference = np.asarray(leader.balanced) - np.asarray(r.balanced)
+        return float(difference.mean() - corrected_error(difference, test_fraction))
+
     winner = max(scored, key=rank)
     models = [r for r in scored if r.candidate.kind != "baseline"]
-    if winner.candidate.kind == "baseline" and models:
-        # The baseline is the reference to beat, and transfer from pretraining is the prior: the baseline is chosen
-        # only when it is clearly better, by more than one standard error of the paired fold differences.
-        challenger = max(models, key=rank)
-        difference = np.asarray(winner.balanced) - np.asarray(challenger.balanced)
-        error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else 0.0
-        if difference.mean() <= error:
-            return challenger
-    return winner
+    if not models:
+        return winner
+    leader = max(models, key=rank)
+    if winner is not leader and behind(leader, winner) > 0:  # the baseline, clearly ahead
+        return winner
+    tied = [r for r in models if r is leader or behind(r, leader) <= 0]
+    return max(tied, key=lambda r: (prior(r.candidate.backbone), rank(r)))
+
+
+def prior(backbone: str) -> int:
+    """How well a candidate's backbone is expected to transfer: its spec's ``prior``, the best of its parts for
+    fused features and ensembles, and 0 for a name the registry does not know."""
+    found = [0]
+    for part in parts_of(backbone):
+        try:
+            found.append(get_spec(frozen_name(part)).prior)
+        except ValueError:  # a candidate scored under a name no longer registered (an older search's scores)
+            continue
+    return max(found)
+
+
+def choice_note(leaderboard: list[dict[str, Any]], backbone: str, learner: str, augment: str = "") -> str | None:
+    """Why the chosen model is not the best-scoring model of the leaderboard (see :func:`best`), or None when it
+    is, or when the leader is the baseline (the baseline has its own rule and note)."""
+    models = [r for r in leaderboard if r["status"] == "ok" and r["kind"] != "baseline" and r["balanced_accuracy"]]
+    if not models:
+        return None
+    top = max(models, key=lambda r: r["balanced_accuracy"]["mean"])
+    chosen = next((r for r in models if (r["backbone"], r["learner"], r.get("augment") or "") ==
+                   (backbone, learner, augment or "")), None)
+    if chosen is None or chosen is top or chosen["balanced_accuracy"]["mean"] >= top["balanced_accuracy"]["mean"]:
+        return None
+    return (f"{top['backbone']} + {top['learner']} scores {top['balanced_accuracy']['mean']:.3f} and the chosen "
+            f"{backbone} + {learner} {chosen['balanced_accuracy']['mean']:.3f}: a difference within one standard "
+            f"error of their paired fold scores, which cross-validation on {top['balanced_accuracy']['n']} folds "
+            f"cannot tell from luck, so handful keeps the backbone whose pretraining is expected to transfer better.")

@@ -12,9 +12,10 @@ import numpy as np
 
 from handful.backbones.features import is_fused, parts_of
 from handful.backbones.registry import frozen_name
+from handful.evaluation.metrics import corrected_error
 from handful.learners import LEARNERS, FitContext
 from handful.selection.executor import Executor
-from handful.selection.folds import FoldJob, Folds, Views, fold_probabilities, score_folds
+from handful.selection.folds import FoldJob, Folds, Views, fold_probabilities, score_folds, test_fraction
 from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate, Result, best
 from handful.selection.scores import ScoreCache
@@ -110,7 +111,7 @@ class Search:
             self.finished.append(result)
             # Fits that a time budget may have cut short depend on the machine's speed: never reused.
             if self.scores is not None and job.context.time_budget is None:
-                self.scores.put(result, float(np.mean([len(t) for _, t in self.folds]) / len(self.y)))
+                self.scores.put(result, self._test_fraction())
             self.groups_done.add("baseline" if job.candidate.kind == "baseline" else "model")
             results.append(result)
         return results
@@ -158,7 +159,7 @@ class Search:
         return probas, seconds, stopped
 
     def _test_fraction(self) -> float:
-        return float(np.mean([len(t) for _, t in self.folds]) / len(self.y))
+        return test_fraction(self.folds, len(self.y))
 
     def _score_alone(self, job: FoldJob) -> list[Result]:
         try:
@@ -204,7 +205,7 @@ class Search:
         rest = [c for c in plain if c not in first]
         results = self.run(first)
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
-        leader = best(scored, self.y) if scored else None
+        leader = best(scored, self.y, self._test_fraction()) if scored else None
         spare = self._no_headroom(leader) if leader is not None else ""
         if leader is not None and spare:
             top = leader.candidate.backbone
@@ -238,7 +239,7 @@ class Search:
                   and not is_fused(r.candidate.backbone)]
         if not candidates or not scored:
             return []
-        leader = best(scored, self.y).candidate
+        leader = best(scored, self.y, self._test_fraction()).candidate
         wanted = [c for c in candidates if c.backbone == leader.backbone and c.learner in ("linear", leader.learner)]
         if len(wanted) < len(candidates):
             logger.info("augmentation is tried on %s with %s only", leader.backbone,
@@ -283,9 +284,7 @@ def cannot_close(mine: list[float], leader: list[float], test_fraction: float) -
     difference = np.asarray(mine, dtype=float) - np.asarray(leader[: len(mine)], dtype=float)
     if len(difference) < RACE_MIN_FOLDS:
         return False
-    ratio = test_fraction / max(1e-9, 1 - test_fraction)
-    error = np.sqrt((1 / len(difference) + ratio) * difference.var(ddof=1))
-    return bool(difference.mean() + RACE_T * error < 0)
+    return bool(difference.mean() + RACE_T * corrected_error(difference, test_fraction) < 0)
 
 
 HEADROOM_Z = 2.0

@@ -24,7 +24,6 @@ Writes benchmarks/results/choice_<set>.json and prints a Markdown table row per 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -37,7 +36,6 @@ import numpy as np
 import handful
 from handful import selection
 from handful.backbones.features import Features
-from handful.data import from_texts
 from handful.evaluation.metrics import balanced_accuracy
 from handful.learners import FitContext
 from handful.selection.results import Result, log_loss
@@ -66,25 +64,10 @@ def leader(results: list[Result], y: np.ndarray) -> Result:
     return winner
 
 
-def sst5(per_class: int, seeds: list[int]) -> list[unlabelled.Split]:
-    def read(split: str) -> tuple[list[str], list[str]]:
-        rows = list(csv.DictReader((unlabelled.DATA / "text" / "sst5" / f"{split}.csv").open(encoding="utf-8")))
-        return [r["text"] for r in rows], [r["label"] for r in rows]
-
-    texts, labels = read("train")
-    test = from_texts(*read("test"))
-    splits = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        picked = [int(i) for label in sorted(set(labels)) for i in
-                  rng.permutation([j for j, v in enumerate(labels) if v == label])[:per_class]]
-        splits.append((f"{per_class}/class", from_texts([texts[i] for i in picked], [labels[i] for i in picked]),
-                       from_texts([], None), test, seed))
-    return splits
-
-
-SETS: dict[str, Any] = {"sst2-8": lambda s: unlabelled.sst2(8, s, 0), "sst2-64": lambda s: unlabelled.sst2(64, s, 0),
-                        "sst5-8": lambda s: sst5(8, s), "ants": unlabelled.ants, "digits": unlabelled.digits}
+SETS: dict[str, Any] = {"sst2-8": lambda s: unlabelled.sst("sst2", 8, s, 0),
+                        "sst2-64": lambda s: unlabelled.sst("sst2", 64, s, 0),
+                        "sst5-8": lambda s: unlabelled.sst("sst5", 8, s, 0),
+                        "ants": unlabelled.ants, "digits": unlabelled.digits}
 
 
 def one(train: Any, test: Any, seed: int) -> dict[str, Any]:

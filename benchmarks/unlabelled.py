@@ -137,8 +137,14 @@ def ensemble(backbones: list[str], train: Dataset, test: Dataset, y: np.ndarray,
 
 
 def sst2(per_class: int, seeds: list[int], pool_size: int = 2000) -> list[Split]:
+    return sst("sst2", per_class, seeds, pool_size)
+
+
+def sst(name: str, per_class: int, seeds: list[int], pool_size: int = 2000) -> list[Split]:
+    """``per_class`` training sentences a class of the SST set ``name`` (sst2, sst5) drawn with each seed, the first
+    ``pool_size`` other training sentences as the pool, and the full test split."""
     def read(split: str) -> tuple[list[str], list[str]]:
-        rows = list(csv.DictReader((DATA / "text" / "sst2" / f"{split}.csv").open(encoding="utf-8")))
+        rows = list(csv.DictReader((DATA / "text" / name / f"{split}.csv").open(encoding="utf-8")))
         return [r["text"] for r in rows], [r["label"] for r in rows]
 
     texts, labels = read("train")
@@ -146,7 +152,7 @@ def sst2(per_class: int, seeds: list[int], pool_size: int = 2000) -> list[Split]
     splits = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
-        picked = [int(i) for label in ("0", "1") for i in
+        picked = [int(i) for label in sorted(set(labels)) for i in
                   rng.permutation([j for j, v in enumerate(labels) if v == label])[:per_class]]
         rest = np.setdiff1d(np.arange(len(texts)), picked)[:pool_size]
         splits.append((f"{per_class}/class", from_texts([texts[i] for i in picked], [labels[i] for i in picked]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Collection, Sequence
@@ -215,9 +216,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 on_result=lambda r: advance(1, scored_note(r)),
                 executor=selection.make_executor(self.n_jobs, self.ray),
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
-                views_for=views_for,
-                unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
+                views_for=views_for, unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
                 headroom=self.learners is None,  # heads the user named all run
+                adaptive=self.cv_repeats is None,  # repetitions the user set all run
             )
             with stage("search"):
                 results = search.staged(candidates)
@@ -226,6 +227,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
                         label = f"{r.candidate.backbone}+{r.candidate.learner}"
                         _timing.add(f"cv {label}" + (" augmented" if r.candidate.augment else ""), r.seconds)
         results += not_again
+        planned_repeats, folds = cfg.cv_repeats, search.folds  # repetitions stop once more would not narrow it
+        cfg = dataclasses.replace(cfg, cv_repeats=len(selection.repetition_ends(folds, len(y_index))) or 1)
         if any(LEARNERS[name].combines for name in cfg.learners):
             combined = selection.ensemble(results, y_index, len(self.classes_), folds)
             results += [combined] if combined is not None else []
@@ -283,7 +286,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.n_folds_ = len(folds)
         self.groups_ = None if names is None else [str(g) for g in names]
         self.protocol_: dict[str, Any] | None = selection.describe_protocol(folds, cfg.cv_repeats, names, source,
-                                                                            merged)
+                                                                            merged, planned_repeats)
         if isinstance(groups, str):  # handful update applies it again to the old and the new data
             self.protocol_["pattern"] = groups
         distances = plan.distance_backbone(winner.candidate.backbone, embedding)

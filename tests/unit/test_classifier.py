@@ -351,3 +351,16 @@ def test_predict_on_a_flat_folder_of_unlabelled_files(fitted: tuple[Classifier, 
     for name in ("red_0.png", "red_1.png"):
         (tmp_path / "new" / name).write_bytes((folder / "red" / name).read_bytes())
     assert list(clf.predict(tmp_path / "new")) == ["red", "red"]
+
+
+def test_repetitions_stop_once_they_agree_and_the_card_says_so(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=8)  # 16 photos: the table plans 5 repetitions
+    clf = tiny("image", cv_repeats=None, cache_dir=False).fit(folder)
+    assert clf.protocol_ is not None and clf.protocol_["planned_repeats"] == 5
+    assert clf.protocol_["repeats"] == clf.config_.cv_repeats == 2  # red and blue agree at once
+    assert clf.protocol_["text"] == "stratified 5-fold, 2 repeats (of up to 5: they agreed)"
+    assert clf.n_folds_ == 10 and all(row["balanced_accuracy"]["n"] == 10 for row in clf.leaderboard_
+                                      if row["status"] == "ok")
+    assert handful.load(clf.save(tmp_path / "model")).protocol_ == clf.protocol_
+    fixed = tiny("image", cv_repeats=5, cache_dir=False).fit(folder)  # repetitions the user sets all run
+    assert fixed.n_folds_ == 25 and "planned_repeats" not in (fixed.protocol_ or {})

@@ -28,6 +28,23 @@ def n_folds(y: np.ndarray, wanted: int, groups: np.ndarray | None = None) -> int
     return int(min(wanted, np.bincount(y).min()))
 
 
+def repetition_ends(folds: Folds, n: int) -> list[int]:
+    """The fold counts at which a repetition of k-fold ends: every one of the ``n`` examples tested once more.
+
+    Example:
+        >>> folds = [(np.arange(8), np.arange(8, 10))] * 10  # stand-ins: 5 folds of 2, twice, over 10 examples
+        >>> repetition_ends(folds, 10)
+        [5, 10]
+    """
+    ends: list[int] = []
+    tested = 0
+    for index, (_, test) in enumerate(folds):
+        tested += len(test)
+        if tested >= n * (len(ends) + 1):
+            ends.append(index + 1)
+    return ends
+
+
 def test_fraction(folds: Folds, n: int) -> float:
     """The mean share of the ``n`` examples that a fold tests on (about 1/k for k folds): the Nadeau-Bengio
     correction's ``n_test / n`` (:func:`handful.evaluation.metrics.corrected_error`)."""
@@ -238,14 +255,19 @@ def cross_validate(
 
 
 def describe_protocol(folds: Folds, repeats: int, groups: np.ndarray | None, source: str | None,
-                      merged: int = 0) -> dict[str, Any]:
+                      merged: int = 0, planned: int | None = None) -> dict[str, Any]:
     """What the model card says about the cross-validation: "grouped 5-fold, 3 repeats, 4 groups", the groups'
-    sizes, where they came from, and for whom the scores hold."""
+    sizes, where they came from, and for whom the scores hold; with ``planned`` repetitions above ``repeats``,
+    that repeating stopped early (the repetitions agreed)."""
     per_repeat = max(1, len(folds) // max(repeats, 1))
     record: dict[str, Any] = {"folds": per_repeat, "repeats": repeats, "grouped": groups is not None,
                               "groups_from": source, "near_duplicates_merged": merged}
+    times = f"{repeats} repeat{'s' if repeats != 1 else ''}"
+    if planned is not None and planned > repeats:
+        record["planned_repeats"] = planned
+        times += f" (of up to {planned}: they agreed)"
     if groups is None:
-        record["text"] = f"stratified {per_repeat}-fold, {repeats} repeat{'s' if repeats != 1 else ''}"
+        record["text"] = f"stratified {per_repeat}-fold, {times}"
         record["scores_for"] = "new examples like the training ones (independent of them)"
         return record
     names, sizes = np.unique(np.asarray(groups, dtype=str), return_counts=True)
@@ -255,11 +277,9 @@ def describe_protocol(folds: Folds, repeats: int, groups: np.ndarray | None, sou
         "groups": {str(n): int(c) for n, c in zip(names[:50], sizes[:50], strict=True)},
     })
     if source is None:  # only near-duplicates were put together
-        record["text"] = (f"stratified {per_repeat}-fold, {repeats} repeat{'s' if repeats != 1 else ''}, "
-                          f"near-duplicates kept together ({merged} pairs)")
+        record["text"] = f"stratified {per_repeat}-fold, {times}, near-duplicates kept together ({merged} pairs)"
         record["scores_for"] = "new examples like the training ones (independent of them)"
     else:
-        record["text"] = (f"grouped {per_repeat}-fold, {repeats} repeat{'s' if repeats != 1 else ''}, "
-                          f"{len(names)} groups")
+        record["text"] = f"grouped {per_repeat}-fold, {times}, {len(names)} groups"
         record["scores_for"] = "new groups: examples from groups the model has not seen"
     return record

@@ -15,7 +15,15 @@ from handful.backbones.registry import frozen_name
 from handful.evaluation.metrics import corrected_error
 from handful.learners import LEARNERS, FitContext
 from handful.selection.executor import Executor
-from handful.selection.folds import FoldJob, Folds, Views, fold_probabilities, score_folds, test_fraction
+from handful.selection.folds import (
+    FoldJob,
+    Folds,
+    Views,
+    fold_probabilities,
+    repetition_ends,
+    score_folds,
+    test_fraction,
+)
 from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate, Result, best
 from handful.selection.scores import ScoreCache
@@ -37,6 +45,10 @@ class Search:
     leader on the same folds say it cannot close the gap (see :func:`cannot_close`) stops there, with status
     ``"stopped"`` and the score of the folds it ran. A stopped candidate could not have been chosen; one that
     runs every fold scores exactly as without racing; the baseline always runs every fold.
+
+    With ``adaptive`` (the default) the folds' repetitions adapt to the noise of the estimate: the first candidates
+    scored stop repeating once another repetition could not make the leader's estimate more certain (see
+    :func:`repeats_settled`), and every later candidate is scored on the same, shorter list, :attr:`folds`.
     """
 
     features_for: Callable[[str], Any]
@@ -56,6 +68,8 @@ class Search:
     finished: list[Result] = field(default_factory=list)
     groups: np.ndarray | None = None  # the group of each example (None: each its own); reaches every fit
     headroom: bool = True  # skip the costly stage when the cheap heads leave no gain CV could see
+    adaptive: bool = True  # stop repeating the folds once another repetition would not narrow the estimate
+    settled: bool = False  # whether the number of folds is fixed (once the first candidates are scored)
 
     def _report(self, result: Result) -> Result:
         if self.on_result is not None:
@@ -70,7 +84,7 @@ class Search:
         if self.time_budget is not None and elapsed > self.time_budget and group in self.groups_done:
             return Result(candidate, status="skipped", message=f"time budget of {self.time_budget:.0f} s reached")
         try:
-            cached = self.scores.get(candidate) if self.scores is not None else None
+            cached = self._same_folds(self.scores.get(candidate)) if self.scores is not None else None
             if cached is not None:
                 self.groups_done.add(group)
                 self.finished.append(cached)
@@ -89,6 +103,17 @@ class Search:
             return FoldJob(candidate, features, self.y, self.n_classes, views, context)
         except Exception as error:  # one broken candidate must not sink the search
             return self._failed(candidate, error)
+
+    def _same_folds(self, cached: Result | None) -> Result | None:
+        """A cached result when it was scored on this search's folds: all of them, or (before the number of folds
+        is settled) the first repetitions, where an earlier run of the same search stopped repeating."""
+        if cached is None or len(cached.balanced) == len(self.folds):
+            self.settled = self.settled or cached is not None
+            return cached
+        if self.settled or len(cached.balanced) not in repetition_ends(self.folds, len(self.y)):
+            return None  # scored on other folds: score again
+        self.folds, self.settled = self.folds[: len(cached.balanced)], True
+        return cached
 
     def _failed(self, candidate: Candidate, error: BaseException) -> Result:
         logger.warning("candidate %s + %s failed: %s", candidate.backbone, candidate.learner, error)
@@ -120,7 +145,9 @@ class Search:
         """Each job's per-fold probabilities and fitting seconds, fold group by fold group; after each group the
         jobs that cannot catch the leader stop (their results, status ``"stopped"``, keyed by job index)."""
         n = len(self.folds)
-        ends = race_checkpoints(self.folds, len(self.y)) if self.race else [n]
+        repetitions = repetition_ends(self.folds, len(self.y))
+        adapt = self.adaptive and not self.settled and len(repetitions) > MIN_REPEATS
+        ends = race_checkpoints(self.folds, len(self.y)) if self.race else repetitions if adapt else [n]
         probas: list[list[np.ndarray]] = [[] for _ in jobs]
         seconds = [0.0] * len(jobs)
         stopped: dict[int, Result] = {}
@@ -142,8 +169,15 @@ class Search:
                                       seconds[j]) for j in live}
             rivals = list(partial.values()) + [r for r in self.finished if len(r.balanced) == n]
             leader = max(rivals, key=lambda r: float(np.mean(r.balanced[:end])))
+            if adapt and end in repetitions and repeats_settled(leader.balanced[:end], repetitions,
+                                                                 self._test_fraction()):
+                logger.info("folds repeated %d of %d times: another repetition would not make %s + %s's estimate "
+                            "more certain", repetitions.index(end) + 1, len(repetitions),
+                            leader.candidate.backbone, leader.candidate.learner)
+                self.folds = self.folds[:end]  # every candidate from here on is scored on these folds
+                break
             for j, result in partial.items():
-                if result.candidate.kind == "baseline" or result is leader:
+                if result.candidate.kind == "baseline" or result is leader or not self.race:
                     continue
                 if cannot_close(result.balanced, leader.balanced[:end], self._test_fraction()):
                     result.status, result.oof_proba = "stopped", None  # partial: never a winner nor a member
@@ -156,6 +190,7 @@ class Search:
             live = [j for j in live if j not in stopped]
             if not live:
                 break
+        self.settled = True
         return probas, seconds, stopped
 
     def _test_fraction(self) -> float:
@@ -249,6 +284,32 @@ class Search:
 
 RACE_T = 2.0  # corrected standard errors: a candidate stops when even this optimistic bound is below the leader
 RACE_MIN_FOLDS = 3
+MIN_REPEATS = 2  # repetitions before the split's own noise can be measured
+REPEAT_NOISE = 0.25  # the split's noise, as a share of the estimate's corrected error, below which repeating stops
+
+
+def repeats_settled(scores: list[float], ends: list[int], test_fraction: float) -> bool:
+    """Whether the repetitions so far (``scores`` per fold, repetitions ending at ``ends``) are enough: another
+    would not make the estimate more certain.
+
+    Repeating k-fold with new shuffles averages out one source of noise, which split the examples fell in; it
+    cannot average out the other, that each fold's model learnt from a sample of the examples, which the
+    Nadeau-Bengio corrected standard error counts. So once at least ``MIN_REPEATS`` repetitions agree (the
+    standard error of their means is at most ``REPEAT_NOISE`` of the corrected error of all folds), repeating
+    stops. Where the repetitions disagree, as they do on a few dozen examples, they go on to the planned number.
+
+    Example:
+        >>> settled = [0.80, 0.75, 0.85, 0.80, 0.80, 0.85, 0.75, 0.80, 0.80, 0.80]
+        >>> repeats_settled(settled, [5, 10], 0.2), repeats_settled(settled[:5] + [0.6] * 5, [5, 10], 0.2)
+        (True, False)
+    """
+    done = [end for end in ends if end <= len(scores)]
+    if len(done) < MIN_REPEATS:
+        return False
+    bounds = [0, *done]
+    means = [float(np.mean(scores[a:b])) for a, b in zip(bounds, bounds[1:], strict=False)]
+    split = float(np.std(means, ddof=1)) / np.sqrt(len(means))
+    return bool(split <= REPEAT_NOISE * corrected_error(scores[: done[-1]], test_fraction))
 
 
 def race_checkpoints(folds: Folds, n: int) -> list[int]:
@@ -260,12 +321,7 @@ def race_checkpoints(folds: Folds, n: int) -> list[int]:
         >>> race_checkpoints(folds, 10)
         [3, 5, 10]
     """
-    ends: list[int] = []
-    tested = 0
-    for index, (_, test) in enumerate(folds):
-        tested += len(test)
-        if tested >= n * (len(ends) + 1):
-            ends.append(index + 1)
+    ends = repetition_ends(folds, n)
     first = ends[0] if ends else len(folds)
     points = ([RACE_MIN_FOLDS] if first > RACE_MIN_FOLDS + 1 else []) + ends
     return sorted({p for p in points if 0 < p < len(folds)} | {len(folds)})

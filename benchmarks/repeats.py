@@ -49,13 +49,14 @@ def fit(train: Any, test: Any, seed: int, repeats: int | None) -> dict[str, Any]
     started = time.perf_counter()
     clf = handful.Classifier(random_state=seed, verbose=0, cv_repeats=repeats).fit(train)
     seconds = time.perf_counter() - started
+    assert clf.protocol_ is not None and clf.cv_score_ is not None
     return {"repeats": clf.protocol_["repeats"], "seconds": round(seconds, 2), "load": round(load, 2),
             "chosen": f"{clf.backbone_} + {clf.learner_}" + (f" +{clf.augment_}" if clf.augment_ else ""),
             "cv": round(clf.cv_score_.mean, 4), "test": round(float(clf.evaluate(test)["accuracy"]), 4)}
 
 
 def run(name: str, seeds: list[int]) -> dict[str, Any]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     splits = SETS[name](seeds)
     fit(splits[0][1], splits[0][3], splits[0][4], None)  # load the networks first: not timed in either way
     for _, train, _, test, seed in splits:

@@ -33,15 +33,11 @@ import handful
 from handful import config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import unlabelled  # noqa: E402  (the same splits as the unlabelled-pool benchmark)
+import choice  # noqa: E402  (the same splits as choice.py and the unlabelled-pool benchmark)
+import unlabelled  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SETS = {
-    "sst2-8": lambda seeds: unlabelled.sst("sst2", 8, seeds),
-    "sst2-64": lambda seeds: unlabelled.sst("sst2", 64, seeds),
-    "sst5-8": lambda seeds: unlabelled.sst("sst5", 8, seeds),
-    "ants": lambda seeds: unlabelled.ants(seeds),
-}
+SETS = {name: choice.SETS[name] for name in ("sst2-8", "sst2-64", "sst5-8", "ants")}
 
 
 def fit(train: Any, test: Any, seed: int, repeats: int | None) -> dict[str, Any]:
@@ -72,18 +68,13 @@ def run(name: str, seeds: list[int]) -> dict[str, Any]:
 
 def main() -> None:
     args = sys.argv[1:]
-    seeds = [0, 1, 2, 3, 4]
-    if "--seeds" in args:
-        at = args.index("--seeds")
-        low, _, high = args[at + 1].partition("-")
-        seeds = list(range(int(low), int(high or low) + 1))
-        del args[at:at + 2]
+    seeds = unlabelled._seeds(args)
     handful.selection.score_cache = lambda *a, **k: None  # type: ignore[assignment]  # score every fit afresh
     RESULTS.mkdir(exist_ok=True)
     print("| set (splits) | fixed: test acc | adaptive: test acc | fixed: repeats, s | adaptive: repeats, s "
           "| changed |")
     print("|---|---|---|---|---|---|")
-    for name in args or list(SETS):
+    for name in [a for a in args if a in SETS] or list(SETS):
         found = run(name, seeds)
         (RESULTS / f"repeats_{name}.json").write_text(json.dumps(found, indent=1) + "\n")
         s, rows = found["summary"], found["rows"]

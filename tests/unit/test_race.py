@@ -88,3 +88,15 @@ def test_a_cached_search_replays_where_repeating_stopped(tmp_path: Path) -> None
     fixed = Search(features.__getitem__, y, 2, folds, 0, scores=cache, adaptive=False)
     fixed.settled = True  # all 25 folds wanted: the shorter cached results are scored again, not reused
     assert [len(r.balanced) for r in fixed.run(candidates[:1])] == [25]
+
+
+def test_repetitions_the_user_set_all_run_even_where_a_cached_search_stopped(tmp_path: Path) -> None:
+    named, y = _separable()
+    features = {"tiny-image": named["clear"], "tiny-text": named["noise"]}
+    folds = make_folds(y, 5, 5, seed=0)  # the same folds (and so the same cache) as the table's plan
+    candidates = [Candidate("tiny-image", "linear", "standard", "test")]
+    cache = ScoreCache(tmp_path, "context")
+    assert [len(r.balanced) for r in Search(features.__getitem__, y, 2, folds, 0, scores=cache).run(candidates)] \
+        == [10]
+    fixed = Search(features.__getitem__, y, 2, folds, 0, scores=cache, adaptive=False)
+    assert [len(r.balanced) for r in fixed.run(candidates)] == [25] and len(fixed.folds) == 25

@@ -105,12 +105,13 @@ class Search:
             return self._failed(candidate, error)
 
     def _same_folds(self, cached: Result | None) -> Result | None:
-        """A cached result when it was scored on this search's folds: all of them, or (before the number of folds
-        is settled) the first repetitions, where an earlier run of the same search stopped repeating."""
+        """A cached result when it was scored on this search's folds: all of them, or (when adaptive, before the
+        number of folds is settled) the first repetitions, where an earlier run of the same search stopped
+        repeating."""
         if cached is None or len(cached.balanced) == len(self.folds):
             self.settled = self.settled or cached is not None
             return cached
-        if self.settled or len(cached.balanced) not in repetition_ends(self.folds, len(self.y)):
+        if not self.adaptive or self.settled or len(cached.balanced) not in repetition_ends(self.folds, len(self.y)):
             return None  # scored on other folds: score again
         self.folds, self.settled = self.folds[: len(cached.balanced)], True
         return cached

@@ -9,8 +9,11 @@ the record says so. Unless the user sets it, the cap grows with the labelled set
 each labelled example, at least ``MIN_CAP`` and at most ``DEFAULT_CAP``. Embedding the pool and learning from it
 cost in proportion to its size, and a labelled fit's cost grows with the labelled set, so the pool's share of the
 time stays bounded: with 16 labelled SST-2 sentences the whole default fit took 13 s, and 2,000 pool sentences alone
-took about a minute to embed with e5-small, for the same test accuracy as 500 (0.803, 0.803 at seed 1). A pool that
-ends up empty, or cannot be read at all, is reported and training goes on without it.
+took about a minute to embed with e5-small, for the same test accuracy as 500 (0.803, 0.803 at seed 1). Past a few
+hundred the pool's gain stopped growing: on SST-2 with e5-small (5 draws, full test split), self-training gained
++0.049, +0.051 and +0.048 over the linear probe with 500, 1,000 and 2,000 pool sentences at 8 labelled a class, and
++0.006, +0.006 and +0.005 at 64 a class; label spreading lost more the larger the pool. A pool that ends up empty,
+or cannot be read at all, is reported and training goes on without it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CAP = 2000  # unlabelled inputs used at most by default: embedding them must not dwarf the labelled fit
 MIN_CAP = 500  # ... and at least this many, however few the labelled examples
-PER_LABELLED = 30  # ... and otherwise this many for each labelled example
+PER_LABELLED = 8  # ... and otherwise this many for each labelled example
 
 
 def default_cap(n_labelled: int) -> int:
@@ -36,8 +39,8 @@ def default_cap(n_labelled: int) -> int:
     ``MIN_CAP``, at most ``DEFAULT_CAP``.
 
     Example:
-        >>> default_cap(16), default_cap(40), default_cap(128)
-        (500, 1200, 2000)
+        >>> default_cap(16), default_cap(128), default_cap(400)
+        (500, 1024, 2000)
     """
     return min(DEFAULT_CAP, max(MIN_CAP, PER_LABELLED * n_labelled))
 

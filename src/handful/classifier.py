@@ -184,7 +184,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         candidates, not_again = plan.without(candidates, behind)
         features = Features(train.examples, self.cache_dir, self.verbose)
         self.estimate_ = estimate.estimate_fit(candidates, train.examples, cfg.cv_folds * cfg.cv_repeats, cache_root(
-            self.cache_dir), cfg.augment["views"] if cfg.augment else 0, cfg.time_budget)
+            self.cache_dir), cfg.augment["views"] if cfg.augment else 0, cfg.time_budget,
+            pool.examples if pool is not None else ())
         estimate.announce(self.estimate_, len(candidates), self.verbose)
         if cfg.time_budget is None:  # the first stage embeds every plain backbone: decode each example once for all
             features.prefetch(plan.first_stage_backbones(candidates) + plan.one_pass_trunks(candidates, len(train)))

@@ -73,3 +73,16 @@ def test_train_prints_the_estimate_before_the_search_and_q_silences_it(tmp_path:
     assert "Estimated time: about " in said and "a rough estimate" in said
     assert said.index("Estimated time") < said.index("Scoring candidates")
     assert "Estimated time" not in train(photos, tmp_path / "cache2", "-q")
+
+
+def test_an_unlabelled_pool_adds_its_embedding_and_heads_to_the_high_end_only(tmp_path: Path) -> None:
+    """The pool is embedded only for its heads, which are costly ones: a search the cheap heads end never pays it."""
+    data = load(write_images(tmp_path / "photos", per_class=20)).train
+    pool = load(write_images(tmp_path / "pool", per_class=60, seed=2)).train.examples
+    best = resolve("best", "image", ["tiny-image"], None, 5, 1, None, 0, len(data))
+    alone = estimate_fit(candidates(best), data.examples, 5, None)
+    pooled = estimate_fit(candidates(best, with_pool=True), data.examples, 5, None, unlabelled=pool)
+    assert pooled.low == pytest.approx(alone.low)
+    assert pooled.embedding_s - alone.embedding_s == pytest.approx(len(pool) * get_spec("tiny-image").ms_per_example
+                                                                   / 1000)
+    assert pooled.search_s > alone.search_s  # the pool's heads, on the labelled rows and the pool's

@@ -5,7 +5,9 @@ A rough figure, and said to be one: the embedding term is each backbone's measur
 feature cache; the search term is a per-fold cost for each candidate (heavier for the heads that train a network,
 far heavier for fine-tuning). The low end is the first stage alone (the frozen backbones and the cheap heads),
 which is all a search runs when they leave no headroom (:func:`handful.selection.search.no_headroom`); the high
-end is every stage. Each is widened (0.5 and 1.5 times) for a busy machine.
+end is every stage. An unlabelled pool counts in the high end only: its heads are costly ones, run on one
+backbone, and the pool is embedded only for them, so the high end adds the pool through the dearest backbone they
+could run on. Each end is widened (0.5 and 1.5 times) for a busy machine.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from handful.backbones.features import is_fused, parts_of
 from handful.backbones.registry import frozen_name, get_spec
 from handful.data.dataset import Example
 from handful.learners import LEARNERS
+from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate
 
 logger = logging.getLogger(__name__)
@@ -99,7 +102,8 @@ def stage_one(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n_folds: int,
-                 cache_root: Path | None = None, views: int = 0, time_budget: float | None = None) -> Estimate:
+                 cache_root: Path | None = None, views: int = 0, time_budget: float | None = None,
+                 unlabelled: Sequence[Example] = ()) -> Estimate:
     """The time a search over ``candidates`` on ``examples`` with ``n_folds`` folds is expected to take.
 
     Args:
@@ -109,6 +113,7 @@ def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n
         cache_root: the feature cache's folder, or None when there is none (everything is embedded).
         views: augmented views per example, when some candidates are augmented (each view is embedded).
         time_budget: seconds for the search, when it has a budget (candidates not started by then are skipped).
+        unlabelled: the unlabelled pool's examples, when there is one (its heads learn from them too).
     """
     backbones = dict.fromkeys(part for c in candidates for part in parts_of(c.backbone))
     uncached = {name: uncached_count(name, examples, cache_root) for name in backbones}
@@ -124,7 +129,11 @@ def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n
     for c in candidates:
         if not c.augment and c not in stage_one(candidates):
             key = frozen_name(parts_of(c.backbone)[0])
-            costly[key] = costly.get(key, 0.0) + fold_seconds(c, len(examples))
+            rows = len(examples) + (len(unlabelled) if uses_pool(c) else 0)
+            costly[key] = costly.get(key, 0.0) + fold_seconds(c, rows)
+    pool_backbones = {c.backbone for c in candidates if uses_pool(c)}
+    embedding += max((uncached_count(name, unlabelled, cache_root) * base_spec_ms(name) / 1000
+                      for name in pool_backbones), default=0.0)
     search += max(costly.values(), default=0.0)
     twins = sorted((fold_seconds(c, len(examples) * (1 + views)) for c in candidates if c.augment), reverse=True)
     search += (twins[len(twins) // 2] + twins[-1]) if len(twins) > 1 else sum(twins)  # linear and the leader's head

@@ -28,6 +28,10 @@ Usage: HANDFUL_CACHE_DIR=... python benchmarks/unlabelled.py [sst2-8 sst2-64 dig
        [--remedies-only] (skips the two default fits per split: the remedies on the default backbone only)
        [--cold] (the two default fits only, each on its own empty feature cache: the pool's time as a user's first
                  train meets it, embedding included; in one process, so the second fit finds the networks loaded)
+       [--pool-sizes [--backbone NAME]] (instead: self-training and label spreading with 250, 500, 1,000 and 2,000
+                 pool inputs, and an oracle, the linear probe given the pool's true labels: the most any use of
+                 the pool could reach with these features. On NAME, by default the set's default backbone.
+                 Writes unlabelled_<set>_pool_sizes_<backbone>.json)
 Writes benchmarks/results/unlabelled_<set>.json and prints a Markdown table.
 """
 
@@ -64,6 +68,8 @@ ENSEMBLE_BACKBONES = {"sst2": ["minilm-l6", "e5-small"], "digits": ["aisfx", "mf
                       "ants": ["efficientnet-lite0", "efficientnet-lite2"]}
 POOL_LEARNERS = ["self-training", "label-spreading", "autoencoder", "vae", "vae-examples"]
 Split = tuple[str, Dataset, Dataset, Dataset, int]  # name, labelled, pool, test, seed
+POOL_TRUTH: dict[int, list[Any]] = {}  # id(pool) -> its true labels, which the fits never see (--pool-sizes' oracle)
+POOL_SIZES = [250, 500, 1000, 2000]
 
 
 def _labels(dataset: Dataset, classes: list[str]) -> np.ndarray:
@@ -112,6 +118,29 @@ def remedies(kind: str, backbone: str, train: Dataset, pool: Dataset, test: Data
     return found
 
 
+def pool_sizes(backbone: str, train: Dataset, pool: Dataset, test: Dataset, seed: int) -> dict[str, float]:
+    """Test accuracy of the linear probe, of self-training and label spreading with the first 250, 500, 1,000 and
+    2,000 of a random order of the pool (those it has), and of the oracle: the probe on labelled + pool with the
+    pool's true labels."""
+    classes = train.classes
+    y, y_test = _labels(train, classes), _labels(test, classes)
+    x, x_pool, x_test = (embed(backbone, d.examples) for d in (train, pool, test))
+    scaling = get_spec(backbone).normalize
+
+    def accuracy(name: str, rows: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray | None = None) -> float:
+        head = make_learner(name, scaling).fit(rows, labels, len(classes), FitContext(seed, unlabelled=unlabelled))
+        return float(np.mean(head.predict_proba(x_test).argmax(axis=1) == y_test))
+
+    found = {"linear": accuracy("linear", x, y)}
+    truth = np.searchsorted(np.asarray(classes), np.asarray(POOL_TRUTH[id(pool)], dtype=str))
+    found["oracle"] = accuracy("linear", np.vstack([x, x_pool]), np.concatenate([y, truth]))
+    order = np.random.default_rng(seed).permutation(len(x_pool))
+    for size in [s for s in POOL_SIZES if s <= len(x_pool)]:
+        for name in ("self-training", "label-spreading"):
+            found[f"{name} {size}"] = accuracy(name, x, y, x_pool[order[:size]])
+    return found
+
+
 def ensemble(backbones: list[str], train: Dataset, test: Dataset, y: np.ndarray, y_test: np.ndarray,
              n_classes: int, seed: int) -> float:
     """Greedy ensemble selection over linear, prototype and MLP heads on ``backbones`` (labelled only)."""
@@ -126,6 +155,7 @@ def ensemble(backbones: list[str], train: Dataset, test: Dataset, y: np.ndarray,
         for learner in ("linear", "prototypes", "mlp"):
             result = cross_validate(Candidate(backbone, learner, scaling, "pretrained"), blocks[-1], y, n_classes,
                                     folds, seed)
+            assert result.oof_proba is not None, f"{backbone} + {learner}: {result.message}"
             members.append((backbone, learner, scaling))
             oofs.append(result.oof_proba)
     weights = greedy_weights(oofs, y)
@@ -155,8 +185,10 @@ def sst(name: str, per_class: int, seeds: list[int], pool_size: int = 2000) -> l
         picked = [int(i) for label in sorted(set(labels)) for i in
                   rng.permutation([j for j, v in enumerate(labels) if v == label])[:per_class]]
         rest = np.setdiff1d(np.arange(len(texts)), picked)[:pool_size]
+        pool = from_texts([texts[i] for i in rest], None)
+        POOL_TRUTH[id(pool)] = [labels[i] for i in rest]
         splits.append((f"{per_class}/class", from_texts([texts[i] for i in picked], [labels[i] for i in picked]),
-                       from_texts([texts[i] for i in rest], None), test, seed))
+                       pool, test, seed))
     return splits
 
 
@@ -169,6 +201,7 @@ def digits(seeds: list[int]) -> list[Split]:
         held = np.random.default_rng(seed).permutation(np.flatnonzero(speakers == speaker))
         half = len(held) // 2
         pool = data.subset(np.sort(held[:half]))
+        POOL_TRUTH[id(pool)] = list(pool.labels)
         pool.labels = [None] * len(pool)
         splits.append((f"held out {speaker}", data.subset(np.flatnonzero(speakers != speaker)), pool,
                        data.subset(np.sort(held[half:])), seed))
@@ -185,9 +218,25 @@ def ants(seeds: list[int], per_class: int = 10) -> list[Split]:
         picked = np.sort([int(i) for label in train.classes for i in
                           rng.permutation([j for j, v in enumerate(train.labels) if v == label])[:per_class]])
         pool = train.subset(np.setdiff1d(np.arange(len(train)), picked))
+        POOL_TRUTH[id(pool)] = list(pool.labels)
         pool.labels = [None] * len(pool)
         splits.append((f"{per_class}/class", train.subset(picked), pool, data.holdout, seed))
     return splits
+
+
+def run_pool_sizes(name: str, splits: list[Split], backbone: str) -> dict[str, Any]:
+    rows = []
+    for label, train, pool, test, seed in splits:
+        row: dict[str, Any] = {"split": label, "seed": seed, "n_labelled": len(train), "n_pool": len(pool),
+                               "accuracy": pool_sizes(backbone, train, pool, test, seed)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    table: dict[str, dict[str, float]] = {}
+    for column in rows[0]["accuracy"]:
+        gain = [r["accuracy"][column] - r["accuracy"]["linear"] for r in rows]
+        table[column] = {"mean": float(np.mean([r["accuracy"][column] for r in rows])), "gain": float(np.mean(gain)),
+                         "gain_sd": float(np.std(gain, ddof=1)) if len(rows) > 1 else 0.0}
+    return {"backbone": backbone, "runs": rows, "table": table, "load_average": os.getloadavg()}
 
 
 def run(name: str, splits: list[Split], with_auto: bool = True) -> dict[str, Any]:
@@ -235,6 +284,15 @@ def main(argv: list[str]) -> None:
     seeds = _seeds(argv)
     names = [a for a in argv if not a.startswith("--") and a in SETS] or list(SETS)
     RESULTS.mkdir(exist_ok=True)
+    if "--pool-sizes" in argv:
+        for name in names:
+            backbone = argv[argv.index("--backbone") + 1] if "--backbone" in argv else BACKBONES[name.split("-")[0]]
+            result = run_pool_sizes(name, SETS[name](seeds), backbone)
+            (RESULTS / f"unlabelled_{name}_pool_sizes_{backbone}.json").write_text(json.dumps(result, indent=2))
+            cells = ", ".join(f"{k} {v['mean']:.3f} ({v['gain']:+.3f} ± {v['gain_sd']:.3f})"
+                              for k, v in result["table"].items())
+            print(f"| {name} | {backbone} | {cells} |", flush=True)
+        return
     for name in names:
         started = time.perf_counter()
         result = run(name, SETS[name](seeds), "--remedies-only" not in argv)

@@ -74,9 +74,9 @@ def one(train: Any, test: Any, seed: int) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     real = selection.best
 
-    def spy(results: list[Result], y: np.ndarray, share: float = 0.2) -> Result:
+    def spy(results: list[Result], y: np.ndarray, test_fraction: float = 0.2) -> Result:
         seen.update(results=list(results), y=y)
-        return real(results, y, share)
+        return real(results, y, test_fraction)
 
     selection.best = spy  # the classifier calls selection.best once, after the search
     try:
@@ -98,8 +98,11 @@ def one(train: Any, test: Any, seed: int) -> dict[str, Any]:
         row["leader_accuracy"], row["leader_balanced"] = row["handful_accuracy"], row["handful_balanced"]
     else:
         c = picked.candidate
-        views = None if not c.augment else Features(train.examples).views(
-            c.backbone, clf.config_.augmentation(), seed)
+        views = None
+        if c.augment:
+            augmentation = clf.config_.augmentation()
+            assert augmentation is not None, "an augmented candidate is searched only with augmentation configured"
+            views = Features(train.examples).views(c.backbone, augmentation, seed)
         head = selection.fit_learner(c, Features(train.examples)[c.backbone], y, len(classes), np.arange(len(y)),
                                      FitContext(seed), views)
         predicted = head.predict_proba(Features(test.examples)[c.backbone]).argmax(axis=1)

@@ -39,8 +39,8 @@ def probe(backbone: str, scaling: str, train: Dataset, test: Dataset) -> float:
     classes = train.classes
     x_train = embed(backbone, train.examples)
     x_test = embed(backbone, test.examples)
-    y_train = np.searchsorted(classes, train.labels)
-    y_test = np.searchsorted(classes, test.labels)
+    y_train = np.searchsorted(classes, np.asarray(train.labels, dtype=str))
+    y_test = np.searchsorted(classes, np.asarray(test.labels, dtype=str))
     head = make_learner("linear", scaling).fit(x_train, y_train, len(classes), 0)
     return float(np.mean(head.predict_proba(x_test).argmax(axis=1) == y_test))
 

@@ -37,7 +37,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def compare(backbone: str, train: Dataset, test: Dataset, seed: int) -> dict[str, Any]:
     """Test accuracy and fit seconds of the linear probe on ``backbone`` and of ``finetune`` on its trunk."""
     classes = train.classes
-    y_train, y_test = np.searchsorted(classes, train.labels), np.searchsorted(classes, test.labels)
+    y_train = np.searchsorted(classes, np.asarray(train.labels, dtype=str))
+    y_test = np.searchsorted(classes, np.asarray(test.labels, dtype=str))
     row: dict[str, Any] = {"backbone": backbone, "seed": seed, "n_train": len(train), "n_test": len(test)}
     for learner, name in (("linear", backbone), ("finetune", f"{backbone}:trunk")):
         x_train = embed(name, train.examples)

@@ -52,6 +52,7 @@ def full_ranking(clf: handful.Classifier, train: Dataset) -> list[Any]:
     blocks = list(embed_all(parts_of(clf.backbone_), train.examples).values())
     y = np.searchsorted(clf.classes_.astype(str), np.asarray(train.labels, dtype=str))
     texts = [e.text for e in train.examples] if train.modality == "text" else None
+    assert clf.oof_proba_ is not None, "a fitted classifier keeps its winner's out-of-fold probabilities"
     return rank_label_issues(clf.oof_proba_, y, [str(c) for c in clf.classes_], [e.source for e in train.examples],
                              texts, blocks)
 
@@ -101,7 +102,7 @@ def bench_noise() -> dict[str, Any]:
         label_kind = {issue.index for issue in ranked if issue.kind == "label"}
         top10 = {issue.index for issue in ranked[:10]}
         hits = len(flagged & flipped)
-        run = {
+        run: dict[str, Any] = {
             "seed": seed, "chosen": f"{clf.backbone_} + {clf.learner_}", "n_flagged": len(flagged),
             "n_outliers": len(flagged - label_kind), "true_flagged": hits,
             "precision": hits / len(flagged) if flagged else 0.0, "recall": hits / len(flipped),

@@ -52,6 +52,7 @@ def full_ranking(clf: handful.Classifier, train: Dataset) -> list[Any]:
     probabilities (the findings saved with the model keep only the top 50)."""
     blocks = list(embed_all(parts_of(clf.backbone_), train.examples).values())
     y = np.searchsorted(clf.classes_.astype(str), np.asarray(train.labels, dtype=str))
+    assert clf.oof_proba_ is not None, "a fitted classifier keeps its winner's out-of-fold probabilities"
     return rank_label_issues(clf.oof_proba_, y, [str(c) for c in clf.classes_], [e.source for e in train.examples],
                              None, blocks)
 
@@ -157,7 +158,8 @@ def bench_digits() -> dict[str, Any]:
             for name in (clf.backbone_, "resemblyzer"):
                 blocks = list(embed_all(parts_of(name), train.examples).values())
                 for rule, extra in (("embedding only", None), ("content and embedding", content)):
-                    pairs = [p for p in find_near_duplicates(blocks, train.labels, [e.source for e in train.examples],
+                    pairs = [p for p in find_near_duplicates(blocks, [str(v) for v in train.labels],
+                                                             [e.source for e in train.examples],
                                                              limit=None, content=extra) if p.conflict]
                     planted = [p for p in pairs if copy in (p.first_source, p.second_source)]
                     run[f"{name}, {rule}"] = {"false_pairs": len(pairs) - len(planted), "planted_found": bool(planted)}

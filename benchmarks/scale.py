@@ -47,8 +47,8 @@ def write_pool(folder: Path, n: int, seed: int = 0) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
-        with Image.open(photos[i % len(photos)]) as image:
-            image = image.convert("RGB")
+        with Image.open(photos[i % len(photos)]) as opened:
+            image = opened.convert("RGB")
             w, h = image.size
             scale = rng.uniform(0.4, 1.0)
             cw, ch = max(16, int(w * scale)), max(16, int(h * scale))

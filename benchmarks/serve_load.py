@@ -48,7 +48,6 @@ SCENARIOS = ("image", "text", "batch8")
 def train_models(root: Path) -> Path:
     """``root/photos`` (the default preset on ants/bees) and ``root/reviews`` (MiniLM, SST-2 64 per class), trained
     if missing."""
-    quick = {"preset": "fast", "random_state": 0, "verbose": 0, "cv_folds": 3, "cv_repeats": 1}
     if not (root / "photos" / "manifest.json").is_file():
         handful.Classifier(random_state=0, verbose=0).fit(DATA / "images" / "ants_bees" / "train").save(root / "photos")
     if not (root / "reviews" / "manifest.json").is_file():
@@ -56,8 +55,9 @@ def train_models(root: Path) -> Path:
             rows = list(csv.DictReader(handle))
         picked = [r for label in ("0", "1") for r in random.Random(0).sample(
             [r for r in rows if r["label"] == label], 64)]
-        handful.Classifier(backbone="minilm-l6", **quick).fit([r["text"] for r in picked],
-                                                              [r["label"] for r in picked]).save(root / "reviews")
+        clf = handful.Classifier(preset="fast", backbone="minilm-l6", random_state=0, verbose=0, cv_folds=3,
+                                 cv_repeats=1)
+        clf.fit([r["text"] for r in picked], [r["label"] for r in picked]).save(root / "reviews")
     return root
 
 

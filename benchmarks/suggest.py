@@ -82,9 +82,10 @@ def fixed_accuracy(clf: handful.Classifier, train: Dataset, test: Dataset, seed:
     """The start model's backbone and head, refitted on ``train``: no model search."""
     classes = np.asarray(clf.classes_, dtype=str)
     head = make_learner(clf.learner_, clf.head_.scaling)
-    head.fit(features(clf.backbone_, train), np.searchsorted(classes, train.labels), len(classes), seed)
+    head.fit(features(clf.backbone_, train), np.searchsorted(classes, np.asarray(train.labels, dtype=str)),
+             len(classes), seed)
     predicted = head.predict_proba(features(clf.backbone_, test)).argmax(axis=1)
-    return float(np.mean(predicted == np.searchsorted(classes, test.labels)))
+    return float(np.mean(predicted == np.searchsorted(classes, np.asarray(test.labels, dtype=str))))
 
 
 def search_accuracy(train: Dataset, test: Dataset, seed: int) -> tuple[float, str]:

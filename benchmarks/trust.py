@@ -74,6 +74,8 @@ def held_out(clf: handful.Classifier, dataset: Any) -> dict[str, Any]:
 
 
 def trust_row(clf: handful.Classifier) -> dict[str, Any]:
+    assert clf.trust_ is not None, "the chosen model has out-of-fold probabilities, so its trust layer is fitted"
+    assert clf.protocol_ is not None and clf.cv_score_ is not None, "a fitted classifier describes its search"
     calibration = clf.trust_.summary["calibration"]
     sets = clf.trust_.summary["sets"]
     cv = clf.cv_score_
@@ -107,6 +109,7 @@ def digits(preset: str, seeds: int) -> list[dict[str, Any]]:
                 row["mfcc_unseen_accuracy"] = mfcc.evaluate(unseen)["accuracy"]
                 if not GROUPED_ONLY:
                     plain, _ = fit(preset, train, seed=seed)  # no groups: does the leakage check warn?
+                    assert plain.cv_score_ is not None, "a fitted classifier has its cross-validated score"
                     row["no_groups_cv_mean"] = plain.cv_score_.mean
                     row["no_groups_leakage"] = plain.leakage_
                 rows.append(row)
@@ -124,7 +127,7 @@ def other_photos(folder: Path, n_digits: int = 40, n_crops: int = 20) -> list[st
     for index, image in enumerate(load_digits().images[:n_digits]):
         pixels = (255 - image * 16).clip(0, 255).astype(np.uint8)
         path = folder / f"digit_{index}.png"
-        Image.fromarray(pixels).resize((224, 224), Image.NEAREST).convert("RGB").save(path)
+        Image.fromarray(pixels).resize((224, 224), Image.Resampling.NEAREST).convert("RGB").save(path)
         paths.append(str(path))
     rng = np.random.default_rng(0)
     for index in range(n_crops):
@@ -138,7 +141,14 @@ def other_photos(folder: Path, n_digits: int = 40, n_crops: int = 20) -> list[st
 
 def ood_scores(clf: handful.Classifier, inputs: Any) -> np.ndarray:
     dataset = clf._inputs(inputs)
-    return clf._raw(dataset, distances=True)[2]
+    distances = clf._raw(dataset, distances=True)[2]
+    assert distances is not None, "the classifier has no out-of-distribution detector"
+    return distances
+
+
+def ood_threshold(clf: handful.Classifier) -> float:
+    assert clf.trust_ is not None and clf.trust_.ood is not None, "the classifier has no out-of-distribution detector"
+    return clf.trust_.ood.threshold
 
 
 def ants(preset: str, seeds: int) -> list[dict[str, Any]]:
@@ -152,8 +162,8 @@ def ants(preset: str, seeds: int) -> list[dict[str, Any]]:
             own, other = ood_scores(clf, val), ood_scores(clf, others)
             row = {"seed": seed, "seconds": seconds, "load": _load(), **trust_row(clf),
                    **{f"val_{k}": v for k, v in held_out(clf, val).items()},
-                   "ood_auroc": auroc(own, other), "ood_flagged_own": float(np.mean(own > clf.trust_.ood.threshold)),
-                   "ood_flagged_other": float(np.mean(other > clf.trust_.ood.threshold))}
+                   "ood_auroc": auroc(own, other), "ood_flagged_own": float(np.mean(own > ood_threshold(clf))),
+                   "ood_flagged_other": float(np.mean(other > ood_threshold(clf)))}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "leakage"}), flush=True)
     return rows
@@ -184,8 +194,8 @@ def sst2(preset: str, seeds: int, per_class: int = 64) -> list[dict[str, Any]]:
         own, other = ood_scores(clf, [r["text"] for r in test]), ood_scores(clf, others)
         row = {"seed": seed, "seconds": seconds, "load": _load(), **trust_row(clf),
                **{f"test_{k}": v for k, v in held_out(clf, test_set).items()},
-               "ood_auroc": auroc(own, other), "ood_flagged_own": float(np.mean(own > clf.trust_.ood.threshold)),
-               "ood_flagged_other": float(np.mean(other > clf.trust_.ood.threshold)), "n_other": len(others)}
+               "ood_auroc": auroc(own, other), "ood_flagged_own": float(np.mean(own > ood_threshold(clf))),
+               "ood_flagged_other": float(np.mean(other > ood_threshold(clf))), "n_other": len(others)}
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "leakage"}), flush=True)
     return rows

@@ -253,6 +253,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.augmentation_ = plan.augmentation_record(cfg, results, winner)
         self.head_ = head
         pool_record.gains = selection.pool_gains(results)
+        if pool_features is not None and pool_features.embedded:  # embedded for its candidates: measured for free
+            seen = pool_features.embedded[0]
+            pool_record.unlike = selection.unlike_labelled(features_for(seen), pool_features[seen], seen, folds)
+            if pool_record.unlike["warning"]:
+                pool_record.messages.append(pool_record.unlike["warning"])
+                logger.warning("%s", pool_record.unlike["warning"])
         self.unlabelled_: dict[str, Any] | None = {**pool_record.as_dict(),
                                                    "used_by_model": selection.uses_pool(winner.candidate)}
         gains = {(g["backbone"], g["learner"]): g["gain"] for g in pool_record.gains}

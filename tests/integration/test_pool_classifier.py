@@ -74,3 +74,24 @@ def test_cli_train_takes_an_unlabelled_table_and_says_what_it_used(tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "Unlabelled pool: 5 input(s) used" in result.output
     assert "a random 5 of them" in result.output
+
+
+MEASUREMENTS = [f"{i * 7919 % 10007} {i * 104729 % 1009} kg / m3 at {i % 60} s" for i in range(8)]
+
+
+def test_a_pool_unlike_the_labelled_examples_is_said_to_be_so(tmp_path: Path) -> None:
+    """Cross-validation scores labelled examples only: a pool of another domain gets a warning, saved and reported;
+    a pool like the labelled examples does not (real MiniLM)."""
+    texts, labels = POSITIVE + NEGATIVE, ["pos"] * 8 + ["neg"] * 8
+    alike = tiny_text(backbone="minilm-l6", learners=["linear", "self-training"]).fit(texts, labels, unlabelled=POOL)
+    other = tiny_text(backbone="minilm-l6", learners=["linear", "self-training"]).fit(texts, labels,
+                                                                                      unlabelled=MEASUREMENTS)
+    assert alike.unlabelled_ is not None and other.unlabelled_ is not None
+    assert alike.unlabelled_["unlike"]["share"] <= 0.25 and not alike.unlabelled_["unlike"]["warning"]
+    assert not any("unlike every labelled example" in m for m in alike.unlabelled_["messages"])
+    unlike = other.unlabelled_["unlike"]
+    assert unlike["backbone"] == "minilm-l6" and unlike["n"] == len(MEASUREMENTS) and unlike["share"] > 0.25
+    assert unlike["warning"] in other.unlabelled_["messages"] and "handful suggest" in unlike["warning"]
+    loaded = handful.load(other.save(tmp_path / "model"))
+    assert loaded.unlabelled_ is not None and loaded.unlabelled_["unlike"] == unlike
+    assert "unlike every labelled example" in loaded.report_.html()

@@ -170,6 +170,11 @@ class Features:
         with progress_bar(f"Embedding with {', '.join(parts)}", len(self.examples), self.verbose) as advance:
             self._blocks.update(embed_all(parts, self.examples, self.cache_dir, advance))
 
+    @property
+    def embedded(self) -> list[str]:
+        """The backbones embedded so far, in the order they were."""
+        return list(self._blocks)
+
     def __getitem__(self, name: str) -> Any:
         """The features of ``name`` (fused or not)."""
         self.prefetch([name])

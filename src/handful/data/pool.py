@@ -57,11 +57,12 @@ class PoolRecord:
     messages: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     gains: list[dict[str, Any]] = field(default_factory=list)  # each pool candidate's gain over labelled-only
+    unlike: dict[str, Any] | None = None  # how much of the pool is unlike every labelled example (selection.pool)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sources": self.sources, "found": self.found, "usable": self.usable, "used": self.used,
                 "cap": self.cap, "messages": self.messages, "problems": self.problems[:100],
-                "n_problems": len(self.problems), "gains": self.gains}
+                "n_problems": len(self.problems), "gains": self.gains, "unlike": self.unlike}
 
 
 def _read(source: Any, modality: str, text_column: str | None) -> Dataset:

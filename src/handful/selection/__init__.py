@@ -31,7 +31,7 @@ from handful.selection.folds import (
     view_rows,
     with_views,
 )
-from handful.selection.pool import pool_gains, uses_pool
+from handful.selection.pool import pool_gains, unlike_labelled, uses_pool
 from handful.selection.results import Candidate, Result, best, choice_note, log_loss
 from handful.selection.scores import ScoreCache, score_cache, search_context
 from handful.selection.search import Search
@@ -67,6 +67,7 @@ __all__ = [
     "repetition_ends",
     "search_context",
     "test_fraction",
+    "unlike_labelled",
     "uses_pool",
     "view_rows",
     "with_views",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from handful.evaluation.ood import FALSE_ALARM, OODDetector
 from handful.learners import LEARNERS
 from handful.selection.results import Candidate, Result
+
+UNLIKE_SHARE = 0.25  # above this share of the pool unlike every labelled example (5 times the false alarms), say so
 
 
 def uses_pool(candidate: Candidate) -> bool:
@@ -31,3 +36,29 @@ def pool_gains(results: list[Result]) -> list[dict[str, Any]]:
              "gain": round(mean(r) - mean(reference), 6),
              "over": f"{reference.candidate.backbone} + {reference.candidate.learner}"}
             for r in scored if uses_pool(r.candidate) and r.estimate is not None]
+
+
+def unlike_labelled(labelled: Any, pool: Any, backbone: str, folds: list[tuple[np.ndarray, np.ndarray]]
+                    ) -> dict[str, Any]:
+    """How much of the pool lies farther from every labelled example than all but ``FALSE_ALARM`` of the labelled
+    examples lie from the other folds' (the out-of-distribution flag of :mod:`handful.evaluation.ood`, set on the
+    labelled examples of ``backbone``), and a warning when that share is above ``UNLIKE_SHARE``: cross-validation
+    scores labelled examples only, so it cannot see how the model, or learning from the pool, does on such inputs.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> labelled = rng.normal(0, 1, (60, 8)) + 5.0
+        >>> folds = [(np.flatnonzero(np.arange(60) % 3 != f), np.flatnonzero(np.arange(60) % 3 == f)) for f in range(3)]
+        >>> unlike_labelled(labelled, labelled[:30] + 0.01, "b", folds)["warning"], unlike_labelled(
+        ...     labelled, -labelled[:30], "b", folds)["share"]
+        ('', 1.0)
+    """
+    detector = OODDetector.fit(labelled, folds)
+    share = float(np.mean(detector.flag(pool)))
+    warning = "" if share <= UNLIKE_SHARE else (
+        f"{share:.0%} of the unlabelled pool is unlike every labelled example (in {backbone}, {FALSE_ALARM:.0%} "
+        "of labelled examples would be): cross-validation scores labelled examples only, so it cannot tell how "
+        "the model does on inputs like these, or whether learning from the pool helps with them. Label some of "
+        "them (handful suggest MODEL POOL picks which) to find out")
+    return {"backbone": backbone, "share": share, "false_alarm": FALSE_ALARM, "n": int(len(pool)),
+            "warning": warning}

@@ -28,6 +28,7 @@ Usage: HANDFUL_CACHE_DIR=... python benchmarks/unlabelled.py [sst2-8 sst2-64 dig
        [--remedies-only] (skips the two default fits per split: the remedies on the default backbone only)
        [--cold] (the two default fits only, each on its own empty feature cache: the pool's time as a user's first
                  train meets it, embedding included; in one process, so the second fit finds the networks loaded)
+       [--default-only] (the two default fits only, features cached: no remedies)
        [--pool-sizes [--backbone NAME]] (instead: self-training and label spreading with 250, 500, 1,000 and 2,000
                  pool inputs, and an oracle, the linear probe given the pool's true labels: the most any use of
                  the pool could reach with these features. On NAME, by default the set's default backbone.
@@ -77,6 +78,7 @@ def _labels(dataset: Dataset, classes: list[str]) -> np.ndarray:
 
 
 COLD = False  # --cold: every default fit on its own empty feature cache, as a user's first train
+DEFAULT_ONLY = False  # --default-only: the two default fits only, on the shared feature cache
 
 
 def auto(train: Dataset, pool: Dataset | None, test: Dataset, seed: int) -> dict[str, Any]:
@@ -90,7 +92,8 @@ def auto(train: Dataset, pool: Dataset | None, test: Dataset, seed: int) -> dict
     gains = {f"{g['backbone']}|{g['learner']}": g["gain"] for g in (clf.unlabelled_ or {}).get("gains", [])}
     return {"accuracy": clf.evaluate(test)["accuracy"], "seconds": round(seconds, 1),
             "chosen": f"{clf.backbone_} + {clf.learner_}", "cv": clf.cv_score_.mean if clf.cv_score_ else None,
-            "cv_gains": gains, "pool_used": (clf.unlabelled_ or {}).get("used", 0)}
+            "cv_gains": gains, "pool_used": (clf.unlabelled_ or {}).get("used", 0),
+            "unlike": {k: v for k, v in ((clf.unlabelled_ or {}).get("unlike") or {}).items() if k != "warning"}}
 
 
 def remedies(kind: str, backbone: str, train: Dataset, pool: Dataset, test: Dataset, seed: int
@@ -244,7 +247,7 @@ def run(name: str, splits: list[Split], with_auto: bool = True) -> dict[str, Any
     rows = []
     for label, train, pool, test, seed in splits:
         row: dict[str, Any] = {"split": label, "seed": seed, "n_labelled": len(train), "n_pool": len(pool)}
-        if not COLD:
+        if not COLD and not DEFAULT_ONLY:
             row["remedies"] = remedies(kind, BACKBONES[kind], train, pool, test, seed)
         if with_auto:
             row["labelled"] = auto(train, None, test, seed)
@@ -279,8 +282,8 @@ SETS: dict[str, Callable[[list[int]], list[Split]]] = {
 
 
 def main(argv: list[str]) -> None:
-    global COLD
-    COLD = "--cold" in argv
+    global COLD, DEFAULT_ONLY
+    COLD, DEFAULT_ONLY = "--cold" in argv, "--default-only" in argv
     seeds = _seeds(argv)
     names = [a for a in argv if not a.startswith("--") and a in SETS] or list(SETS)
     RESULTS.mkdir(exist_ok=True)
@@ -298,6 +301,7 @@ def main(argv: list[str]) -> None:
         result = run(name, SETS[name](seeds), "--remedies-only" not in argv)
         result["benchmark_seconds"] = round(time.perf_counter() - started, 1)
         tag = ("_remedies" if "--remedies-only" in argv else "") + ("_cold" if COLD else "") + (
+            "_default" if DEFAULT_ONLY else "") + (
             f"_seeds{seeds[0]}-{seeds[-1]}"
                                                                     if seeds != list(range(5)) else "")
         (RESULTS / f"unlabelled_{name}{tag}.json").write_text(json.dumps(result, indent=2))

@@ -32,6 +32,7 @@ from handful.evaluation import suggest as next_to_label
 from handful.evaluation.answers import answers, prediction_sets
 from handful.evaluation.duplicates import merge_near_duplicates
 from handful.evaluation.metrics import holdout_metrics
+from handful.evaluation.ood import unlike_labelled
 from handful.evaluation.review import label_issues, review
 from handful.evaluation.trust import Trust, fit_trust, held_out_trust
 from handful.learners import LEARNERS, FitContext
@@ -255,19 +256,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
         pool_record.gains = selection.pool_gains(results)
         if pool_features is not None and pool_features.embedded:  # embedded for its candidates: measured for free
             seen = pool_features.embedded[0]
-            pool_record.unlike = selection.unlike_labelled(features_for(seen), pool_features[seen], seen, folds)
-            if pool_record.unlike["warning"]:
-                pool_record.messages.append(pool_record.unlike["warning"])
-                logger.warning("%s", pool_record.unlike["warning"])
+            pool_record.note_unlike(unlike_labelled(features_for(seen), pool_features[seen], seen, folds))
         self.unlabelled_: dict[str, Any] | None = {**pool_record.as_dict(),
                                                    "used_by_model": selection.uses_pool(winner.candidate)}
-        gains = {(g["backbone"], g["learner"]): g["gain"] for g in pool_record.gains}
-        self.leaderboard_ = sorted(
-            ({**r.row(), **({"gain_over_labelled_only": gains[key]} if (key := (r.candidate.backbone,
-                                                                            r.candidate.learner)) in gains else {})}
-             for r in results),
-            key=lambda r: -(r["balanced_accuracy"] or {}).get("mean", -1.0),
-        )
+        self.leaderboard_ = selection.leaderboard(results, pool_record.gains)
         self.cv_score_ = winner.estimate
         self.cv_accuracy_ = winner.accuracy_estimate
         baselines = [r for r in results if r.candidate.kind == "baseline" and r.status == "ok"]

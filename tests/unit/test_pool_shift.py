@@ -1,11 +1,12 @@
-"""Whether the unlabelled pool is like the labelled examples (selection.pool.unlike_labelled): a pool drawn like
+"""Whether the unlabelled pool is like the labelled examples (evaluation.ood.unlike_labelled): a pool drawn like
 them is not told about, whatever its size; one with a fifth from elsewhere is."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from handful.selection import make_folds, unlike_labelled
+from handful.evaluation.ood import unlike_labelled
+from handful.selection import make_folds
 
 
 def test_a_like_pool_is_not_told_and_one_with_a_fifth_from_elsewhere_is() -> None:

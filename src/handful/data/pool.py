@@ -57,7 +57,15 @@ class PoolRecord:
     messages: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     gains: list[dict[str, Any]] = field(default_factory=list)  # each pool candidate's gain over labelled-only
-    unlike: dict[str, Any] | None = None  # how much of the pool is unlike every labelled example (selection.pool)
+    unlike: dict[str, Any] | None = None  # how much of the pool is unlike every labelled example (evaluation.ood)
+
+    def note_unlike(self, found: dict[str, Any]) -> None:
+        """Keep how much of the pool is unlike the labelled examples (:func:`handful.evaluation.ood.unlike_labelled`);
+        its warning, if it has one, joins the messages."""
+        self.unlike = found
+        if found["warning"]:
+            self.messages.append(found["warning"])
+            logger.warning("%s", found["warning"])
 
     def as_dict(self) -> dict[str, Any]:
         return {"sources": self.sources, "found": self.found, "usable": self.usable, "used": self.used,

@@ -31,7 +31,7 @@ from handful.selection.folds import (
     view_rows,
     with_views,
 )
-from handful.selection.pool import pool_gains, unlike_labelled, uses_pool
+from handful.selection.pool import leaderboard, pool_gains, uses_pool
 from handful.selection.results import Candidate, Result, best, choice_note, log_loss
 from handful.selection.scores import ScoreCache, score_cache, search_context
 from handful.selection.search import Search
@@ -60,6 +60,7 @@ __all__ = [
     "describe_protocol",
     "ensemble",
     "fit_learner",
+    "leaderboard",
     "log_loss",
     "make_folds",
     "n_folds",
@@ -67,7 +68,6 @@ __all__ = [
     "repetition_ends",
     "search_context",
     "test_fraction",
-    "unlike_labelled",
     "uses_pool",
     "view_rows",
     "with_views",

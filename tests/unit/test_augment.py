@@ -155,23 +155,6 @@ def test_reorder_shuffles_sentences_and_leaves_one_sentence_alone() -> None:
         "Only one sentence here")
 
 
-@pytest.mark.parametrize("modality", ["image", "text", "audio"])
-def test_a_disabled_transform_is_never_applied(modality: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    value: Any = {"image": _photo(), "text": "a great film. not bad at all!", "audio": _clip()}[modality]
-    module = MODULES[modality]
-    for name in aug.TRANSFORMS[modality]:
-        def refuse(*args: Any, _name: str = name) -> Any:
-            raise AssertionError(f"{_name} was applied although it is switched off")
-
-        with monkeypatch.context() as patch:
-            patch.setitem(module.TRANSFORMS, name, refuse)
-            if modality == "text" and name == "reorder":
-                patch.setattr(module, "reorder", refuse)
-            setting = Augmentation("strong", frozenset({name}), 4)
-            for view in range(40):
-                aug.augment(value, modality, setting, view_generator(0, "digest", view))
-
-
 def test_no_flip_keeps_a_left_right_asymmetric_image_the_right_way_round() -> None:
     pixels = np.zeros((48, 64, 3), dtype=np.uint8)
     pixels[:, 32:] = 255  # dark left, bright right
@@ -308,18 +291,3 @@ def test_score_cache_keys_differ_with_augmentation(tmp_path: Path) -> None:
     assert plain.augment == "" and "augment" in selection.Result(plain).row()
 
 
-@pytest.mark.parametrize("cosine", [False, True])
-def test_mlp_mixup_and_label_smoothing_options_learn_and_round_trip(cosine: bool) -> None:
-    from handful.learners.mlp import MLPHead
-
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1, 2], 20)
-    features = rng.normal(size=(60, 16)) + 3.0 * np.eye(3, 16)[y]
-    head = MLPHead(mixup=0.4, label_smoothing=0.1, cosine=cosine, max_epochs=40).fit(features, y, 3, 0)
-    plain = MLPHead(cosine=cosine, max_epochs=40).fit(features, y, 3, 0)
-    assert np.mean(head.predict_proba(features).argmax(axis=1) == y) > 0.9
-    assert not np.allclose(head.predict_proba(features), plain.predict_proba(features))
-    params, tensors = head.state()
-    assert params["mixup"] == 0.4 and params["label_smoothing"] == 0.1
-    np.testing.assert_allclose(MLPHead.from_state(params, tensors).predict_proba(features),
-                               head.predict_proba(features))

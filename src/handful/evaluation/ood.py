@@ -126,8 +126,8 @@ class OODDetector:
 def unlike_labelled(labelled: Any, pool: Any, backbone: str, folds: list[tuple[np.ndarray, np.ndarray]]
                     ) -> dict[str, Any]:
     """How much of the pool lies farther from every labelled example than all but ``FALSE_ALARM`` of the labelled
-    examples lie from the other folds' (the out-of-distribution flag of :mod:`handful.evaluation.ood`, set on the
-    labelled examples of ``backbone``), and a warning when the pool is not like them: cross-validation scores
+    examples lie from the other folds' (the flag of an :class:`OODDetector` set on the labelled examples of
+    ``backbone``), and a warning when the pool is not like them: cross-validation scores
     labelled examples only, so it cannot see how the model, or learning from the pool, does on such inputs.
 
     A pool like the labelled examples has about ``FALSE_ALARM`` flagged, give or take two binomial errors: the
@@ -150,11 +150,11 @@ def unlike_labelled(labelled: Any, pool: Any, backbone: str, folds: list[tuple[n
     error = np.sqrt(alarm * (1 - alarm) * (1 / (len(detector.reference) + 1) + 1 / max(len(pool), 1)))
     told = share > max(alarm + UNLIKE_Z * error, UNLIKE_TIMES * alarm)
     warning = "" if not told else (
-        f"{share:.0%} of the unlabelled pool is unlike every labelled example (in {backbone}, {FALSE_ALARM:.0%} "
+        f"{share:.0%} of the unlabelled pool is unlike every labelled example (in {backbone}, {alarm:.0%} "
         "of labelled examples would be): cross-validation scores labelled examples only, so it cannot tell how "
         "the model does on inputs like these, or whether learning from the pool helps with them. Label some of "
         "them (handful suggest MODEL POOL picks which) to find out")
-    return {"backbone": backbone, "share": share, "false_alarm": FALSE_ALARM, "n": int(len(pool)),
+    return {"backbone": backbone, "share": share, "false_alarm": alarm, "n": int(len(pool)),
             "warning": warning}
 
 

@@ -103,3 +103,31 @@ def test_quick_tasks_run_here_whether_or_not_worker_processes_are_started(starte
     monkeypatch.setattr(executor.LocalExecutor, "_pool_used", time.monotonic() if started else -float("inf"))
     monkeypatch.setitem(sys.modules, "handful_test_just_imported", types.ModuleType("handful_test_just_imported"))
     assert set(LocalExecutor(2).map(where, [None], [(0, k) for k in range(40)])) == {os.getpid()}
+
+
+_warmed: set[int] = set()
+
+
+def warm_once(_: Any, __: Any) -> int:
+    """0.4 s the first time in a process (a lazy import, such as torch.optim's of torch._dynamo), then instant."""
+    import os
+    import time
+
+    if os.getpid() not in _warmed:
+        _warmed.add(os.getpid())
+        time.sleep(0.4)
+    return os.getpid()
+
+
+def test_a_first_call_that_pays_a_warm_up_does_not_start_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    from handful.selection import executor
+
+    monkeypatch.setattr(executor.LocalExecutor, "_pool_used", -float("inf"))  # no worker started yet
+    _warmed.discard(os.getpid())
+    started = time.perf_counter()
+    # Counted as a task, the warm-up would look like 0.4 s x 9 left x (1 - 1/2) = 1.8 s > 1.5 s of start-up.
+    assert set(LocalExecutor(2).map(warm_once, [None], [(0, k) for k in range(10)])) == {os.getpid()}
+    assert time.perf_counter() - started < 1.0

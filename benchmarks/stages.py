@@ -35,12 +35,18 @@ def prepare(task: str, scratch: Path) -> tuple[object, dict[str, object]]:
 
         train_dir, _ = write_digits(scratch / "digits", per_class=20, seed=0)
         return train_dir, {"preset": "fast"}
-    if task == "sst2":
-        import pandas as pd
+    if task == "sst2":  # the sentences peers.py gives SetFit for seed 0 (its sst2_sample), read without pandas
+        import csv
 
-        table = pd.read_csv(DATA / "text" / "sst2" / "train.csv")
-        sample = table.groupby("label", group_keys=False).sample(8, random_state=0)
-        return (list(sample.text), [str(v) for v in sample.label]), {}
+        import numpy as np
+
+        with open(DATA / "text" / "sst2" / "train.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        rng, chosen = np.random.default_rng(0), []
+        for label in sorted({r["label"] for r in rows}):
+            chosen += [int(i) for i in rng.choice([i for i, r in enumerate(rows) if r["label"] == label], 8,
+                                                   replace=False)]
+        return ([rows[i]["text"] for i in chosen], [rows[i]["label"] for i in chosen]), {}
     if task == "digits":
         root = DATA / "audio" / "spoken_digits"
         files = sorted(p for p in root.rglob("*.wav") if p.stem.split("_")[1] != "nicolas")[:1500]

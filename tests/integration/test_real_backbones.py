@@ -61,6 +61,22 @@ def test_text_real_minilm_few_shot(tmp_path: Path) -> None:
     assert list(clf.predict(["a gorgeous, moving, wonderful film", "a boring, stupid waste of time"])) == ["pos", "neg"]
 
 
+@pytest.mark.parametrize("shown", [True, False])
+def test_loading_minilm_draws_no_bar_and_leaves_the_users_setting(shown: bool, capfd: pytest.CaptureFixture[str]
+                                                                  ) -> None:
+    from transformers.utils import logging as transformers_logging
+
+    from handful.backbones.text import MiniLM
+
+    (transformers_logging.enable_progress_bar if shown else transformers_logging.disable_progress_bar)()
+    try:
+        MiniLM()  # loads the weights again: the class, not the registry's cached instance
+        assert "Loading weights" not in capfd.readouterr().err
+        assert transformers_logging.is_progress_bar_enabled() is shown
+    finally:
+        transformers_logging.enable_progress_bar()
+
+
 def test_audio_real_aisfx(tmp_path: Path) -> None:
     data = small_copy(shared("audio", "spoken_digits"), tmp_path / "clips", per_class=6)
     for digit in sorted(p.name for p in data.iterdir())[3:]:

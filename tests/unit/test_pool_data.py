@@ -3,10 +3,13 @@ or list given to fit; validated, kept apart from labelled examples, capped with 
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
-from handful.data import from_texts, load
+import pytest
+
+from handful.data import from_texts, load, summarise
 from handful.data.pool import gather
 from tests.conftest import NEGATIVE, POSITIVE, write_images, write_tones
 
@@ -43,6 +46,23 @@ def test_table_rows_without_a_label_are_the_pool(tmp_path: Path) -> None:
     assert loaded.unlabelled is not None
     assert [e.text for e in loaded.unlabelled.examples] == ["an odd little film", "not sure what to think"]
     assert all("joins the unlabelled pool" in p.message for p in loaded.train.problems)
+
+
+def test_a_tables_many_unlabelled_rows_are_one_line_to_read(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                                             ) -> None:
+    path = tmp_path / "reviews.csv"
+    rows = [f'"{t}",pos' for t in POSITIVE] + [f'"{t}",neg' for t in NEGATIVE] + [f'"spare review {i}",'
+                                                                                  for i in range(40)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        loaded = load(path)
+    assert loaded.unlabelled is not None and len(loaded.unlabelled) == 40
+    assert len(loaded.train.problems) == 40  # each row is still named in the report and by `handful check`
+    lines = summarise(loaded.train.problems)
+    assert lines == [f"{path}, lines 18, 19, 20 and 37 more: the label is empty, so the row counts as unlabelled "
+                     "and is left out of training (it joins the unlabelled pool); give it a label to train on it "
+                     "(kept)"]
+    assert [r.getMessage() for r in caplog.records if "unlabelled" in r.getMessage()] == lines
 
 
 def test_pool_leaves_out_labelled_examples_and_duplicates() -> None:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from handful.artifacts.store import Registry, Version
 from handful.classifier import Classifier
+from handful.data import summarise
 from handful.selection.results import choice_note
 
 console = Console()
@@ -141,9 +142,10 @@ def show_training(clf: Classifier, out: Path | None) -> None:
                       f"n={clf.holdout_['n']})")
     skipped = [p for p in clf.problems_ if getattr(p, "action", "skipped") == "skipped"]
     if clf.problems_:
-        console.print(f"[yellow]{len(clf.problems_)} problem(s) in the data[/] ({len(skipped)} file(s) skipped):")
-        for problem in clf.problems_[:10]:
-            console.print(f"  {escape(str(problem))}", highlight=False)
+        console.print(f"[yellow]{len(clf.problems_)} problem(s) in the data[/] ({len(skipped)} skipped, "
+                      f"{len(clf.problems_) - len(skipped)} kept):")
+        for line in summarise(clf.problems_)[:10]:
+            console.print(f"  {escape(line)}", highlight=False)
     curve = getattr(clf, "learning_curve_", None)
     if curve is not None and not curve.skipped and curve.verdict:
         console.print(f"More data: {escape(curve.verdict)}", highlight=False)

@@ -1,6 +1,6 @@
 """Inputs: folders, tables and lists become validated Datasets; every problem is reported with its file or row."""
 
-from handful.data.dataset import Dataset, Example, LoadedData, Problem
+from handful.data.dataset import Dataset, Example, LoadedData, Problem, summarise
 from handful.data.decode import Audio, BadInputError, load_audio, load_image
 from handful.data.sources import from_inputs, from_texts, load
 
@@ -16,4 +16,5 @@ __all__ = [
     "load",
     "load_audio",
     "load_image",
+    "summarise",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -28,6 +30,40 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message} ({self.action})"
+
+
+_ROW = re.compile(r"^(?:(?P<file>.*), )?(?P<unit>line|row) (?P<number>\d+)$")
+
+
+def summarise(problems: Sequence[Problem], listed: int = 3) -> list[str]:
+    """The problems as lines to read: one each, except that one problem on several rows of a table is one line
+    naming the first ``listed`` rows and how many more (a table's 2,000 rows without a label are its unlabelled
+    pool, not 2,000 lines to read).
+
+    Example:
+        >>> summarise([Problem(f"t.csv, line {n}", "the label is empty", "kept") for n in (4, 5, 9, 12)])
+        ['t.csv, lines 4, 5, 9 and 1 more: the label is empty (kept)']
+    """
+    rows: dict[tuple[str, ...], list[str]] = {}
+    for index, problem in enumerate(problems):
+        found = _ROW.match(problem.where)
+        if found is None:
+            rows[(str(index), problem.where, "", problem.message, problem.action)] = [""]
+            continue
+        key = ("", found["file"] or "", found["unit"], problem.message, problem.action)
+        rows.setdefault(key, []).append(found["number"])
+    lines = []
+    for (_, file, unit, message, action), numbers in rows.items():
+        prefix = f"{file}, " if file and unit else file
+        if not unit:
+            where = file
+        elif len(numbers) == 1:
+            where = f"{prefix}{unit} {numbers[0]}"
+        else:
+            more = f" and {len(numbers) - listed} more" if len(numbers) > listed else ""
+            where = f"{prefix}{unit}s {', '.join(numbers[:listed])}{more}"
+        lines.append(f"{where}: {message} ({action})")
+    return lines
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem
+from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem, summarise
 from handful.data.decode import (
     AUDIO_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -454,7 +454,8 @@ def _modality(value: str) -> Modality:
 
 
 def _log_problems(dataset: Dataset, shown: int = 5) -> None:
-    for problem in dataset.problems[:shown]:
-        logger.warning("%s", problem)
-    if len(dataset.problems) > shown:
-        logger.warning("... and %d more problems (see the report)", len(dataset.problems) - shown)
+    lines = summarise(dataset.problems)
+    for line in lines[:shown]:
+        logger.warning("%s", line)
+    if len(lines) > shown:
+        logger.warning("... and %d more (see the report)", len(lines) - shown)

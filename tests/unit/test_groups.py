@@ -114,6 +114,14 @@ def test_leakage_check_warns_on_clumps_only(clumped: bool) -> None:
         assert "--groups" in check.message() and check.drop > 0.2
 
 
+def test_a_large_drop_whose_interval_reaches_the_random_score_is_no_warning() -> None:
+    from handful.selection.leakage import warns
+
+    assert warns(0.95, 0.70, 0.85)
+    assert not warns(0.95, 0.70, 1.0)  # 20 independent photos: four clusters, an interval up to 1.0
+    assert not warns(0.95, 0.92, 0.90)  # below the interval, but too small a drop to matter
+
+
 def test_leakage_check_runs_on_a_cheap_head_when_racing_stopped_the_linear_proxy() -> None:
     """The chosen model is a costly head and the frozen linear head was stopped by racing (default preset,
     spoken digits, 2 of 4 rotations): the check runs on the best cheap head that ran every fold instead."""

@@ -107,16 +107,20 @@ def test_speaker_groups_are_honoured_and_clumps_are_warned_about(tmp_path: Path)
     assert plain.cv_score_.mean > grouped.cv_score_.mean  # random folds flatter: the clips of one voice leak
 
 
+def photos_copy(target: Path, per_class: int) -> Path:
+    """The first ``per_class`` ants and bees of ants_bees train/, linked (read in place) under ``target``."""
+    source = shared("images", "ants_bees", "train")
+    for label in ("ants", "bees"):
+        (target / label).mkdir(parents=True)
+        for photo in sorted((source / label).glob("*.jpg"))[:per_class]:
+            (target / label / photo.name).symlink_to(photo)
+    return target
+
+
 def test_twenty_photos_are_too_few_to_tell_clumps_so_nothing_is_said(tmp_path: Path) -> None:
     """Ten ants and ten bees, independent photos: the check had warned here (clustered 0.47-0.54 against 0.90, four
     clusters that follow the classes). Under 40 examples it does not run, and the CLI says nothing of clumps."""
-    source = shared("images", "ants_bees", "train")
-    data = tmp_path / "photos"
-    for label in ("ants", "bees"):
-        (data / label).mkdir(parents=True)
-        for photo in sorted((source / label).glob("*.jpg"))[:10]:
-            (data / label / photo.name).symlink_to(photo)
-    clf = handful.Classifier(preset="fast", random_state=0, verbose=0).fit(data)
+    clf = handful.Classifier(preset="fast", random_state=0, verbose=0).fit(photos_copy(tmp_path / "photos", 10))
     assert clf.protocol_ is not None and not clf.protocol_["grouped"]
     assert clf.leakage_ is None
 
@@ -124,12 +128,7 @@ def test_twenty_photos_are_too_few_to_tell_clumps_so_nothing_is_said(tmp_path: P
 def test_a_prediction_runs_only_the_chosen_network_distances_included(tmp_path: Path) -> None:
     """The distance to the training data is measured in the chosen backbone, so serving a Lite2 model does not run
     Lite0 beside it (one photo through the API: p50 182 ms -> 65 ms, benchmarks/README.md)."""
-    source = shared("images", "ants_bees", "train")
-    data = tmp_path / "data"
-    for label in ("ants", "bees"):
-        (data / label).mkdir(parents=True)
-        for photo in sorted((source / label).glob("*.jpg"))[:15]:
-            (data / label / photo.name).symlink_to(photo)
+    data = photos_copy(tmp_path / "data", 15)
     cache = tmp_path / "cache"
     clf = handful.Classifier(preset="fast", backbone=["efficientnet-lite0", "efficientnet-lite2"], learners="linear",
                              random_state=0, verbose=0, cache_dir=cache).fit(data)

@@ -183,10 +183,11 @@ class Search:
                 if cannot_close(result.balanced, leader.balanced[:end], self._test_fraction()):
                     result.status, result.oof_proba = "stopped", None  # partial: never a winner nor a member
                     result.message = (
-                        f"stopped after {end} of {n} folds: {np.mean(result.balanced):.3f} against "
+                        f"after {end} of {n} folds: {np.mean(result.balanced):.3f} against "
                         f"{np.mean(leader.balanced[:end]):.3f} for {leader.candidate.backbone} + "
                         f"{leader.candidate.learner} on the same folds, too far behind to catch up")
-                    logger.info("%s + %s %s", result.candidate.backbone, result.candidate.learner, result.message)
+                    logger.info("%s + %s stopped %s", result.candidate.backbone, result.candidate.learner,
+                                result.message)
                     stopped[j] = result
             live = [j for j in live if j not in stopped]
             if not live:

@@ -113,3 +113,21 @@ def test_messages_with_square_brackets_are_printed_whole(capsys: pytest.CaptureF
                                       trust_=None))
     printed = " ".join(capsys.readouterr().out.split())
     assert "(?P<group>[a-z]+)" in printed and "photos/[2024]/a.jpg" in printed
+
+
+def test_heads_skipped_for_one_reason_are_one_row_on_the_terminal() -> None:
+    from handful.cli.output import _fold_skipped
+
+    def row(backbone: str, learner: str, status: str = "skipped", message: str = "best backbone only",
+            augment: str = "") -> dict[str, object]:
+        return {"backbone": backbone, "learner": learner, "kind": "pretrained", "status": status,
+                "message": message, "augment": augment}
+
+    rows = [row("e5", "linear", "ok", ""), row("minilm", "mlp"), row("minilm", "cosine"),
+            row("minilm:trunk", "finetune"),
+            row("minilm", "vae"), row("minilm", "linear", augment="k"), row("minilm", "mlp", augment="k"),
+            row("lite0", "mlp", message="not tried: no headroom"), row("minilm", "linear", "stopped", "after 3")]
+    shown = [(r["backbone"], r["learner"], bool(r["augment"])) for r in _fold_skipped(rows)]
+    assert shown == [("e5", "linear", False), ("minilm", "mlp, cosine, vae", False),
+                     ("minilm:trunk", "finetune", False),
+                     ("minilm", "linear, mlp", True), ("lite0", "mlp", False), ("minilm", "linear", False)]

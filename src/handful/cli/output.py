@@ -99,11 +99,28 @@ def brief(estimate: dict[str, Any] | None) -> str:
     return f"{estimate['mean']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]" if estimate else "-"
 
 
+def _fold_skipped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The leaderboard as the terminal shows it: the heads skipped on one backbone for one reason are one row
+    ("mlp, cosine, vae"), where the first of them stood; the model card keeps a row each."""
+    folded: list[dict[str, Any]] = []
+    where: dict[tuple[str, str, str, bool], int] = {}
+    for row in rows:
+        key = (row["backbone"], row["kind"], row.get("message") or "", bool(row.get("augment")))
+        if row["status"] != "skipped" or key not in where:
+            if row["status"] == "skipped":
+                where[key] = len(folded)
+            folded.append(row)
+        else:
+            first = folded[where[key]]
+            folded[where[key]] = {**first, "learner": f"{first['learner']}, {row['learner']}"}
+    return folded
+
+
 def show_training(clf: Classifier, out: Path | None) -> None:
     table = Table(title="Leaderboard (repeated stratified cross-validation)", show_lines=False)
     for column in ("backbone", "head", "kind", "balanced accuracy: mean ± sd [95% CI]", "seconds"):
         table.add_column(column)
-    for row in clf.leaderboard_:
+    for row in _fold_skipped(clf.leaderboard_):
         augmented = bool(row.get("augment"))
         chosen = (row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_
                   and augmented == bool(getattr(clf, "augment_", "")))

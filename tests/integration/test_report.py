@@ -78,6 +78,21 @@ def test_diagnosis_flags_overfitting_with_advice() -> None:
     assert found.evidence["gap"] == pytest.approx(0.3)
 
 
+def test_overfitting_advice_knows_what_the_search_already_tried() -> None:
+    record = {"strength": "light", "views": 4, "transforms": ["synonym"], "used": False, "tried": True, "gains": []}
+    tried = " ".join(diagnose(0.92, 0.41, list("abcde"), "text", "prototypes", augmentation=record).advice)
+    assert "4 augmented views of each example (light) were tried and did not score better" in tried
+    assert "`--augment strong` may" in tried and "paraphrases" not in tried
+    assert "Prefer a simpler head (prototypes)" not in tried and "already the simplest" in tried
+    used = " ".join(diagnose(0.92, 0.41, list("abcde"), "text", "linear",
+                             augmentation={**record, "used": True, "strength": "strong"}).advice)
+    assert "already learns from 4 augmented views of each example (strong)" in used
+    assert "Prefer a simpler head (prototypes)" in used
+    skipped = " ".join(diagnose(0.92, 0.41, list("abcde"), "text", "linear", augmentation={**record, "tried": False})
+                       .advice)
+    assert "augment the texts (paraphrases" in skipped
+
+
 def test_diagnosis_underfitting_and_fine() -> None:
     assert diagnose(0.75, 0.72, ["a", "b"], "text", "linear").verdict == "underfitting"
     assert "larger backbone" in " ".join(diagnose(0.75, 0.72, ["a", "b"], "text", "linear").advice)

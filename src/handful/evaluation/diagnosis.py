@@ -65,6 +65,7 @@ def diagnose(
     curve: LearningCurve | None = None,
     confusion: np.ndarray | list[list[int]] | None = None,
     label_issues: list[dict[str, Any]] | None = None,
+    augmentation: dict[str, Any] | None = None,
 ) -> Diagnosis:
     """Read the evidence and say what is wrong, if anything, and what to do about it.
 
@@ -78,6 +79,8 @@ def diagnose(
         curve: the learning curve, if one was measured.
         confusion: out-of-fold confusion matrix (rows: given label, columns: predicted).
         label_issues: suspected label errors, dicts with at least the given label under ``given``.
+        augmentation: the model card's augmentation record (see ``selection.plan.augmentation_record``), so the
+            advice does not suggest what the search already tried.
 
     Example:
         >>> print(diagnose(1.0, 0.7, ["a", "b"], "image", "mlp").verdict)
@@ -109,7 +112,7 @@ def diagnose(
         advice.append("Collect more labelled examples: the surest cure." if not flat else
                       "More of the same examples will not close the gap (the learning curve is flat); collect more "
                       "varied ones (other lighting, speakers, writers, backgrounds).")
-        advice.append(f"To stretch the examples you have, {AUGMENT.get(modality, 'augment the examples')}.")
+        advice.append(_augment_advice(modality, augmentation))
         advice.append(_learner_advice(learner, "overfit_advice") or Learner.overfit_advice)
     elif train_score < UNDERFIT_TRAIN:
         verdict = "underfitting"
@@ -135,6 +138,19 @@ def diagnose(
                       "colour, loudness or word choice rather than content; check the data is sorted by what you mean.")
     advice += _class_advice(classes, curve, confusion, label_issues)
     return Diagnosis(verdict, headline, evidence, advice)
+
+
+def _augment_advice(modality: str, record: dict[str, Any] | None) -> str:
+    """Augmentation advice that knows what the search did: used it, tried it without gain, or never tried it."""
+    how = AUGMENT.get(modality, "augment the examples")
+    if not record or not record.get("tried"):
+        return f"To stretch the examples you have, {how}."
+    views = f"{record.get('views', 'several')} augmented views of each example ({record.get('strength', 'light')})"
+    if record.get("used"):
+        return f"The model already learns from {views}; `--augment strong` stretches the examples further."
+    stronger = " `--augment strong` may;" if record.get("strength") != "strong" else ""
+    return (f"{views.capitalize()} were tried and did not score better in cross-validation:{stronger} examples "
+            "that differ in ways augmentation cannot imitate help more.")
 
 
 def _learner_advice(learner: str, kind: str) -> str | None:

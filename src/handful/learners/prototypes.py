@@ -17,6 +17,8 @@ class PrototypeHead(Learner):
     description = "nearest class prototype (cosine)"
     cheap = True
     underfit_advice = "Try a more flexible head (`learners=['mlp']`)."
+    overfit_advice = ("The head is already the simplest there is (one mean a class): the gap comes from having few "
+                      "examples, not from the head.")
 
     def __init__(self, scaling: str = "l2", temperature: float = 20.0) -> None:
         super().__init__(scaling)

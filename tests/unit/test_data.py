@@ -44,10 +44,13 @@ def test_corrupt_and_empty_files_are_skipped_and_named(image_folder: Path) -> No
     (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     (image_folder / "blue" / "empty.png").write_bytes(b"")
     (image_folder / "blue" / "notes.txt").write_text("hello")
+    (image_folder / "blue" / "words.png").write_text("hello")  # PIL names its in-memory buffer, not the file
     data = load(image_folder).train
     assert len(data) == 16
     where = {Path(p.where).name: p.message for p in data.problems}
     assert "not a readable image" in where["broken.jpg"]
+    assert "copy it again from its source" in where["broken.jpg"]
+    assert "in no image format handful reads" in where["words.png"] and " at 0x" not in where["words.png"]
     assert where["empty.png"] == "the file is empty (0 bytes)"
     assert ".txt is not a supported image type" in where["notes.txt"]
 

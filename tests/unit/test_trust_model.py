@@ -111,7 +111,7 @@ def test_a_repeated_example_is_kept_in_one_group() -> None:
     texts = TEXTS + [TEXTS[0]]  # the same review twice: it must never be on both sides of a split
     clf = tiny("text").fit(texts, LABELS + [LABELS[0]])
     assert clf.protocol_ is not None and clf.protocol_["near_duplicates_merged"] == 1
-    assert clf.protocol_["text"] == "stratified 5-fold, 2 repeats, near-duplicates kept together (1 pairs)"
+    assert clf.protocol_["text"] == "stratified 5-fold, 2 repeats, near-duplicates kept together (1 pair)"
     assert clf.groups_ is not None and clf.groups_[0] == clf.groups_[-1]
     assert len(set(clf.groups_)) == len(texts) - 1
 

@@ -65,6 +65,15 @@ def read_bytes(path: Path) -> bytes:
         raise BadInputError(f"cannot read the file ({error.strerror or error})") from error
 
 
+def _unreadable(error: Exception) -> str:
+    """What the user reads for an image PIL cannot open: what was wrong, in words, and what to do about it."""
+    if isinstance(error, Image.UnidentifiedImageError):  # its message names an in-memory buffer, not the file
+        return ("not a readable image: its content is in no image format handful reads (JPEG, PNG, GIF, WebP, BMP, "
+                "TIFF); export it as one of those or remove it")
+    return (f"not a readable image ({type(error).__name__}: {error}); export or copy it again from its source, or "
+            "remove it")
+
+
 def image_size(data: bytes) -> tuple[int, int]:
     """Width and height from an image's header, without decoding a pixel (BadInputError if unreadable)."""
     try:
@@ -73,7 +82,7 @@ def image_size(data: bytes) -> tuple[int, int]:
     except Image.DecompressionBombError as error:
         raise TooLargeError(f"refused as a possible decompression bomb ({error})") from error
     except Exception as error:  # PIL raises many types for corrupt data; all mean the same to the user
-        raise BadInputError(f"not a readable image ({type(error).__name__}: {error})") from error
+        raise BadInputError(_unreadable(error)) from error
 
 
 def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, short_side: int | None = None) -> Image.Image:
@@ -107,7 +116,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, short_side: in
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise TooLargeError(f"refused as a possible decompression bomb ({error})") from error
     except Exception as error:  # PIL raises many types for corrupt data; all mean the same to the user
-        raise BadInputError(f"not a readable image ({type(error).__name__}: {error})") from error
+        raise BadInputError(_unreadable(error)) from error
     if image.mode.startswith("I") or image.mode == "F":
         image = _to_8bit(image)
     target = _shrunk(image.size, short_side)

@@ -277,7 +277,8 @@ def describe_protocol(folds: Folds, repeats: int, groups: np.ndarray | None, sou
         "groups": {str(n): int(c) for n, c in zip(names[:50], sizes[:50], strict=True)},
     })
     if source is None:  # only near-duplicates were put together
-        record["text"] = f"stratified {per_repeat}-fold, {times}, near-duplicates kept together ({merged} pairs)"
+        pairs = f"{merged} pair" + ("" if merged == 1 else "s")
+        record["text"] = f"stratified {per_repeat}-fold, {times}, near-duplicates kept together ({pairs})"
         record["scores_for"] = "new examples like the training ones (independent of them)"
     else:
         record["text"] = f"grouped {per_repeat}-fold, {times}, {len(names)} groups"

@@ -253,7 +253,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.augment_ = winner.candidate.augment
         self.augmentation_ = plan.augmentation_record(cfg, results, winner)
         self.head_ = head
-        pool_record.gains = selection.pool_gains(results)
+        pool_record.gains, pool_record.untried = selection.pool_gains(results), selection.pool_untried(results)
         if pool_features is not None and pool_features.embedded:  # embedded for its candidates: measured for free
             seen = pool_features.embedded[0]
             pool_record.note_unlike(unlike_labelled(features_for(seen), pool_features[seen], seen, folds))

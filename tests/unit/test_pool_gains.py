@@ -4,7 +4,7 @@ a head tried with and without augmented views is two candidates, with a gain eac
 from __future__ import annotations
 
 from handful.evaluation.metrics import Estimate
-from handful.selection import leaderboard, pool_gains
+from handful.selection import leaderboard, pool_gains, pool_untried
 from handful.selection.results import Candidate, Result
 
 
@@ -22,3 +22,15 @@ def test_a_plain_and_an_augmented_pool_head_keep_their_own_gains() -> None:
     assert rows[("self-training", "")]["gain_over_labelled_only"] == -0.0875
     assert rows[("self-training", "light-4")]["gain_over_labelled_only"] == -0.1
     assert "gain_over_labelled_only" not in rows[("linear", "")]
+
+
+def test_a_pool_whose_options_were_all_skipped_is_said_to_be_untried_not_used() -> None:
+    reason = "not tried: mfcc-shape + linear already scores 1.000; on 40 examples no costlier candidate could be told"
+    skipped = [Result(Candidate("mfcc-shape", name, "standard", "engineered"), status="skipped", message=reason)
+               for name in ("mlp", "self-training", "label-spreading")]
+    results = [scored("linear", 1.0), *skipped]
+    assert pool_untried(results) == reason.removeprefix("not tried: ") and pool_gains(results) == []
+    assert pool_untried([scored("linear", 1.0)]) is None  # no pool option planned: nothing to say
+    assert pool_untried([*results, scored("self-training", 0.9)]) is None  # one was scored: it has a gain
+    behind = Result(Candidate("mfcc-shape", "vae", "standard", "engineered"), status="stopped", message="after 3")
+    assert pool_untried([*results, behind]) is None  # tried, and fell too far behind to catch up

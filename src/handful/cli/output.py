@@ -146,9 +146,13 @@ def show_training(clf: Classifier, out: Path | None) -> None:
     if pool and (pool.get("used") or pool.get("messages")):
         gains = ", ".join(f"{g['learner']}{' + augmented' if g.get('augment') else ''} {g['gain']:+.3f}"
                           for g in pool.get("gains", []))
-        console.print(f"Unlabelled pool: {pool['used']} input(s) used ({', '.join(pool['sources'])})"
-                      + (f"; gain over the best labelled-only candidate: {gains}" if gains else "")
-                      + ("; the chosen model learnt from it" if pool.get("used_by_model") else ""), highlight=False)
+        untried = pool.get("untried")
+        console.print(escape(f"Unlabelled pool: {pool['used']} input(s) {'read' if untried else 'used'} "
+                             f"({', '.join(pool['sources'])})"
+                             + (f"; gain over the best labelled-only candidate: {gains}" if gains else "")
+                             + (f"; no option that learns from it was tried ({untried})" if untried else "")
+                             + ("; the chosen model learnt from it" if pool.get("used_by_model") else "")),
+                      highlight=False)
         for message in pool.get("messages", [])[:5]:
             console.print(f"  [yellow]{escape(message)}[/]", highlight=False)
     if clf.baseline_ and clf.baseline_["balanced_accuracy"]:

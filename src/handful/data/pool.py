@@ -58,6 +58,7 @@ class PoolRecord:
     problems: list[str] = field(default_factory=list)
     gains: list[dict[str, Any]] = field(default_factory=list)  # each pool candidate's gain over labelled-only
     unlike: dict[str, Any] | None = None  # how much of the pool is unlike every labelled example (evaluation.ood)
+    untried: str | None = None  # why no candidate that learns from the pool was scored, when none was
 
     def note_unlike(self, found: dict[str, Any]) -> None:
         """Keep how much of the pool is unlike the labelled examples (:func:`handful.evaluation.ood.unlike_labelled`);
@@ -70,7 +71,8 @@ class PoolRecord:
     def as_dict(self) -> dict[str, Any]:
         return {"sources": self.sources, "found": self.found, "usable": self.usable, "used": self.used,
                 "cap": self.cap, "messages": self.messages, "problems": self.problems[:100],
-                "n_problems": len(self.problems), "gains": self.gains, "unlike": self.unlike}
+                "n_problems": len(self.problems), "gains": self.gains, "unlike": self.unlike,
+                "untried": self.untried}
 
 
 def _read(source: Any, modality: str, text_column: str | None) -> Dataset:

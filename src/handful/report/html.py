@@ -281,9 +281,11 @@ class Report:
         counts = "".join(f" The chosen model was trained on {sum(params[k])} {what} rows besides the labelled "
                          f"examples." for k, what in made.items() if k in params)
         verdict = ("The chosen model learnt from them." if record.get("used_by_model") else
+                   f"No semi-supervised option was tried ({_e(record['untried'])})." if record.get("untried") else
                    "The chosen model did not use them: no semi-supervised option scored better.")
         notes = "".join(f" {_e(m)}." for m in record.get("messages", []))
-        return (f'<p id="unlabelled"><b>Unlabelled inputs</b>: {record["used"]} used '
+        return (f'<p id="unlabelled"><b>Unlabelled inputs</b>: {record["used"]} '
+                f'{"read" if record.get("untried") else "used"} '
                 f'({_e(", ".join(record.get("sources", [])))}).{notes} {verdict}{counts} "gain from the remedy" for '
                 f'a semi-supervised option is its score minus that of the best option that learnt from the '
                 f'labelled examples only; cross-validation folds are scored on labelled examples only.</p>')

@@ -34,6 +34,15 @@ def pool_gains(results: list[Result]) -> list[dict[str, Any]]:
             for r in scored if uses_pool(r.candidate) and r.estimate is not None]
 
 
+def pool_untried(results: list[Result]) -> str | None:
+    """Why no candidate that learns from the pool was tried (the first one's reason for skipping it), or None when
+    one was tried (scored, or stopped for falling behind) or none was planned."""
+    planned = [r for r in results if uses_pool(r.candidate)]
+    if not planned or any(r.status != "skipped" for r in planned):
+        return None
+    return (planned[0].message or "skipped").removeprefix("not tried: ")
+
+
 def leaderboard(results: list[Result], gains: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every result's row, best cross-validated balanced accuracy first; a pool candidate's row carries its
     ``gain_over_labelled_only`` (from :func:`pool_gains`)."""

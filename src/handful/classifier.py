@@ -447,8 +447,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in suggested]
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:
-        """Accuracy (with a 95% Wilson interval), balanced accuracy and per-class scores on labelled data.
-
+        """Accuracy (with a 95% Wilson interval), balanced accuracy and per-class scores on labelled data; under
+        ``trust``, calibration error, set coverage and the share flagged as unlike anything it learned.
         Examples whose label the model does not know are left out and listed under ``problems``.
         """
         self._check_fitted()
@@ -463,10 +463,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
                              f"the model's classes are {listed(repr(c) for c in sorted(known))}.")
         dataset = dataset.subset(keep)
         y_true = np.asarray([known[str(label)] for label in dataset.labels], dtype=np.int64)
-        calibrated, raw, _ = self._raw(dataset)
+        calibrated, raw, distances = self._raw(dataset, distances=True)
         metrics = holdout_metrics(y_true, calibrated, [str(c) for c in self.classes_])
         trust = getattr(self, "trust_", None)
-        metrics["trust"] = held_out_trust(trust, raw, y_true) if trust is not None else None
+        metrics["trust"] = held_out_trust(trust, raw, y_true, distances) if trust is not None else None
         metrics["problems"] = [str(p) for p in problems]
         return metrics
 

@@ -101,5 +101,7 @@ def test_evaluate_results_are_kept_with_the_model_and_shown(model: tuple[handful
     assert loaded.evaluations_[0]["accuracy"] == saved[0]["accuracy"]
     page = loaded.report_.html()
     assert 'id="evaluations"' in page and f"{saved[0]['accuracy']:.3f}" in page
+    trust = saved[0]["trust"]  # its own training photos: none unlike what it learned
+    assert trust["unlike_share"] == 0.0 and f"<td>0% ({trust['unlike_expected']:.0%})</td>" in page
     clf.save(path)  # saving over it is allowed, and starts a new list: the scores belonged to the old model
     assert handful.load(path).evaluations_ == []

@@ -55,6 +55,7 @@ def test_calibrated_sets_cover_unseen_photos_and_survive_save_load(ants: tuple[h
     trust = metrics["trust"]
     assert 0.85 <= trust["set_coverage"] <= 0.99  # 90% sets on photos the model never saw
     assert trust["ece"] <= trust["ece_before"] + 0.02
+    assert trust["unlike_share"] <= 0.15 and trust["unlike_more"] is False  # photos like the training ones
     files = sorted(val.glob("*/*.jpg"))[:12]
     loaded = handful.Classifier.load(saved)
     assert loaded.predict_sets(files) == clf.predict_sets(files)
@@ -80,6 +81,23 @@ def test_photos_of_another_domain_are_flagged_and_abstained_on(ants: tuple[handf
     assert answers[Path(flagged).name]["label"] == "unknown"
     assert answers[Path(flagged).name]["ood"]["flag"] is True
     assert answers[own[0].name]["label"] in ("ants", "bees")
+
+
+def test_evaluating_on_data_of_another_domain_says_it_differs(ants: tuple[handful.Classifier, Path],
+                                                                 tmp_path: Path) -> None:
+    """Labelled data unlike the training data: its scores do not carry over, and `handful evaluate` says so."""
+    from typer.testing import CliRunner
+
+    from handful.cli import app
+
+    model = shutil.copytree(ants[1], tmp_path / "model")  # evaluate keeps its scores in the model folder
+    other_domain_photos(tmp_path / "others" / "ants", n=20)
+    result = CliRunner().invoke(app, ["evaluate", str(model), str(tmp_path / "others")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "were flagged as unlike anything it learned (about 5% for data like its training data): this data " \
+           "differs from what it learned" in said
+    assert "differs</b>" in handful.load(model).report_.html()  # the evaluation, kept with the model, says so
 
 
 def speakers_copy(target: Path, speakers: tuple[str, ...], per_digit: int) -> Path:

@@ -145,7 +145,7 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Score MODEL on labelled DATA: accuracy with a 95% interval, balanced accuracy, per-class scores, calibration
-    error and how often the prediction sets hold the true label."""
+    error, how often the prediction sets hold the true label, and how much of DATA is unlike what it learned."""
     setup(quiet)
     output_format = "json" if json_output else check_format(output_format)
     try:
@@ -184,6 +184,13 @@ def evaluate(
         console.print(f"Calibration error (ECE) {trust['ece']:.3f} (uncalibrated {trust['ece_before']:.3f}); "
                       f"{trust['set_level']:.0%} prediction sets held the true label for {trust['set_coverage']:.3f} "
                       f"of the examples, with {trust['set_mean_size']:.2f} labels on average", highlight=False)
+        if "unlike_share" in trust:
+            said = (f"{trust['unlike_share']:.0%} were flagged as unlike anything it learned (about "
+                    f"{trust['unlike_expected']:.0%} for data like its training data)")
+            if trust["unlike_more"]:
+                said = (f"[yellow]{said}: this data differs from what it learned, so its scores here may not hold "
+                        "for the training data's kind, nor the other way round; check it, or train on some of it[/]")
+            console.print(said, highlight=False)
     table = Table("class", "precision", "recall", "support")
     for name, scores in metrics["per_class"].items():
         table.add_row(name, *(f"{scores[k]:.3f}" if scores[k] is not None else "-" for k in ("precision", "recall")),

@@ -123,6 +123,15 @@ class OODDetector:
                    None if scores is None else np.asarray(scores))
 
 
+def more_unlike(share: float, detector: OODDetector, n: int) -> bool:
+    """Whether ``share`` flagged of ``n`` inputs is clearly more than data like the training data would have: above
+    the false alarms by ``UNLIKE_Z`` binomial errors (the threshold's, a quantile of the training scores, and the
+    sample's) and at least ``UNLIKE_TIMES`` the false alarms (see :func:`unlike_labelled`)."""
+    alarm = detector.false_alarm
+    error = np.sqrt(alarm * (1 - alarm) * (1 / (len(detector.reference) + 1) + 1 / max(n, 1)))
+    return bool(share > max(alarm + UNLIKE_Z * error, UNLIKE_TIMES * alarm))
+
+
 def unlike_labelled(labelled: Any, pool: Any, backbone: str, folds: list[tuple[np.ndarray, np.ndarray]]
                     ) -> dict[str, Any]:
     """How much of the pool lies farther from every labelled example than all but ``FALSE_ALARM`` of the labelled
@@ -147,9 +156,7 @@ def unlike_labelled(labelled: Any, pool: Any, backbone: str, folds: list[tuple[n
     detector = OODDetector.fit(labelled, folds)
     share = float(np.mean(detector.flag(pool)))
     alarm = detector.false_alarm
-    error = np.sqrt(alarm * (1 - alarm) * (1 / (len(detector.reference) + 1) + 1 / max(len(pool), 1)))
-    told = share > max(alarm + UNLIKE_Z * error, UNLIKE_TIMES * alarm)
-    warning = "" if not told else (
+    warning = "" if not more_unlike(share, detector, len(pool)) else (
         f"{share:.0%} of the unlabelled pool is unlike every labelled example (in {backbone}, {alarm:.0%} "
         "of labelled examples would be): cross-validation scores labelled examples only, so it cannot tell how "
         "the model does on inputs like these, or whether learning from the pool helps with them. Label some of "

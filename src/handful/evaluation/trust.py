@@ -33,7 +33,7 @@ from handful.evaluation.calibration import (
     fit_calibration,
 )
 from handful.evaluation.conformal import DEFAULT_LEVEL, ConformalSets
-from handful.evaluation.ood import FALSE_ALARM, OODDetector
+from handful.evaluation.ood import FALSE_ALARM, OODDetector, more_unlike
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +113,17 @@ def fit_trust(
     return Trust(calibration.calibrator, sets, ood, summary)
 
 
-def held_out_trust(trust: Trust, proba: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Calibration and set coverage on labelled data the model did not train on (``proba``: uncalibrated)."""
+def held_out_trust(trust: Trust, proba: np.ndarray, y: np.ndarray,
+                   distances: np.ndarray | None = None) -> dict[str, Any]:
+    """Calibration and set coverage on labelled data the model did not train on (``proba``: uncalibrated) and,
+    given each input's ``distances`` to the training data, the share flagged as unlike anything it learned beside
+    the share expected of data like the training data (the detector's false-alarm rate)."""
     calibrated = trust.calibrator.transform(proba)
     covered = trust.sets.coverage(calibrated, y)
-    return {"ece_before": expected_calibration_error(proba, y), "ece": expected_calibration_error(calibrated, y),
-            "set_coverage": covered["coverage"], "set_mean_size": covered["mean_size"], "set_level": covered["level"]}
+    found = {"ece_before": expected_calibration_error(proba, y), "ece": expected_calibration_error(calibrated, y),
+             "set_coverage": covered["coverage"], "set_mean_size": covered["mean_size"], "set_level": covered["level"]}
+    if distances is not None and trust.ood is not None and len(distances):
+        share = float(np.mean(distances > trust.ood.threshold))
+        found |= {"unlike_share": share, "unlike_expected": trust.ood.false_alarm,
+                  "unlike_more": more_unlike(share, trust.ood, len(distances))}
+    return found

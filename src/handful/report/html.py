@@ -346,11 +346,14 @@ class Report:
             f'<tr><td>{_e(r.get("evaluated", ""))}</td><td>{_e(r.get("data", ""))}</td><td>{r.get("n", "")}</td>'
             f'<td>{_fmt(r.get("accuracy"), 3)} <span class=muted>({_fmt((r.get("accuracy_interval") or [None])[0], 3)}'
             f'-{_fmt((r.get("accuracy_interval") or [None, None])[1], 3)})</span></td>'
-            f'<td>{_fmt(r.get("balanced_accuracy"), 3)}</td></tr>' for r in reversed(records))
+            f'<td>{_fmt(r.get("balanced_accuracy"), 3)}</td><td>{_unlike(r.get("trust"))}</td></tr>'
+            for r in reversed(records))
         return ('<h2 id="evaluations">Evaluations on new data (handful evaluate)</h2><p>Scores on labelled data the '
-                'model never saw, saved with the model each time it was evaluated.</p><table><tr><th>when</th><th>'
-                'data</th><th>examples</th><th>accuracy (95% range)</th><th>balanced accuracy</th></tr>'
-                f'{rows}</table>')
+                'model never saw, saved with the model each time it was evaluated. "Unlike what it learned": the '
+                'share flagged as unlike anything it learned, against the share expected of data like the training '
+                'data; where it is clearly more, that data differs and its scores may not carry over.</p><table><tr>'
+                '<th>when</th><th>data</th><th>examples</th><th>accuracy (95% range)</th><th>balanced accuracy</th>'
+                f'<th>unlike what it learned (expected)</th></tr>{rows}</table>')
 
     def _curve(self) -> str:
         curve = getattr(self.clf, "learning_curve_", None)
@@ -411,6 +414,14 @@ def _timings_table(seconds: dict[str, float], fit_seconds: float) -> str:
     return (f'<details id="timings"><summary>Where the {fit_seconds:.0f} s of training went</summary><table><tr>'
             f'<th>stage</th><th>seconds</th><th>share</th></tr>{rows}</table><p class="muted">A stage\'s seconds '
             'include those of the stages indented under it.</p></details>')
+
+
+def _unlike(trust: dict[str, Any] | None) -> str:
+    """An evaluation's share unlike the training data beside the expected share, marked when clearly more."""
+    if not trust or "unlike_share" not in trust:
+        return "-"
+    said = f'{trust["unlike_share"]:.0%} ({trust["unlike_expected"]:.0%})'
+    return f"<b>{said}: differs</b>" if trust.get("unlike_more") else said
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:

@@ -188,8 +188,8 @@ def evaluate(
             said = (f"{trust['unlike_share']:.0%} were flagged as unlike anything it learned (about "
                     f"{trust['unlike_expected']:.0%} for data like its training data)")
             if trust["unlike_more"]:
-                said = (f"[yellow]{said}: this data differs from what it learned, so its scores here may not hold "
-                        "for the training data's kind, nor the other way round; check it, or train on some of it[/]")
+                said = (f"[yellow]{said}: this data differs from what it learned, and a score on one need not hold "
+                        "on the other; check it, or train on some of it[/]")
             console.print(said, highlight=False)
     table = Table("class", "precision", "recall", "support")
     for name, scores in metrics["per_class"].items():

@@ -358,7 +358,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         distance = trust.ood.score(found[str(self.ood_backbone_)]) if ood and trust is not None else None
         return calibrated, raw, distance
 
-    def predict_sets(self, X: Any, coverage: float | None = None) -> list[list[str]]:
+    def predict_sets(self, X: Any, coverage: float | None = None) -> list[list[Any]]:
         """The prediction set of each input: the classes that, together, hold the true one ``coverage`` of the time
         (90% by default; see :mod:`handful.evaluation.conformal`). One label means the model is sure; several, that
         it cannot tell them apart; none, that no label is likely enough for that coverage.
@@ -368,7 +368,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             [['ants'], ['ants', 'bees']]
         """
         proba = self.predict_proba(X)
-        return [[str(self.classes_[i]) for i in np.flatnonzero(row)] for row in self._sets(proba, coverage)]
+        return [self.classes_[np.flatnonzero(row)].tolist() for row in self._sets(proba, coverage)]  # as predict's
 
     def _sets(self, proba: np.ndarray, coverage: float | None) -> np.ndarray:
         return prediction_sets(getattr(self, "trust_", None), proba, coverage)

@@ -131,3 +131,11 @@ def test_report_has_a_how_far_to_trust_it_section(grouped: tuple[Classifier, Cla
     assert "grouped 4-fold, 2 repeats, 4 groups" in page and "4 groups of 4 to 4 examples" in page
     assert 'alt="calibration"' in page and "holds the right one 90% of the time" in page
     assert "Unlike anything it learned." in page
+
+
+def test_sets_hold_the_classes_as_given_like_predict() -> None:
+    """Labels given as integers come back as integers from predict_sets, as from predict, not as strings."""
+    clf = tiny("text", cv_repeats=1).fit(TEXTS, [1] * len(POSITIVE) + [0] * len(NEGATIVE))
+    sets = clf.predict_sets(TEXTS[:3], coverage=0.99)
+    assert all(type(label) is int for found in sets for label in found) and sets[0]
+    assert clf.predict(TEXTS[:1])[0] in sets[0]

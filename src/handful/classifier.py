@@ -24,7 +24,7 @@ from handful.data import Dataset, Problem
 from handful.data.checks import check_trainable
 from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
-from handful.data.inputs import labelled_data, prediction_inputs, training_data
+from handful.data.inputs import labelled_data, prediction_inputs, suggestion_inputs, training_data
 from handful.data.labels import class_positions, label_kind, typed_classes
 from handful.data.pool import gather as gather_pool
 from handful.evaluation import noise
@@ -412,8 +412,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         """The ``n`` unlabelled inputs worth labelling next, best first: uncertain, and unlike each other.
 
         Args:
-            X: a folder of unlabelled files (flat or not; sub-folder names are ignored), for text models a
-                CSV/TSV/JSONL table or a .txt file (one text a line), or a list of paths or texts.
+            X: a folder of unlabelled files (of data laid out for training, only its unlabelled/ folder or rows), for
+                text models a CSV/TSV/JSONL table or a .txt file (one text a line), or a list of paths or texts.
             n: how many to suggest.
             method: the strategy; ``None`` for the default, ``"cluster"`` (the most uncertain of each of ``n``
                 groups among the ``5 n`` most uncertain); ``"diverse"`` (uncertainty times distance to those
@@ -433,7 +433,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         method = next_to_label.DEFAULT if method is None else method
         if method not in next_to_label.METHODS:
             raise ValueError(f"method must be one of {', '.join(next_to_label.METHODS)}, got {method!r}")
-        pool = self._inputs(X)
+        pool = suggestion_inputs(X, self.modality_, list(map(str, self.classes_)), self.text_column, self.label_column)
         if len(pool) == 0:
             raise ValueError("no usable unlabelled input to choose from."
                              + "".join(f"\n{p}" for p in pool.problems[:10]))

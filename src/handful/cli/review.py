@@ -98,7 +98,9 @@ def check(
 
 def suggest(
     model: ModelFolder,
-    unlabelled: Annotated[Path, typer.Argument(help="A folder of unlabelled files (text models: a CSV or TXT).")],
+    unlabelled: Annotated[Path, typer.Argument(
+        help="A folder of unlabelled files (text models: a CSV or TXT). Training data (class folders, a labelled "
+             "table) gives only its unlabelled/ folder or its rows without a label.")],
     n: Annotated[int, typer.Option("-n", help="How many examples to suggest.")] = 20,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the suggestions to this CSV.")] = None,
     method: Annotated[str | None, typer.Option(

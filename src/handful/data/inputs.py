@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from handful.data.dataset import MODALITIES, Dataset, LoadedData
 from handful.data.sources import from_inputs, load, read_unlabelled
 
 TEXT_FILES = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
+logger = logging.getLogger(__name__)
 
 
 def training_data(X: Any, y: Sequence[Any] | None, modality: str | None, text_column: str | None = None,
@@ -59,3 +61,33 @@ def prediction_inputs(X: Any, modality: str, text_column: str | None = None) -> 
             return read_unlabelled(path, modality, text_column)
         raise TypeError(f"expected a list of inputs, got a single {type(X).__name__}. Did you mean [{str(X)!r}]?")
     return from_inputs(list(X), None, modality)
+
+
+def suggestion_inputs(X: Any, modality: str, classes: Sequence[str], text_column: str | None = None,
+                      label_column: str | None = None) -> Dataset:
+    """What ``suggest`` chooses among: :func:`prediction_inputs`, save that data laid out for training (class
+    folders named after the model's classes, or a table whose label column holds them) gives only its unlabelled
+    part (an ``unlabelled/`` folder, rows with an empty label): its labelled examples are labelled already."""
+    if not isinstance(X, str | Path) or not Path(X).exists() or not _laid_out_for_training(Path(X), classes):
+        return prediction_inputs(X, modality, text_column)
+    try:
+        loaded = load(X, modality, text_column, label_column)
+    except (ValueError, TypeError):  # not training data after all: every input is a candidate
+        return prediction_inputs(X, modality, text_column)
+    if not set(map(str, loaded.train.labels)) & set(classes):
+        return prediction_inputs(X, modality, text_column)
+    if loaded.unlabelled is None or len(loaded.unlabelled) == 0:
+        raise ValueError(f"{X} holds labelled examples of the model's classes and nothing unlabelled to choose "
+                         "from; give a folder or table of unlabelled inputs, or put them in an unlabelled/ folder "
+                         "beside the class folders (rows with an empty label, in a table).")
+    logger.warning("%s: its %d labelled examples are left out, as labelled already; choosing among its %d "
+                   "unlabelled inputs", X, len(loaded.train), len(loaded.unlabelled))
+    return loaded.unlabelled
+
+
+def _laid_out_for_training(path: Path, classes: Sequence[str]) -> bool:
+    """A folder with a sub-folder named after one of ``classes`` (or train/), or any table (it may have labels)."""
+    if path.is_dir():
+        names = {child.name for child in path.iterdir() if child.is_dir()}
+        return bool(names & {*map(str, classes), "train"})
+    return path.suffix.lower() in TEXT_FILES[:-1]

@@ -116,7 +116,8 @@ def test_truncated_wav_is_reported(tmp_path: Path) -> None:
     (folder / "low" / "cut.wav").write_bytes(good[:30])
     data = load(folder).train
     assert len(data) == 6
-    assert any(Path(p.where).name == "cut.wav" and "not a readable audio file" in p.message for p in data.problems)
+    said = next(p.message for p in data.problems if Path(p.where).name == "cut.wav")
+    assert "not a readable audio file" in said and "export it again" in said and " at 0x" not in said
 
 
 def test_csv_with_bom_and_guessed_columns(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +73,13 @@ def _unreadable(error: Exception) -> str:
                 "TIFF); export it as one of those or remove it")
     return (f"not a readable image ({type(error).__name__}: {error}); export or copy it again from its source, or "
             "remove it")
+
+
+def _unreadable_audio(error: Exception) -> str:
+    """What the user reads for a sound file that cannot be decoded, without the decoder's in-memory buffer."""
+    said = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the file", str(error))
+    return (f"not a readable audio file ({type(error).__name__}: {said}); export it again as WAV, FLAC, OGG or MP3, "
+            "or remove it")
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -209,7 +217,7 @@ def audio_size(data: bytes) -> tuple[int, int, int]:
         with soundfile.SoundFile(io.BytesIO(data)) as handle:
             return int(handle.frames), int(handle.channels), int(handle.samplerate)
     except Exception as error:
-        raise BadInputError(f"not a readable audio file ({type(error).__name__}: {error})") from error
+        raise BadInputError(_unreadable_audio(error)) from error
 
 
 def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_samples: int | None = None,
@@ -259,7 +267,7 @@ def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_sample
     except BadInputError:
         raise
     except Exception as error:
-        raise BadInputError(f"not a readable audio file ({type(error).__name__}: {error})") from error
+        raise BadInputError(_unreadable_audio(error)) from error
     if frames == 0:
         raise BadInputError("the audio file holds no samples")
     return Audio(samples=out.finish(), sample_rate=rate or native)

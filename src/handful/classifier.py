@@ -263,7 +263,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.cv_score_ = winner.estimate
         self.cv_accuracy_ = winner.accuracy_estimate
         baselines = [r for r in results if r.candidate.kind == "baseline" and r.status == "ok"]
-        self.baseline_ = baselines[0].row() if baselines else None
+        self.baseline_ = {**baselines[0].row(), "chosen": baselines[0] is winner} if baselines else None
         self.oof_proba_ = winner.oof_proba
         # A fine-tuned model's trunk rows are raw activations: outliers, duplicates and the learning curve (with a
         # linear proxy) are measured on the frozen backbone's embeddings instead.

@@ -93,6 +93,14 @@ def test_overfitting_advice_knows_what_the_search_already_tried() -> None:
     assert "augment the texts (paraphrases" in skipped
 
 
+def test_a_chosen_baseline_is_not_told_that_the_baseline_scores_as_well() -> None:
+    told = diagnose(1.0, 0.965, ["0", "1"], "audio", "linear", baseline_score=0.965, baseline_chosen=True).advice
+    assert any(a.startswith("The chosen model is the simple baseline") for a in told)
+    assert not any("The simple baseline scores as well" in a for a in told)
+    other = diagnose(1.0, 0.965, ["0", "1"], "audio", "linear", baseline_score=0.965).advice
+    assert any("The simple baseline scores as well" in a for a in other)
+
+
 def test_diagnosis_underfitting_and_fine() -> None:
     assert diagnose(0.75, 0.72, ["a", "b"], "text", "linear").verdict == "underfitting"
     assert "larger backbone" in " ".join(diagnose(0.75, 0.72, ["a", "b"], "text", "linear").advice)

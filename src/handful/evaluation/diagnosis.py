@@ -66,6 +66,7 @@ def diagnose(
     confusion: np.ndarray | list[list[int]] | None = None,
     label_issues: list[dict[str, Any]] | None = None,
     augmentation: dict[str, Any] | None = None,
+    baseline_chosen: bool = False,
 ) -> Diagnosis:
     """Read the evidence and say what is wrong, if anything, and what to do about it.
 
@@ -81,6 +82,7 @@ def diagnose(
         label_issues: suspected label errors, dicts with at least the given label under ``given``.
         augmentation: the model card's augmentation record (see ``selection.plan.augmentation_record``), so the
             advice does not suggest what the search already tried.
+        baseline_chosen: the chosen model is the classical baseline itself (no pretrained one beat it).
 
     Example:
         >>> print(diagnose(1.0, 0.7, ["a", "b"], "image", "mlp").verdict)
@@ -133,7 +135,11 @@ def diagnose(
             advice.append("The learning curve is still rising: more labelled examples will improve the model.")
         elif flat:
             advice.append("The learning curve has flattened: more of the same data will not help much.")
-    if baseline_score is not None and baseline_score >= cv_score - 0.02:
+    if baseline_chosen:
+        advice.append("The chosen model is the simple baseline: no pretrained backbone beat it, so the classes may "
+                      "differ in plain colour, loudness or word choice rather than content; check the data is sorted "
+                      "by what you mean.")
+    elif baseline_score is not None and baseline_score >= cv_score - 0.02:
         advice.append(f"The simple baseline scores as well ({baseline_score:.2f}): the classes may differ in plain "
                       "colour, loudness or word choice rather than content; check the data is sorted by what you mean.")
     advice += _class_advice(classes, curve, confusion, label_issues)

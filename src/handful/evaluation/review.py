@@ -99,5 +99,6 @@ def review(
         train_score, cv_score.mean if cv_score else float("nan"), classes, train.modality, learner, base.get("mean"),
         found.learning_curve, found.oof_metrics["confusion"] if found.oof_metrics else None,
         issues.get("examples") if isinstance(issues, dict) else issues, augmentation,
+        baseline_chosen=bool((baseline or {}).get("chosen")),
     )
     return found

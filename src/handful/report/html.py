@@ -278,7 +278,7 @@ class Report:
         params = self.clf.head_.params() if hasattr(self.clf, "head_") else {}
         made = {"pseudo_counts": "pseudo-labelled", "spread_counts": "labelled by spreading",
                 "generated_counts": "generated"}
-        counts = "".join(f" The chosen model was trained on {sum(params[k])} {what} rows besides the labelled "
+        counts = "".join(f" The chosen model was trained on {sum(params[k])} rows {what} besides the labelled "
                          f"examples." for k, what in made.items() if k in params)
         verdict = ("The chosen model learnt from them." if record.get("used_by_model") else
                    f"No semi-supervised option was tried ({_e(record['untried'])})." if record.get("untried") else

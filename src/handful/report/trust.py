@@ -60,7 +60,8 @@ def trust_section(clf: Any) -> str:
         sets = trust.summary.get("sets") or {}
         ood = trust.summary.get("ood") or {}
         if calibration:
-            method = {"none": "left as they were (they were already honest)",
+            method = {"none": "left as they were (no correction made them measurably more honest on examples it "
+                              "did not train on)",
                       "temperature": f"rescaled (temperature {calibration['temperature']:.2f})",
                       "vector": "rescaled per class"}.get(calibration["method"], calibration["method"])
             plot = reliability_png(calibration["reliability_before"], calibration["reliability_after"])

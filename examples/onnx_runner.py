@@ -44,7 +44,18 @@ def predict_proba(sidecar, inputs):
     return meta["classes"], session.run(["probabilities"], feeds)[0]
 
 
+def prediction_sets(sidecar, classes, probabilities):
+    """Each input's set of classes that holds the true one `level` of the time (the sidecar's rule)."""
+    sets = json.loads(Path(sidecar).read_text(encoding="utf-8")).get("prediction_sets")
+    if sets is None:
+        return [[] for _ in probabilities]
+    limits = np.array([np.inf if t is None else t for t in sets["thresholds"]])
+    return [[c for c, inside in zip(classes, 1.0 - row <= limits + 1e-12, strict=True) if inside]
+            for row in probabilities]
+
+
 if __name__ == "__main__":
     classes, probabilities = predict_proba(sys.argv[1], sys.argv[2:])
-    for source, row in zip(sys.argv[2:], probabilities, strict=True):
-        print(f"{source}\t{classes[row.argmax()]}\t{row.max():.3f}")
+    sets = prediction_sets(sys.argv[1], classes, probabilities)
+    for source, row, found in zip(sys.argv[2:], probabilities, sets, strict=True):
+        print(f"{source}\t{classes[row.argmax()]}\t{row.max():.3f}\t{' or '.join(found) or '(none)'}")

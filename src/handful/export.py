@@ -465,4 +465,22 @@ def _sidecar(clf: Classifier, recipe: _Recipe, target: Path, onnx_file: Path, ma
         "outputs": [{"name": "probabilities", "dtype": "float32", "shape": ["batch", len(clf.classes_)]}],
         "preprocessing": recipe.preprocessing,
         "parity": {"max_abs_diff": max_diff, "n_inputs": n, "tolerance": tolerance},
+        **_trust_sidecar(clf),
     }
+
+
+def _trust_sidecar(clf: Classifier) -> dict[str, Any]:
+    """What a runner needs for the prediction sets (the graph's probabilities are calibrated already), and why the
+    "unlike anything it learned" flag does not travel: it measures distances to the training embeddings."""
+    trust = getattr(clf, "trust_", None)
+    if trust is None:
+        return {}
+    limits = np.broadcast_to(trust.sets.thresholds(), (len(clf.classes_),))
+    return {"prediction_sets": {
+                "level": trust.sets.level,
+                "thresholds": [None if np.isinf(t) else float(t) for t in limits],
+                "rule": "class j is in an input's set when 1 - probabilities[j] <= thresholds[j] (null: always); "
+                        "the set holds the true class about `level` of the time",
+            },
+            "unlike_anything_learned": "not exported: it compares an input with the training examples' embeddings; "
+                                       "use handful predict or handful serve for the flag"}

@@ -71,6 +71,11 @@ def test_export_matches_handful_and_the_example_runner_agrees(trained: tuple[Pat
     printed = subprocess.run([sys.executable, str(RUNNER), str(result.sidecar), *map(str, pictures)],
                              capture_output=True, text=True, check=True).stdout.splitlines()
     assert [line.split("\t")[1] for line in printed] == list(clf.predict(pictures))
+    # the sets travel in the sidecar: the runner's match handful's own
+    assert meta["prediction_sets"]["level"] == 0.9 and len(meta["prediction_sets"]["thresholds"]) == 2
+    expected = [" or ".join(found) or "(none)" for found in clf.predict_sets(pictures)]
+    assert [line.split("\t")[3] for line in printed] == expected
+    assert "not exported" in meta["unlike_anything_learned"]
 
 
 @pytest.mark.parametrize("learner", ["linear", "mlp", "cosine", "prototypes", "autoencoder", "vae", "self-training",

@@ -52,7 +52,7 @@ def test_corrupt_and_empty_files_are_skipped_and_named(image_folder: Path) -> No
     assert "copy it again from its source" in where["broken.jpg"]
     assert "in no image format handful reads" in where["words.png"] and " at 0x" not in where["words.png"]
     assert where["empty.png"] == "the file is empty (0 bytes)"
-    assert ".txt is not a supported image type" in where["notes.txt"]
+    assert ".txt is not a supported image type (.bmp, .gif, .jpeg, .jpg, .png" in where["notes.txt"]
 
 
 def test_identical_file_under_two_labels_is_flagged(image_folder: Path) -> None:

@@ -216,7 +216,8 @@ def read_files(
         if progress is not None:
             progress(1)
         if path.suffix.lower() not in allowed:
-            problems.append(Problem(str(path), f"{path.suffix or 'no suffix'} is not a supported {modality} type"))
+            problems.append(Problem(str(path), f"{path.suffix or 'no suffix'} is not a supported {modality} type "
+                                                f"({', '.join(sorted(allowed))})"))
             continue
         try:
             data = read_bytes(path)

@@ -47,6 +47,18 @@ def test_text_lists_and_audio_folder(audio_folder: Path) -> None:
     assert audio.predict([audio_folder / "low" / "low_0.wav"])[0] == "low"
 
 
+def test_labels_as_a_column_are_one_each_and_other_shapes_are_refused() -> None:
+    """scikit-learn takes y of shape (n, 1) as n labels; one-hot rows and a lone number get a message, not a
+    Python error or classes named '[0]' and '[1]'."""
+    texts, column = POSITIVE + NEGATIVE, np.array([[1]] * 8 + [[0]] * 8)
+    clf = tiny("text").fit(texts, column)
+    assert clf.classes_.tolist() == [0, 1] and clf.evaluate(texts, column)["n"] == 16
+    with pytest.raises(ValueError, match=r"one per input .* shape \(16, 2\); for one-hot labels"):
+        tiny("text").fit(texts, np.eye(2)[column.ravel()])
+    with pytest.raises(TypeError, match="a list of inputs .*, got a int"):
+        tiny("text").fit(42, [1])
+
+
 def test_predict_before_fit_raises_sklearn_not_fitted() -> None:
     with pytest.raises(SklearnNotFittedError, match="not fitted yet"):
         Classifier().predict(["a.jpg"])

@@ -47,7 +47,7 @@ def labelled_data(X: Any, y: Sequence[Any] | None, modality: str, text_column: s
         return load(X, modality, text_column, label_column).train
     if y is None:
         raise TypeError("evaluate(X) with a list of inputs needs labels: evaluate(inputs, labels).")
-    return from_inputs(list(X), list(y), modality)
+    return from_inputs(list(X), y, modality)
 
 
 def prediction_inputs(X: Any, modality: str, text_column: str | None = None) -> Dataset:

@@ -23,6 +23,23 @@ LabelKind = Literal["str", "int", "bool", "float"]
 KINDS: tuple[LabelKind, ...] = ("str", "int", "bool", "float")
 
 
+def one_label_each(labels: Any) -> Any:
+    """Labels as one value per input: a column vector (n, 1), as scikit-learn takes it, is flattened; more columns
+    (one-hot, multi-label) are refused with the fix.
+
+    Example:
+        >>> one_label_each(np.array([[1], [0]])).tolist()
+        [1, 0]
+    """
+    shape = getattr(labels, "shape", None)
+    if labels is None or shape is None or len(shape) <= 1:
+        return labels
+    if len(shape) == 2 and shape[1] == 1:
+        return np.asarray(labels).ravel()
+    raise ValueError(f"labels must be one per input (a 1-D list or array), got an array of shape {tuple(shape)}; "
+                     "for one-hot labels, give the class of each input (e.g. y.argmax(axis=1)).")
+
+
 def label_kind(labels: Iterable[Any] | None) -> LabelKind:
     """The type every given (non-missing) label shares: ``bool``, ``int``, ``float``, else ``str``.
 
@@ -34,7 +51,7 @@ def label_kind(labels: Iterable[Any] | None) -> LabelKind:
     """
     if labels is None:
         return "str"
-    values = [v for v in labels if not is_missing_label(v)]
+    values = [v for v in one_label_each(labels) if not is_missing_label(v)]
     if not values:
         return "str"
     if all(isinstance(v, bool | np.bool_) for v in values):

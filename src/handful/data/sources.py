@@ -22,6 +22,7 @@ from handful.data.decode import (
     decode_image,
     read_bytes,
 )
+from handful.data.labels import one_label_each
 from handful.data.tables import Rows, is_missing_label, read_rows, read_text, text_lines
 
 logger = logging.getLogger(__name__)
@@ -377,7 +378,12 @@ def from_inputs(inputs: Sequence[Any], labels: Sequence[Any] | None, modality: s
     group of each input)."""
     if isinstance(inputs, str | Path):
         raise TypeError(f"expected a list of inputs, got a single {type(inputs).__name__}. Did you mean [{inputs!r}]?")
-    items = list(inputs)
+    try:
+        items = list(inputs)
+    except TypeError:
+        raise TypeError(f"expected a folder or table path, or a list of inputs (paths or texts), got a "
+                        f"{type(inputs).__name__}") from None
+    labels = one_label_each(labels)
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"got {len(items)} inputs but {len(labels)} labels; they must match one to one.")
     if groups is not None and len(groups) != len(items):

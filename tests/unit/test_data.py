@@ -165,6 +165,9 @@ def test_missing_path_and_single_file_errors(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(b"x")
     with pytest.raises(ValueError, match="Give a folder with one sub-folder per class"):
         load(tmp_path / "a.jpg")
+    (tmp_path / "reviews.xlsx").write_bytes(b"PK\x03\x04")
+    with pytest.raises(ValueError, match=r"table with text and label columns \(from a spreadsheet: Save As > CSV"):
+        load(tmp_path / "reviews.xlsx")
 
 
 def test_folder_without_class_folders(tmp_path: Path) -> None:

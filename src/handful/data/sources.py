@@ -28,6 +28,7 @@ from handful.data.tables import Rows, is_missing_label, read_rows, read_text, te
 logger = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson"})
+SPREADSHEETS = frozenset({".xlsx", ".xls", ".xlsm", ".ods", ".numbers"})  # told how to make a table of them
 TRAIN_NAMES = ("train", "training")
 HOLDOUT_NAMES = ("val", "valid", "validation", "test", "dev", "holdout")
 UNLABELLED_NAMES = ("unlabelled", "unlabeled")  # a folder of unlabelled files beside the class folders
@@ -63,7 +64,8 @@ def load(
         if path.suffix.lower() not in TABLE_SUFFIXES:
             raise ValueError(
                 f"{path} is a single {path.suffix or 'extensionless'} file. Give a folder with one sub-folder per "
-                "class (images or audio), or a .csv/.tsv/.jsonl table with text and label columns."
+                "class (images or audio), or a .csv/.tsv/.jsonl table with text and label columns"
+                + (" (from a spreadsheet: Save As > CSV UTF-8)." if path.suffix.lower() in SPREADSHEETS else ".")
             )
         if modality not in (None, "text"):
             raise ValueError(f"{path} is a table, which holds text; it cannot be read as {modality}.")

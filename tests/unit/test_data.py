@@ -55,6 +55,17 @@ def test_corrupt_and_empty_files_are_skipped_and_named(image_folder: Path) -> No
     assert ".txt is not a supported image type (.bmp, .gif, .jpeg, .jpg, .png" in where["notes.txt"]
 
 
+def test_what_file_managers_and_zip_tools_leave_behind_is_no_class_nor_example(image_folder: Path) -> None:
+    (image_folder / "__MACOSX" / "red").mkdir(parents=True)
+    (image_folder / "__MACOSX" / "red" / "._red_0.png").write_bytes(b"\x00\x05\x16\x07")
+    (image_folder / "red" / "._red_0.png").write_bytes(b"\x00\x05\x16\x07")
+    (image_folder / "blue" / "Thumbs.db").write_bytes(b"thumbs")
+    (image_folder / "blue" / "desktop.ini").write_text("[.ShellClassInfo]")
+    (image_folder / ".DS_Store").write_bytes(b"junk")
+    data = load(image_folder).train
+    assert data.class_counts() == {"blue": 8, "red": 8} and data.problems == []
+
+
 def test_identical_file_under_two_labels_is_flagged(image_folder: Path) -> None:
     (image_folder / "blue" / "copy.png").write_bytes((image_folder / "red" / "red_0.png").read_bytes())
     data = load(image_folder).train

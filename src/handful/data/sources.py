@@ -28,6 +28,7 @@ from handful.data.tables import Rows, is_missing_label, read_rows, read_text, te
 logger = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".ndjson"})
+LITTER = frozenset({"__macosx", "thumbs.db", "desktop.ini", "$recycle.bin", "system volume information"})
 SPREADSHEETS = frozenset({".xlsx", ".xls", ".xlsm", ".ods", ".numbers"})  # told how to make a table of them
 TRAIN_NAMES = ("train", "training")
 HOLDOUT_NAMES = ("val", "valid", "validation", "test", "dev", "holdout")
@@ -108,9 +109,14 @@ def _with_pool(train: Dataset, folders: list[Path], progress: Progress | None = 
     return LoadedData(train=train, unlabelled=pool)
 
 
+def _litter(name: str) -> bool:
+    """Hidden files and folders, and what file managers and zip tools leave behind: never examples nor classes."""
+    return name.startswith(".") or name.lower() in LITTER
+
+
 def _find_split(folder: Path) -> tuple[Path, Path] | None:
     """A train/ + val/ (or test/) layout, as folders or as tables (train.csv + test.csv)."""
-    entries = {p.name.lower(): p for p in _entries(folder) if not p.name.startswith(".")}
+    entries = {p.name.lower(): p for p in _entries(folder) if not _litter(p.name)}
     for suffix in ("", *sorted(TABLE_SUFFIXES)):
         train = next((entries[n + suffix] for n in TRAIN_NAMES if n + suffix in entries), None)
         holdout = next((entries[n + suffix] for n in HOLDOUT_NAMES if n + suffix in entries), None)
@@ -155,8 +161,8 @@ def _files_under(folder: Path, problems: list[Problem] | None = None) -> list[Pa
                                     "its files are left out; check its owner and mode (chmod a+rx)"))
 
     for top, dirs, names in os.walk(folder, onerror=unreadable):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(top) / name for name in names if not name.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not _litter(d))
+        found.extend(Path(top) / name for name in names if not _litter(name))
     return sorted(found)
 
 
@@ -176,10 +182,10 @@ def infer_modality(files: Iterable[Path]) -> str:
 def read_class_folders(folder: Path, modality: str | None = None, progress: Progress | None = None) -> Dataset:
     """One sub-folder per class; every image or audio file below it (at any depth) is an example of that class."""
     entries = _entries(folder)
-    class_dirs = sorted(p for p in entries if p.is_dir() and not p.name.startswith(".")
+    class_dirs = sorted(p for p in entries if p.is_dir() and not _litter(p.name)
                         and p.name.lower() not in UNLABELLED_NAMES)
     problems: list[Problem] = []
-    for stray in sorted(p for p in entries if p.is_file() and not p.name.startswith(".")):
+    for stray in sorted(p for p in entries if p.is_file() and not _litter(p.name)):
         problems.append(Problem(str(stray), "is not inside a class folder, so it has no label"))
     labelled: list[tuple[Path, str]] = []
     for class_dir in class_dirs:

@@ -301,7 +301,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         reviewed = review(train, y_index, classes, self.oof_proba_, head, chosen, self.learner_,
                           winner.candidate.scaling, (cfg.cv_folds, cfg.cv_repeats), self.cv_score_, self.baseline_,
                           self.label_issues_, seed, self.verbose, features_for(fuse(frozen)), search.executor,
-                          group_index, self.augmentation_)
+                          group_index, self.augmentation_, self.leaderboard_)
         self.oof_metrics_, self.misclassified_ = reviewed.oof_metrics, reviewed.misclassified
         self.learning_curve_, self.diagnosis_ = reviewed.learning_curve, reviewed.diagnosis
         with stage("holdout"):

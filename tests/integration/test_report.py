@@ -93,6 +93,19 @@ def test_overfitting_advice_knows_what_the_search_already_tried() -> None:
     assert "augment the texts (paraphrases" in skipped
 
 
+def test_a_simpler_head_the_search_found_worse_is_not_advised() -> None:
+    stopped = [{"learner": "prototypes", "status": "stopped", "balanced_accuracy": None, "augment": ""}]
+    told = " ".join(diagnose(0.98, 0.88, list("ab"), "image", "linear", leaderboard=stopped).advice)
+    assert "The simpler prototypes head was tried and scored lower: a simpler head is not the cure" in told
+    assert "Prefer a simpler head" not in told and "`--augment light` tries it" in told  # fast: not offered
+    lower = [{"learner": "linear", "status": "ok", "balanced_accuracy": {"mean": 0.81}, "augment": ""}]
+    assert "tried and scored lower (0.81 at best)" in " ".join(
+        diagnose(1.0, 0.85, list("ab"), "text", "mlp", leaderboard=lower).advice)
+    better = [{"learner": "prototypes", "status": "ok", "balanced_accuracy": {"mean": 0.90}, "augment": ""}]
+    assert "Prefer a simpler head (prototypes)" in " ".join(
+        diagnose(0.98, 0.88, list("ab"), "image", "linear", leaderboard=better).advice)
+
+
 def test_a_chosen_baseline_is_not_told_that_the_baseline_scores_as_well() -> None:
     told = diagnose(1.0, 0.965, ["0", "1"], "audio", "linear", baseline_score=0.965, baseline_chosen=True).advice
     assert any(a.startswith("The chosen model is the simple baseline") for a in told)

@@ -67,6 +67,7 @@ def diagnose(
     label_issues: list[dict[str, Any]] | None = None,
     augmentation: dict[str, Any] | None = None,
     baseline_chosen: bool = False,
+    leaderboard: list[dict[str, Any]] | None = None,
 ) -> Diagnosis:
     """Read the evidence and say what is wrong, if anything, and what to do about it.
 
@@ -83,6 +84,7 @@ def diagnose(
         augmentation: the model card's augmentation record (see ``selection.plan.augmentation_record``), so the
             advice does not suggest what the search already tried.
         baseline_chosen: the chosen model is the classical baseline itself (no pretrained one beat it).
+        leaderboard: the search's rows, so a simpler head it tried and found worse is not advised.
 
     Example:
         >>> print(diagnose(1.0, 0.7, ["a", "b"], "image", "mlp").verdict)
@@ -115,7 +117,7 @@ def diagnose(
                       "More of the same examples will not close the gap (the learning curve is flat); collect more "
                       "varied ones (other lighting, speakers, writers, backgrounds).")
         advice.append(_augment_advice(modality, augmentation))
-        advice.append(_learner_advice(learner, "overfit_advice") or Learner.overfit_advice)
+        advice.append(_overfit_head_advice(learner, cv_score, leaderboard))
     elif train_score < UNDERFIT_TRAIN:
         verdict = "underfitting"
         headline = (f"The model scores {train_score:.2f} even on the examples it learned from: the frozen features "
@@ -149,7 +151,9 @@ def diagnose(
 def _augment_advice(modality: str, record: dict[str, Any] | None) -> str:
     """Augmentation advice that knows what the search did: used it, tried it without gain, or never tried it."""
     how = AUGMENT.get(modality, "augment the examples")
-    if not record or not record.get("tried"):
+    if not record:  # not offered (the fast preset, or switched off)
+        return f"To stretch the examples you have, {how}: `--augment light` tries it."
+    if not record.get("tried"):
         return f"To stretch the examples you have, {how}."
     views = f"{record.get('views', 'several')} augmented views of each example ({record.get('strength', 'light')})"
     if record.get("used"):
@@ -157,6 +161,21 @@ def _augment_advice(modality: str, record: dict[str, Any] | None) -> str:
     stronger = " `--augment strong` may;" if record.get("strength") != "strong" else ""
     return (f"{views.capitalize()} were tried and did not score better in cross-validation:{stronger} examples "
             "that differ in ways augmentation cannot imitate help more.")
+
+
+def _overfit_head_advice(learner: str, cv_score: float, leaderboard: list[dict[str, Any]] | None) -> str:
+    """The chosen head's advice for overfitting, unless the simpler head it names was tried and scored lower (or
+    fell too far behind to finish): then the head is not the cure."""
+    simpler = getattr(LEARNERS.get(learner), "simpler", "prototypes")
+    rows = [r for r in leaderboard or [] if r.get("learner") == simpler and not r.get("augment")
+            and r.get("status") in ("ok", "stopped")]
+    means = [(r.get("balanced_accuracy") or {}).get("mean") for r in rows if r.get("status") == "ok"]
+    scores = [float(m) for m in means if m is not None]
+    if simpler and rows and len(scores) == len(means) and all(m < cv_score for m in scores):
+        scored = f" ({max(scores):.2f} at best)" if scores else ""
+        return (f"The simpler {simpler} head was tried and scored lower{scored}: a simpler head is not the cure "
+                "here; more, or more varied, examples are.")
+    return _learner_advice(learner, "overfit_advice") or Learner.overfit_advice
 
 
 def _learner_advice(learner: str, kind: str) -> str | None:

@@ -66,6 +66,7 @@ def review(
     executor: Any = None,
     groups: np.ndarray | None = None,
     augmentation: dict[str, Any] | None = None,
+    leaderboard: list[dict[str, Any]] | None = None,
 ) -> Review:
     """What to do next: the learning curve and its forecast, the diagnosis, and the out-of-fold mistakes.
 
@@ -73,7 +74,7 @@ def review(
     curve is measured on, when not ``features``; ``oof`` the winner's out-of-fold probabilities; ``cv`` the search's
     folds and repetitions; ``executor`` where the curve's fits run (the search's: both cores for its many small fits);
     ``groups`` keep each group on one side of the curve's splits too; ``augmentation`` (the model card's record)
-    keeps the diagnosis from suggesting what the search already tried.
+    and ``leaderboard`` keep the diagnosis from suggesting what the search already tried.
     """
     found = Review()
     texts = [e.text for e in train.examples] if train.modality == "text" else None
@@ -99,6 +100,6 @@ def review(
         train_score, cv_score.mean if cv_score else float("nan"), classes, train.modality, learner, base.get("mean"),
         found.learning_curve, found.oof_metrics["confusion"] if found.oof_metrics else None,
         issues.get("examples") if isinstance(issues, dict) else issues, augmentation,
-        baseline_chosen=bool((baseline or {}).get("chosen")),
+        baseline_chosen=bool((baseline or {}).get("chosen")), leaderboard=leaderboard,
     )
     return found

@@ -127,6 +127,7 @@ class Learner:
     combines: ClassVar[bool] = False  # built from other candidates after the search (an ensemble), not scored alone
     uses_unlabelled: ClassVar[bool] = False  # learns from FitContext.unlabelled too: a candidate only with a pool
     overfit_advice: ClassVar[str] = "Prefer a simpler head (prototypes) or stronger regularisation."
+    simpler: ClassVar[str | None] = "prototypes"  # the head that advice names, if the search tried it
     underfit_advice: ClassVar[str | None] = None
 
     def __init__(self, scaling: str = "l2") -> None:

@@ -61,6 +61,7 @@ class MLPHead(Learner):
     description = "MLP head (dropout, batch norm, weight decay, early stopping)"
     overfit_advice = ("Use stronger dropout and weight decay in the MLP head, or the simpler linear head "
                       "(`learners=['linear']`).")
+    simpler = "linear"
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ class PrototypeHead(Learner):
     description = "nearest class prototype (cosine)"
     cheap = True
     underfit_advice = "Try a more flexible head (`learners=['mlp']`)."
+    simpler = None
     overfit_advice = ("The head is already the simplest there is (one mean a class): the gap comes from having few "
                       "examples, not from the head.")
 

@@ -266,3 +266,19 @@ def test_text_model_suggests_from_a_table(text_model: tuple[Classifier, Path], t
     records = clf.suggest(pool, n=2)
     assert len(records) == 2 and all(r["input"] == r["text"] for r in records)
     assert records[0]["source"].startswith(str(pool))
+
+
+def test_flagging_most_examples_comes_with_a_caution_about_the_model() -> None:
+    """A weak model (right on a third of 60 examples out of fold) flags its own mistakes: the findings say so."""
+    from handful.evaluation.noise import summarize
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    weak = rng.dirichlet(np.ones(3), size=60)
+    found = summarize(weak, labels, ["a", "b", "c"], [f"{i}.txt" for i in range(60)])
+    assert found["n_flagged"] >= 15 and found["caution"] is not None
+    assert found["caution"].startswith(f"{found['n_flagged']} of 60 examples are flagged: a model right on ")
+    good = np.full((60, 3), 0.05)
+    good[np.arange(60), labels] = 0.9
+    good[0] = [0.05, 0.9, 0.05]  # one clear swap
+    assert summarize(good, labels, ["a", "b", "c"], [f"{i}.txt" for i in range(60)])["caution"] is None

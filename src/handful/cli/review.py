@@ -78,6 +78,8 @@ def check(
             table.add_row(str(rank), shown(e, root=root), e["given"], e["suggested"], WHY.get(e["kind"], e["kind"]),
                           f"{e['score']:.3f}")
         console.print(table)
+        if found.get("caution"):
+            console.print(f"[yellow]{escape(found['caution'])}.[/]", highlight=False)
     else:
         console.print(f"No example of {clf.n_examples_} is flagged: no label looks wrong to a model trained "
                       "without it, and none is unlike every other. The ranking, flagged or not, is under "

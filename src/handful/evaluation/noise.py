@@ -39,6 +39,7 @@ import numpy as np
 from scipy import sparse
 
 logger = logging.getLogger(__name__)
+MOST = 0.25  # flagging this share of the examples or more says more about the model than about the labels
 
 RankBy = Literal["self_confidence", "normalized_margin"]
 OUTLIER_Z = 3.5
@@ -336,6 +337,7 @@ def summarize(
         return {"method": "unavailable", "n_flagged": 0, "examples": [], "ranking": [], "duplicates": []}
     ranked = rank_label_issues(proba, labels, classes, sources, texts, features)
     flagged = [issue for issue in ranked if issue.flagged]
+    accuracy = float(np.mean(np.asarray(proba).argmax(axis=1) == np.asarray(labels))) if len(labels) else 1.0
     duplicates: list[DuplicatePair] = []
     if features is not None:
         names = [str(classes[k]) for k in np.asarray(labels)]
@@ -344,6 +346,7 @@ def summarize(
         "method": "confident learning (self-confidence) + out-of-fold disagreement + k-NN outliers + near-duplicates "
                   + ("in content and embedding" if content is not None else "in the embedding"),
         "n_flagged": len(flagged),
+        "caution": _too_many(len(flagged), len(labels), accuracy),
         "n_outliers": sum(issue.kind == "outlier" for issue in flagged),
         "duplicate_threshold": threshold,
         "duplicates_judged_on": "content and embedding" if content is not None else "embedding",
@@ -351,6 +354,17 @@ def summarize(
         "ranking": [issue.as_dict() for issue in ranked[:limit]],
         "duplicates": [pair.as_dict() for pair in duplicates],
     }
+
+
+def _too_many(n_flagged: int, n: int, accuracy: float) -> str | None:
+    """A caution when ``MOST`` of the examples or more are flagged: curated data rarely has that many wrong labels,
+    and a model that is right on only ``accuracy`` of them out of fold cannot tell a wrong label from a hard example,
+    so most flags are its own mistakes."""
+    if n < 10 or n_flagged < MOST * n:
+        return None
+    return (f"{n_flagged} of {n} examples are flagged: a model right on {accuracy:.0%} of them out of fold cannot "
+            "tell a wrong label from a hard example, so most of these are likely its own mistakes; check the top "
+            "of the list, and label more examples before trusting the rest")
 
 
 def content_view(features: Any, scaling: str) -> Any:

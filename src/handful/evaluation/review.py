@@ -99,6 +99,7 @@ def review(
     found.diagnosis = diagnose(
         train_score, cv_score.mean if cv_score else float("nan"), classes, train.modality, learner, base.get("mean"),
         found.learning_curve, found.oof_metrics["confusion"] if found.oof_metrics else None,
+        None if isinstance(issues, dict) and issues.get("caution") else  # its flags are mostly its own mistakes
         issues.get("examples") if isinstance(issues, dict) else issues, augmentation,
         baseline_chosen=bool((baseline or {}).get("chosen")), leaderboard=leaderboard,
     )

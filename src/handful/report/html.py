@@ -402,7 +402,9 @@ class Report:
         return (f'<h2 id="label-issues">Flagged: check these labels ({total})</h2><p>The given label looks '
                 'unlikely to a model trained without the example, or the example is unlike any other. Lower score '
                 f'is more suspicious; the {min(SHOWN, len(issues))} most suspicious are shown.</p>'
-                f'<div class="grid">{items}</div>')
+                + (f'<p class="verdict"><b>Caution:</b> {_e(found["caution"])}.</p>'
+                   if isinstance(found, dict) and found.get("caution") else "")
+                + f'<div class="grid">{items}</div>')
 
 
 def _timings_table(seconds: dict[str, float], fit_seconds: float) -> str:

@@ -114,6 +114,12 @@ def test_a_chosen_baseline_is_not_told_that_the_baseline_scores_as_well() -> Non
     assert any("The simple baseline scores as well" in a for a in other)
 
 
+def test_the_headline_percentages_match_the_scores_shown_beside_them() -> None:
+    found = diagnose(0.925, 0.41, list("abcde"), "text", "linear")  # 0.925 shows as 0.93, so 93%, not 92%
+    assert "right on 93% of the examples it learned from" in found.headline
+    assert f"{found.evidence['training_score']:.2f}" == "0.93"
+
+
 def test_diagnosis_underfitting_and_fine() -> None:
     assert diagnose(0.75, 0.72, ["a", "b"], "text", "linear").verdict == "underfitting"
     assert "larger backbone" in " ".join(diagnose(0.75, 0.72, ["a", "b"], "text", "linear").advice)

@@ -171,6 +171,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             found = found or train.subset([i for i, label in enumerate(train.labels) if label is None])
             train = train.subset(labelled)
         check_trainable(train, self.cv_folds)
+        names, source = resolve_groups(train, groups, str(X) if isinstance(X, str | Path) else None)  # before embedding
         with stage("unlabelled pool"):
             pool, pool_record = gather_pool(found, unlabelled, train, self.unlabelled_cap, seed, self.text_column)
         cfg = config.resolve(
@@ -196,7 +197,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         def unlabelled_for(name: str) -> Any:  # embedded once per backbone, through the same cache
             return None if pool_features is None else pool_features[name]
 
-        names, source = resolve_groups(train, groups, str(X) if isinstance(X, str | Path) else None)
         embedding = frozen_name(parts_of(cfg.backbones[0])[0])  # near-duplicates, clusters, distances
         names, merged = merge_near_duplicates(names, features_for(embedding), train)
         group_index = group_codes(names) if names is not None else None

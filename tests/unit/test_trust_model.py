@@ -100,7 +100,9 @@ def test_a_groups_pattern_matching_no_file_names_three(tmp_path: Path) -> None:
     folder = write_images(tmp_path / "photos", per_class=6)
     with pytest.raises(ValueError, match=r"--groups 'session\(\\d\+\)' matches none of the 12 file paths; it was tried "
                                          r"on paths relative to the data folder such as 'blue/blue_0.png'"):
-        tiny("image").fit(folder, groups=r"session(\d+)")
+        tiny("image", cache_dir=tmp_path / "cache").fit(folder, groups=r"session(\d+)")
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] if (tmp_path / "cache").exists() else []
+    assert cached == []  # said before a single example was embedded, not after
 
 
 def test_groups_from_file_names_make_grouped_folds(tmp_path: Path) -> None:

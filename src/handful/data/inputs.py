@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from handful.data.dataset import MODALITIES, Dataset, LoadedData
-from handful.data.sources import from_inputs, load, read_unlabelled
+from handful.data.sources import TRAIN_NAMES, UNLABELLED_NAMES, from_inputs, load, read_unlabelled
 
 TEXT_FILES = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
 logger = logging.getLogger(__name__)
@@ -70,24 +70,38 @@ def suggestion_inputs(X: Any, modality: str, classes: Sequence[str], text_column
     part (an ``unlabelled/`` folder, rows with an empty label): its labelled examples are labelled already."""
     if not isinstance(X, str | Path) or not Path(X).exists() or not _laid_out_for_training(Path(X), classes):
         return prediction_inputs(X, modality, text_column)
+    path = Path(X)
+    if path.is_dir():  # only the unlabelled/ folder is read: the class folders' files are never decoded
+        found = next((p / n for p in (path, *(path / t for t in TRAIN_NAMES)) for n in UNLABELLED_NAMES
+                      if (p / n).is_dir()), None)
+        if found is None:
+            raise ValueError(_NOTHING_UNLABELLED.format(X))
+        logger.warning("%s: its class folders are left out, as labelled already; choosing among the inputs of %s",
+                       X, found)
+        return read_unlabelled(found, modality, text_column)
     try:
         loaded = load(X, modality, text_column, label_column)
-    except (ValueError, TypeError):  # not training data after all: every input is a candidate
+    except (ValueError, TypeError):  # not training data after all: every row is a candidate
         return prediction_inputs(X, modality, text_column)
     if not set(map(str, loaded.train.labels)) & set(classes):
         return prediction_inputs(X, modality, text_column)
     if loaded.unlabelled is None or len(loaded.unlabelled) == 0:
-        raise ValueError(f"{X} holds labelled examples of the model's classes and nothing unlabelled to choose "
-                         "from; give a folder or table of unlabelled inputs, or put them in an unlabelled/ folder "
-                         "beside the class folders (rows with an empty label, in a table).")
-    logger.warning("%s: its %d labelled examples are left out, as labelled already; choosing among its %d "
-                   "unlabelled inputs", X, len(loaded.train), len(loaded.unlabelled))
+        raise ValueError(_NOTHING_UNLABELLED.format(X))
+    logger.warning("%s: its %d labelled rows are left out, as labelled already; choosing among its %d rows without a "
+                   "label", X, len(loaded.train), len(loaded.unlabelled))
     return loaded.unlabelled
 
 
+_NOTHING_UNLABELLED = ("{} holds labelled examples of the model's classes and nothing unlabelled to choose from; give "
+                       "a folder or table of unlabelled inputs, or put them in an unlabelled/ folder beside the class "
+                       "folders (rows with an empty label, in a table).")
+
+
 def _laid_out_for_training(path: Path, classes: Sequence[str]) -> bool:
-    """A folder with a sub-folder named after one of ``classes`` (or train/), or any table (it may have labels)."""
+    """A folder with a sub-folder named after one of ``classes`` (itself or under train/), or any table (it may
+    have labels)."""
     if path.is_dir():
-        names = {child.name for child in path.iterdir() if child.is_dir()}
-        return bool(names & {*map(str, classes), "train"})
+        tops = [path, *(path / t for t in TRAIN_NAMES if (path / t).is_dir())]
+        names = {child.name for top in tops for child in top.iterdir() if child.is_dir()}
+        return bool(names & set(map(str, classes)))
     return path.suffix.lower() in TEXT_FILES[:-1]

@@ -171,9 +171,9 @@ def _overfit_head_advice(learner: str, cv_score: float, leaderboard: list[dict[s
     simpler = getattr(LEARNERS.get(learner), "simpler", "prototypes")
     rows = [r for r in leaderboard or [] if r.get("learner") == simpler and not r.get("augment")
             and r.get("status") in ("ok", "stopped")]
-    means = [(r.get("balanced_accuracy") or {}).get("mean") for r in rows if r.get("status") == "ok"]
-    scores = [float(m) for m in means if m is not None]
-    if simpler and rows and len(scores) == len(means) and all(m < cv_score for m in scores):
+    scores = [float(r["balanced_accuracy"]["mean"]) for r in rows
+              if r.get("status") == "ok" and r.get("balanced_accuracy")]
+    if simpler and rows and all(m < cv_score for m in scores):
         scored = f" ({max(scores):.2f} at best)" if scores else ""
         return (f"The simpler {simpler} head was tried and scored lower{scored}: a simpler head is not the cure "
                 "here; more, or more varied, examples are.")

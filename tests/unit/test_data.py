@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from handful.data import BadInputError, from_inputs, load, load_image
+from handful.data.checks import check_trainable
 from handful.data.decode import MAX_IMAGE_PIXELS, decode_audio, read_bytes
 from tests.conftest import NEGATIVE, POSITIVE, write_csv, write_images, write_tones
 
@@ -196,3 +197,28 @@ def test_fingerprint_ignores_order_and_names(image_folder: Path) -> None:
     data = load(image_folder).train
     shuffled = data.subset(list(reversed(range(len(data)))))
     assert shuffled.fingerprint() == data.fingerprint()
+
+
+def test_labels_that_differ_only_in_case_or_spacing_are_told(tmp_path: Path) -> None:
+    rows = [f'"{t}",positive' for t in POSITIVE] + [f'"{t}",negative' for t in NEGATIVE] + ['"a joy",Positive ',
+                                                                                            '"a gem",positive  ']
+    (tmp_path / "t.csv").write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data = load(tmp_path / "t.csv").train
+    assert data.class_counts() == {"Positive": 1, "negative": 8, "positive": 9}  # two classes, as the user wrote
+    assert [str(p) for p in data.problems] == [
+        f"{tmp_path / 't.csv'}, line 18: the label 'Positive' differs from 'positive' only in case or spacing, so "
+        "it is a class of its own (1 example against 9); if they are one class, give them one spelling (kept)"]
+    with pytest.raises(ValueError, match="'Positive' and 'positive' differ only in case or spacing: if they are one "
+                                         "class, give them one spelling"):
+        check_trainable(data, cv_folds=5)
+
+
+def test_class_folders_that_differ_only_in_case_are_told(image_folder: Path) -> None:
+    (image_folder / "Red").mkdir()
+    for source in sorted((image_folder / "red").iterdir())[:3]:
+        (image_folder / "Red" / source.name).write_bytes(source.read_bytes())
+    data = load(image_folder).train
+    spelling = [str(p) for p in data.problems if "only in case" in p.message]
+    assert len(spelling) == 1 and spelling[0].startswith(str(image_folder / "Red"))
+    assert "the label 'Red' differs from 'red' only in case or spacing" in spelling[0]
+    assert "(3 examples against 8)" in spelling[0]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from handful._lists import listed, short
-from handful.data.dataset import Dataset
+from handful.data.dataset import Dataset, Problem
 
 MIN_PER_CLASS = 2
 
@@ -24,7 +26,43 @@ def check_trainable(dataset: Dataset, cv_folds: int) -> None:
     small = {name: count for name, count in counts.items() if count < MIN_PER_CLASS}
     if small:
         names = listed(f"{short(name, 40)!r} ({count})" for name, count in small.items())
+        twins = listed(f"{short(name, 40)!r} and {short(other, 40)!r}" for name in small for other in counts
+                       if other != name and _spelling(other) == _spelling(name))
         raise ValueError(
             f"too few examples for cross-validation in class{'es' if len(small) > 1 else ''} {names}: every class "
             f"needs at least {MIN_PER_CLASS} (5 or more recommended). Add examples or remove the class."
+            + (f" {twins} differ only in case or spacing: if they are one class, give them one spelling." if twins
+               else "")
         )
+
+
+def _spelling(label: str) -> str:
+    return " ".join(label.casefold().split())
+
+
+def label_spellings(dataset: Dataset) -> list[Problem]:
+    """Labels that differ only in case or spacing ('Positive', 'positive ') are different classes, as scikit-learn
+    treats them; almost always one was meant, so each rarer spelling is reported at its first example, with the fix.
+
+    Example:
+        >>> from handful.data.dataset import Example
+        >>> data = Dataset([Example(f"row {i}", str(i)) for i in (1, 2, 3)], ["pos", "pos", "Pos"], "text", [])
+        >>> [str(p) for p in label_spellings(data)]
+        ["row 3: the label 'Pos' differs from 'pos' only in case or spacing, so it is a class of its own (1 example \
+against 2); if they are one class, give them one spelling (kept)"]
+    """
+    counts = Counter(label for label in dataset.labels if label is not None)
+    spellings: dict[str, list[str]] = {}
+    for label in counts:
+        spellings.setdefault(_spelling(label), []).append(label)
+    problems = []
+    for labels in spellings.values():
+        common, *others = sorted(labels, key=lambda label: (-counts[label], label))
+        for other in others:
+            first = dataset.labels.index(other)
+            problems.append(Problem(
+                dataset.examples[first].source,
+                f"the label {short(other, 40)!r} differs from {short(common, 40)!r} only in case or spacing, so it is "
+                f"a class of its own ({counts[other]:,} example{'s' if counts[other] > 1 else ''} against "
+                f"{counts[common]:,}); if they are one class, give them one spelling", "kept"))
+    return problems

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from handful.data.checks import label_spellings
 from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem, summarise
 from handful.data.decode import (
     AUDIO_SUFFIXES,
@@ -240,7 +241,7 @@ def read_files(
             kept_groups.append(str(groups[index]))
     dataset = Dataset(examples, kept, _modality(modality), problems, root,
                       groups=kept_groups if groups is not None else None)
-    dataset.problems.extend(find_duplicates(dataset))
+    dataset.problems.extend(find_duplicates(dataset) + label_spellings(dataset))
     _log_problems(dataset)
     return dataset
 
@@ -295,7 +296,7 @@ def from_texts(
         kept.append(None if labels is None or label is None else str(label).strip())
         kept_groups.append(str(group).strip())
     dataset = Dataset(examples, kept, "text", problems, groups=kept_groups if groups is not None else None)
-    dataset.problems.extend(find_duplicates(dataset))
+    dataset.problems.extend(find_duplicates(dataset) + label_spellings(dataset))
     _log_problems(dataset)
     return dataset
 

@@ -20,8 +20,8 @@ from handful._timing import stage
 from handful.artifacts import manifest, safety
 from handful.backbones.features import Features, cache_root, embed_all, fuse, parts_of, stack
 from handful.backbones.registry import frozen_name, get_spec
-from handful.data import Dataset, Problem
-from handful.data.checks import check_trainable
+from handful.data import Dataset, summarise
+from handful.data.checks import check_trainable, unknown_labels
 from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
 from handful.data.inputs import labelled_data, prediction_inputs, suggestion_inputs, training_data
@@ -454,9 +454,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         dataset = labelled_data(X, y, self.modality_, self.text_column, self.label_column)
         known = class_positions(self.classes_)
-        problems = [p for p in dataset.problems if p.action == "skipped"]
-        problems += [Problem(e.source, f"label {label!r} is not one the model was trained on")
-                     for e, label in zip(dataset.examples, dataset.labels, strict=True) if label not in known]
+        problems = [p for p in dataset.problems if p.action == "skipped"] + unknown_labels(dataset, known)
         keep = [index for index, label in enumerate(dataset.labels) if label in known]
         if not keep:
             raise ValueError("no labelled example to evaluate on has a class the model knows: "
@@ -467,7 +465,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         metrics = holdout_metrics(y_true, calibrated, [str(c) for c in self.classes_])
         trust = getattr(self, "trust_", None)
         metrics["trust"] = held_out_trust(trust, raw, y_true, distances) if trust is not None else None
-        metrics["problems"] = [str(p) for p in problems]
+        metrics["problems"] = summarise(problems)  # one line for a label on many rows
         return metrics
 
     # ------------------------------------------------------------------ saving

@@ -196,9 +196,15 @@ def test_evaluate_skips_unknown_labels(fitted: tuple[Classifier, Path], tmp_path
     write_images(tmp_path / "h", per_class=2, seed=3)
     (tmp_path / "h" / "green").mkdir()
     (tmp_path / "h" / "green" / "g.png").write_bytes((folder / "red" / "red_0.png").read_bytes())
+    (tmp_path / "h" / "Red").mkdir()
+    for index in range(2):
+        (tmp_path / "h" / "Red" / f"r{index}.png").write_bytes((folder / "red" / f"red_{index}.png").read_bytes())
     metrics = clf.evaluate(tmp_path / "h")
-    assert metrics["n"] == 4 and any("label 'green' is not one the model was trained on" in p
+    assert metrics["n"] == 4 and any("label 'green' is not one the model was trained on (skipped)" in p
                                      for p in metrics["problems"])
+    spelt = [p for p in metrics["problems"] if "'Red'" in p]
+    assert len(spelt) == 2 and all(p.endswith("label 'Red' is not one the model was trained on; it has 'red' "
+                                              "(skipped)") for p in spelt)
 
 
 def test_fused_features_train_save_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

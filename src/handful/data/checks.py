@@ -66,3 +66,23 @@ against 2); if they are one class, give them one spelling (kept)"]
                 f"a class of its own ({counts[other]:,} example{'s' if counts[other] > 1 else ''} against "
                 f"{counts[common]:,}); if they are one class, give them one spelling", "kept"))
     return problems
+
+
+def unknown_labels(dataset: Dataset, known: dict[str, int]) -> list[Problem]:
+    """Each example whose label is not one of the model's classes (``known``), said with the class it differs from
+    only in case or spacing, when there is one.
+
+    Example:
+        >>> from handful.data.dataset import Example
+        >>> data = Dataset([Example("t.csv, line 2", "a"), Example("t.csv, line 3", "b")], ["POS", "pos"], "text")
+        >>> [str(p) for p in unknown_labels(data, {"pos": 0, "neg": 1})]
+        ["t.csv, line 2: label 'POS' is not one the model was trained on; it has 'pos' (skipped)"]
+    """
+    spelt = {_spelling(name): name for name in known}
+    problems = []
+    for example, label in zip(dataset.examples, dataset.labels, strict=True):
+        if label is not None and label not in known:
+            twin = spelt.get(_spelling(label))
+            problems.append(Problem(example.source, f"label {short(label, 40)!r} is not one the model was trained on"
+                                    + (f"; it has {short(twin, 40)!r}" if twin is not None else "")))
+    return problems

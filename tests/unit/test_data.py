@@ -222,3 +222,15 @@ def test_class_folders_that_differ_only_in_case_are_told(image_folder: Path) -> 
     assert len(spelling) == 1 and spelling[0].startswith(str(image_folder / "Red"))
     assert "the label 'Red' differs from 'red' only in case or spacing" in spelling[0]
     assert "(3 examples against 8)" in spelling[0]
+
+
+def test_in_memory_images_are_refused_with_the_fix() -> None:
+    stack = np.zeros((4, 8, 8), dtype=np.uint8)
+    with pytest.raises(TypeError, match=r"in-memory ndarray objects of shape \(8, 8\); handful reads images and "
+                                        r"audio from files: save each one \(PIL.Image.fromarray"):
+        from_inputs(stack, [0, 1, 0, 1])
+    with pytest.raises(TypeError, match=r"in-memory Image objects;"):
+        from_inputs([Image.fromarray(a) for a in stack], None)
+    with pytest.raises(TypeError, match=r"shape \(64,\).*for rows of numeric features, use scikit-learn directly"):
+        from_inputs(np.zeros((4, 64)), [0, 1, 0, 1])
+    assert len(from_inputs(np.array(["good", "bad"]), [1, 0])) == 2  # numpy strings are text

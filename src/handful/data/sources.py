@@ -392,6 +392,7 @@ def from_inputs(inputs: Sequence[Any], labels: Sequence[Any] | None, modality: s
     except TypeError:
         raise TypeError(f"expected a folder or table path, or a list of inputs (paths or texts), got a "
                         f"{type(inputs).__name__}") from None
+    _refuse_in_memory(items)
     labels = one_label_each(labels)
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"got {len(items)} inputs but {len(labels)} labels; they must match one to one.")
@@ -405,6 +406,22 @@ def from_inputs(inputs: Sequence[Any], labels: Sequence[Any] | None, modality: s
         return from_texts(items, labels, groups=groups)
     label_list = [None if v is None else str(v) for v in labels] if labels is not None else [None] * len(items)
     return read_files([Path(i) for i in items], label_list, modality, groups=groups)
+
+
+def _refuse_in_memory(items: Sequence[Any]) -> None:
+    """Arrays, images or bytes as inputs (a stack of images from numpy) are refused with the fix: handful reads
+    images and audio from files, which reports and the label check name."""
+    found = next((i for i in items if not isinstance(i, str | Path)
+                  and (len(getattr(i, "shape", ())) or hasattr(i, "getdata") or isinstance(i, bytes))), None)
+    if found is None:
+        return
+    shape = getattr(found, "shape", None)
+    raise TypeError(
+        f"the inputs hold in-memory {type(found).__name__} objects{f' of shape {tuple(shape)}' if shape else ''}; "
+        "handful reads images and audio from files: save each one (PIL.Image.fromarray(a).save('photos/cat/0.png'), "
+        "soundfile.write('clips/yes/0.wav', a, rate)) and give the paths, or a folder of class folders"
+        + ("; for rows of numeric features, use scikit-learn directly." if shape is not None and len(shape) == 1
+           else "."))
 
 
 def read_unlabelled(

@@ -84,6 +84,22 @@ def test_the_gain_of_clustered_rows_counts_each_cluster_once() -> None:
     assert paired_gain(before, after, np.zeros(400))[1] == float("inf")  # one cluster: no error to speak of
 
 
+def test_a_few_examples_all_right_cannot_drive_the_temperature_to_zero() -> None:
+    # 20 examples scored twice (two repetitions), every fold model right but unsure (p 0.6-0.8): with no prior the
+    # fit drives T to 0.04, and a final model's first mistake at p 0.3 then costs a log loss of 16 (3.2 with it).
+    rng = np.random.default_rng(0)
+    confident = rng.uniform(0.6, 0.8, 40)
+    proba = np.column_stack([confident, 1 - confident])
+    y = np.zeros(40, dtype=int)
+    examples = np.tile(np.arange(20), 2)
+    fitted = fit_calibration(proba, y, seed=0, groups=examples, examples=examples)
+    assert fitted.calibrator.method == "temperature" and 0.2 < fitted.calibrator.temperature < 1.0
+    wrong = fitted.calibrator.transform(np.array([[0.3, 0.7]]))
+    assert log_loss(wrong, np.array([0])) < 5.0
+    unweighted = fit_calibration(proba, y, seed=0, groups=examples)  # rows as examples: the prior weighs half
+    assert unweighted.calibrator.temperature < fitted.calibrator.temperature
+
+
 @pytest.mark.parametrize("methods", [("temperature",), ("vector",)])
 def test_calibrator_state_round_trip(methods: tuple[str, ...]) -> None:
     proba, y = _calibrated_sample(600, 3, seed=4, sharpen=2.5)

@@ -88,7 +88,7 @@ def fit_trust(
             included. The nested split keeps an example's repetitions (and its group) together.
     """
     y = np.asarray(y, dtype=np.int64)
-    proba, labels, nested = np.asarray(oof_proba), y, groups
+    proba, labels, nested, owners = np.asarray(oof_proba), y, groups, None
     if fold_proba is not None and len(fold_proba) == len(folds):
         owners = np.concatenate([test for _, test in folds])
         proba = np.concatenate([np.asarray(p) for p in fold_proba])
@@ -97,7 +97,7 @@ def fit_trust(
     # Vector scaling needs many distinct examples a class (repetitions of one example are not more data).
     rich = np.bincount(y, minlength=proba.shape[1]).min() >= VECTOR_MIN_PER_CLASS
     methods = ("none", "temperature", "vector") if rich else ("none", "temperature")
-    calibration = fit_calibration(proba, labels, seed=seed, groups=nested, methods=methods)
+    calibration = fit_calibration(proba, labels, seed=seed, groups=nested, methods=methods, examples=owners)
     sets = ConformalSets.fit(calibration.calibrated_oof, labels, level=level)
     ood = OODDetector.fit(embeddings, folds, false_alarm) if embeddings is not None else None
     oof_sets = sets.coverage(calibration.calibrated_oof, labels)

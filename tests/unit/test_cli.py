@@ -115,6 +115,22 @@ def test_messages_with_square_brackets_are_printed_whole(capsys: pytest.CaptureF
     assert "(?P<group>[a-z]+)" in printed and "photos/[2024]/a.jpg" in printed
 
 
+@pytest.mark.parametrize(("after", "rough"), [(0.219, True), (0.05, False)])
+def test_probabilities_off_by_more_than_chance_are_said_to_be_rough(after: float, rough: bool,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from handful.cli import output
+
+    summary = {"calibration": {"method": "none", "ece_before": 0.219, "ece_after": after, "ece_perfect_high": 0.112},
+               "sets": {"level": 0.9, "oof_coverage": 0.91, "oof_mean_size": 0.97}}
+    output.show_trust(SimpleNamespace(protocol_=None, leakage_=None,  # type: ignore[arg-type]
+                                      trust_=SimpleNamespace(summary=summary)))
+    printed = " ".join(capsys.readouterr().out.split())
+    assert ("more than chance: read its probabilities as rough" in printed) is rough
+    assert "(a perfectly calibrated model: up to 0.112 on as many)" in printed
+
+
 def test_heads_skipped_for_one_reason_are_one_row_on_the_terminal() -> None:
     from handful.cli.output import _fold_skipped
 

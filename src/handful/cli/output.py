@@ -195,6 +195,8 @@ def show_trust(clf: Classifier) -> None:
         console.print(f"Calibration: {calibration['method']}, out-of-fold ECE {calibration['ece_before']:.3f} -> "
                       f"{calibration['ece_after']:.3f}"
                       + (f" (a perfectly calibrated model: up to {perfect:.3f} on as many)" if perfect else "")
+                      + ("; [yellow]more than chance: read its probabilities as rough[/]"
+                         if perfect and calibration["ece_after"] > perfect else "")
                       + f"; {sets['level']:.0%} prediction sets cover "
                       f"{sets['oof_coverage']:.3f} out of fold (mean size {sets['oof_mean_size']:.2f})",
                       highlight=False)

@@ -20,6 +20,16 @@ def test_single_score_has_no_spread() -> None:
     assert (estimate.low, estimate.high, estimate.std) == (0.7, 0.7, 0.0)
 
 
+def test_folds_that_all_score_one_on_few_examples_do_not_claim_certainty() -> None:
+    # 20 examples, 2-fold twice, every fold right: the folds' spread is 0, the accuracy on new examples is not 1.
+    alone = cv_estimate([1.0, 1.0, 1.0, 1.0], test_fraction=0.5)
+    assert (alone.low, alone.high) == (1.0, 1.0)
+    estimate = cv_estimate([1.0, 1.0, 1.0, 1.0], test_fraction=0.5, examples=20)
+    assert (estimate.low, estimate.high) == (wilson_interval(20, 20)[0], 1.0) and estimate.low < 0.85
+    scores = [0.8, 0.9, 0.85, 0.9, 0.8, 0.75, 0.95, 0.85, 0.9, 0.8]  # a wide spread is kept as it is
+    assert cv_estimate(scores, 0.2, examples=2000) == cv_estimate(scores, 0.2)
+
+
 def test_wilson_interval_known_values() -> None:
     low, high = wilson_interval(8, 10)
     assert abs(low - 0.4902) < 1e-3 and abs(high - 0.9433) < 1e-3

@@ -52,8 +52,8 @@ def ensemble(results: list[Result], y: np.ndarray, n_classes: int, folds: Folds)
         oof[test] += proba
         seen[test] += 1
     share = test_fraction(folds, len(y))
-    result.estimate = cv_estimate(result.balanced, share)
-    result.accuracy_estimate = cv_estimate(result.accuracy, share)
+    result.estimate = cv_estimate(result.balanced, share, len(y))
+    result.accuracy_estimate = cv_estimate(result.accuracy, share, len(y))
     result.oof_proba = oof / np.maximum(seen, 1)[:, None]
     chosen = ", ".join(f"{m.backbone}+{m.learner} ({m.weight:.2f})" for m in members)
     result.message = f"weighted ensemble of {chosen}; score nested (weights chosen on each fold's training rows)"

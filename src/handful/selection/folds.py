@@ -226,8 +226,8 @@ def score_folds(candidate: Candidate, probas: Sequence[np.ndarray], y: np.ndarra
         oof[test] += proba
         seen[test] += 1
     share = test_fraction(folds, len(y))
-    result.estimate = cv_estimate(result.balanced, share)
-    result.accuracy_estimate = cv_estimate(result.accuracy, share)
+    result.estimate = cv_estimate(result.balanced, share, len(y))
+    result.accuracy_estimate = cv_estimate(result.accuracy, share, len(y))
     result.oof_proba = oof / np.maximum(seen, 1)[:, None]
     result.fold_proba = list(probas)
     result.seconds = seconds

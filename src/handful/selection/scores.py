@@ -71,8 +71,9 @@ class ScoreCache:
         except Exception as error:  # a damaged entry is recomputed, never trusted
             logger.warning("ignoring unreadable score cache entry %s (%s)", path, error)
             return None
-        result.estimate = cv_estimate(result.balanced, fraction)
-        result.accuracy_estimate = cv_estimate(result.accuracy, fraction)
+        examples = len(result.oof_proba) if result.oof_proba is not None else None
+        result.estimate = cv_estimate(result.balanced, fraction, examples)
+        result.accuracy_estimate = cv_estimate(result.accuracy, fraction, examples)
         result.message = "cross-validation results reused from the cache"
         return result
 

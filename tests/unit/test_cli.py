@@ -31,6 +31,23 @@ def test_train_predict_evaluate(tmp_path: Path) -> None:
     assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 12
 
 
+def test_held_out_examples_left_out_of_the_held_out_score_are_named(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.console, "width", 250)
+    write_images(tmp_path / "s" / "train", per_class=6)
+    write_images(tmp_path / "s" / "val", per_class=2, seed=5)
+    (tmp_path / "s" / "val" / "green").mkdir()
+    for index in range(12):
+        (tmp_path / "s" / "val" / "green" / f"g{index}.png").write_bytes(
+            (tmp_path / "s" / "val" / "red" / "red_0.png").read_bytes())
+    result = runner.invoke(app, ["train", str(tmp_path / "s"), "-o", str(tmp_path / "m"), "--backbone", "tiny-image",
+                                 "--preset", "fast"])
+    assert result.exit_code == 0, result.output
+    assert "n=4)" in result.output
+    assert result.output.count("label 'green' is not one the model was trained on") == 10
+    assert "and 2 more left out" in result.output
+
+
 def test_predict_reports_bad_file_and_exits_nonzero(tmp_path: Path) -> None:
     folder = write_images(tmp_path / "photos", per_class=6)
     model = tmp_path / "model"

@@ -161,6 +161,11 @@ def show_training(clf: Classifier, out: Path | None) -> None:
         low, high = clf.holdout_["accuracy_interval"]
         console.print(f"Held-out accuracy: [bold]{clf.holdout_['accuracy']:.3f}[/] (95% CI {low:.3f}-{high:.3f}, "
                       f"n={clf.holdout_['n']})")
+        left_out = clf.holdout_.get("problems", [])  # held-out examples left out of that score
+        for line in left_out[:10]:
+            console.print(f"  [yellow]left out[/] {escape(line)}", highlight=False)
+        if len(left_out) > 10:
+            console.print(f"  and {len(left_out) - 10:,} more left out", highlight=False)
     skipped = [p for p in clf.problems_ if getattr(p, "action", "skipped") == "skipped"]
     if clf.problems_:
         console.print(f"[yellow]{len(clf.problems_)} problem(s) in the data[/] ({len(skipped)} skipped, "

@@ -65,3 +65,11 @@ def test_errors_name_the_argument_in_the_same_words() -> None:
     result = runner.invoke(app, ["train"])
     assert result.exit_code == 2 and "Missing argument 'DATA'" in result.output
     assert "[OPTIONS] DATA" in result.output
+
+
+@pytest.mark.parametrize("path", [p for p in command_paths() if p], ids=" ".join)
+def test_help_paragraphs_are_wrapped_by_the_terminal_not_by_the_source(path: list[str]) -> None:
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    assert command.help and "\n" not in command.help.replace("\n\n", ""), f"handful {' '.join(path)}: {command.help!r}"

@@ -74,8 +74,25 @@ def usage_pieces(command: TyperCommand | TyperGroup, ctx: Any) -> list[str]:
     return pieces
 
 
+def unwrapped(text: str) -> str:
+    """A docstring's paragraphs each on one line: the terminal wraps them to its width, where the source's breaks
+    (at 115 characters) would cut an 80-column help mid-sentence.
+
+    Example:
+        >>> unwrapped("One line\n    and more.\n\n    A second.")
+        'One line and more.\n\nA second.'
+    """
+    paragraphs = [" ".join(line.strip() for line in block.strip().splitlines()) for block in text.split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 class Command(TyperCommand):
-    """A Typer command whose help names types in words (see the module)."""
+    """A Typer command whose help names types in words and wraps its paragraphs to the terminal (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.help:
+            self.help = unwrapped(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
         return name_params(super().get_params(ctx))

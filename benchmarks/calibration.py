@@ -6,13 +6,14 @@ across the four speakers, scored on 100 other clips a class), SST-2 8, 32 and 64
 test sentences); 10 seeds each, each seed its own draw.
 
 Each fit's calibration rows (one per fold and example, as ``handful.evaluation.trust.fit_trust`` passes them) are
-kept, and the calibrator is fitted on them three ways: ``none``; the temperature without its prior
-(``TEMPERATURE_PRIOR = 0``, handful before the prior); and as handful ships it. Each is applied to the final model's
-probabilities on the held-out data. The columns: held-out log loss and expected calibration error (ECE), mean over
-the seeds, and how many of the 10 fits kept a correction.
+kept, and the calibrator is fitted on them three ways: ``none``; the temperature fitted to the bare labels
+(``PSEUDO_EXAMPLES = 0``, handful before the pseudo-example); and as handful ships it. Each is applied to the final
+model's probabilities on the held-out data. The columns: held-out log loss and expected calibration error (ECE),
+mean over the seeds, and how many of the 10 fits kept a correction.
 
 Usage: HANDFUL_CACHE_DIR=... python benchmarks/calibration.py [ants10 ants40 digits2x15 ...] [--seeds 10]
-Writes benchmarks/results/calibration.json and prints a Markdown table.
+       [--preset fast|best]
+Writes benchmarks/results/calibration[_best].json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -95,27 +96,27 @@ class Rows:
         return self.fit(proba, y, **options)
 
 
-def one(name: str, seed: int, rows: Rows) -> dict[str, Any]:
+def one(name: str, seed: int, rows: Rows, preset: str = "fast") -> dict[str, Any]:
     train, labels, test, truth = SETS[name](seed)
     started = time.perf_counter()
-    clf = handful.Classifier(preset="fast", random_state=seed, verbose=False).fit(train, labels)
+    clf = handful.Classifier(preset=preset, random_state=seed, verbose=False).fit(train, labels)
     seconds = time.perf_counter() - started
     raw = clf._raw(clf._inputs(test))[1]  # the final model's probabilities before calibration
     classes = [str(c) for c in clf.classes_]
     y = np.array([classes.index(t) for t in truth])
-    result: dict[str, Any] = {"set": name, "seed": seed, "n": len(train), "seconds": round(seconds, 1),
-                              "accuracy": float((raw.argmax(1) == y).mean())}
-    for way, prior in (("none", None), ("no prior", 0.0), ("handful", calibration.TEMPERATURE_PRIOR)):
-        shipped = calibration.TEMPERATURE_PRIOR
-        if prior is None:
+    result: dict[str, Any] = {"set": name, "seed": seed, "preset": preset, "n": len(train),
+                              "seconds": round(seconds, 1), "accuracy": float((raw.argmax(1) == y).mean())}
+    for way, pseudo in (("none", None), ("bare", 0.0), ("handful", calibration.PSEUDO_EXAMPLES)):
+        shipped = calibration.PSEUDO_EXAMPLES
+        if pseudo is None:
             calibrated, kept = raw, False
         else:
-            calibration.TEMPERATURE_PRIOR = prior
+            calibration.PSEUDO_EXAMPLES = pseudo
             try:
                 fitted = rows.fit(rows.kept["proba"], rows.kept["y"], **{k: v for k, v in rows.kept.items()
                                                                          if k not in ("proba", "y")})
             finally:
-                calibration.TEMPERATURE_PRIOR = shipped
+                calibration.PSEUDO_EXAMPLES = shipped
             calibrated, kept = fitted.calibrator.transform(raw), fitted.calibrator.method != "none"
             result[f"{way} T"] = fitted.calibrator.temperature
         result[f"{way} log loss"] = calibration.log_loss(calibrated, y)
@@ -126,9 +127,9 @@ def one(name: str, seed: int, rows: Rows) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    ways = ("none", "no prior", "handful")
-    lines = ["| set (fits) | held-out accuracy | log loss: none / no prior / handful | ECE: none / no prior / handful "
-             "| corrected: no prior / handful |", "|---|---|---|---|---|"]
+    ways = ("none", "bare", "handful")
+    lines = ["| set (fits) | held-out accuracy | log loss: none / bare / handful | ECE: none / bare / handful "
+             "| corrected: bare / handful |", "|---|---|---|---|---|"]
     for name in dict.fromkeys(r["set"] for r in results):
         rows = [r for r in results if r["set"] == name]
 
@@ -153,15 +154,21 @@ def main() -> None:
         at = args.index("--seeds")
         seeds = int(args[at + 1])
         del args[at:at + 2]
+    preset = "fast"
+    if "--preset" in args:
+        at = args.index("--preset")
+        preset = args[at + 1]
+        del args[at:at + 2]
     names = args or list(SETS)
     unknown = [n for n in names if n not in SETS]
     if unknown:
         raise SystemExit(f"unknown set(s) {unknown}; choose from {list(SETS)}")
     rows = Rows()
     trust_module.fit_calibration = rows  # type: ignore[assignment]
-    results = [one(name, seed, rows) for name in names for seed in range(seeds)]
+    results = [one(name, seed, rows, preset) for name in names for seed in range(seeds)]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "calibration.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    name = "calibration.json" if preset == "fast" else f"calibration_{preset}.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(table(results))
 
 

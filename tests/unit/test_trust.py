@@ -85,19 +85,19 @@ def test_the_gain_of_clustered_rows_counts_each_cluster_once() -> None:
 
 
 def test_a_few_examples_all_right_cannot_drive_the_temperature_to_zero() -> None:
-    # 20 examples scored twice (two repetitions), every fold model right but unsure (p 0.6-0.8): with no prior the
-    # fit drives T to 0.04, and a final model's first mistake at p 0.3 then costs a log loss of 16 (3.2 with it).
+    # 20 examples scored twice (two repetitions), every fold model right but unsure (p 0.6-0.8): fitted to the bare
+    # labels T goes to 0.04, and a final model's first mistake at p 0.3 then costs a log loss of 16.
     rng = np.random.default_rng(0)
     confident = rng.uniform(0.6, 0.8, 40)
     proba = np.column_stack([confident, 1 - confident])
     y = np.zeros(40, dtype=int)
     examples = np.tile(np.arange(20), 2)
     fitted = fit_calibration(proba, y, seed=0, groups=examples, examples=examples)
-    assert fitted.calibrator.method == "temperature" and 0.2 < fitted.calibrator.temperature < 1.0
+    assert fitted.calibrator.method == "temperature" and 0.1 < fitted.calibrator.temperature < 1.0
     wrong = fitted.calibrator.transform(np.array([[0.3, 0.7]]))
-    assert log_loss(wrong, np.array([0])) < 5.0
-    unweighted = fit_calibration(proba, y, seed=0, groups=examples)  # rows as examples: the prior weighs half
-    assert unweighted.calibrator.temperature < fitted.calibrator.temperature
+    assert log_loss(wrong, np.array([0])) < 8.0
+    rows = fit_calibration(proba, y, seed=0, groups=examples)  # rows as examples: the pseudo-example weighs half
+    assert rows.calibrator.temperature < fitted.calibrator.temperature
 
 
 @pytest.mark.parametrize("methods", [("temperature",), ("vector",)])

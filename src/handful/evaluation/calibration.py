@@ -5,9 +5,9 @@ see it), so it corrects the confidence the model will have on new data. Candidat
 
 - ``none``: the probabilities as they are;
 - ``temperature``: one number ``T``, ``softmax(log p / T)`` (Guo et al., 2017): keeps the ranking, fixes over- or
-  under-confidence. ``log T`` has a normal prior centred on 0 (the model's own probabilities), worth one example:
-  on 20 examples that the fold models all got right, the plain fit drives ``T`` towards 0 (0.04), and a mistake
-  at probability 0.3 then costs a log loss of 16 (3.2 with the prior; see the tests);
+  under-confidence. It is fitted to labels smoothed by one pseudo-example spread over the classes (Laplace's rule:
+  n right answers of n do not make a probability 1): on 20 examples that the fold models all got right, a fit to
+  the bare labels drives ``T`` towards 0 (0.04), and a mistake at probability 0.3 then costs a log loss of 16;
 - ``vector``: a scale and a bias per class on the log-probabilities (diagonal Dirichlet calibration, Kull et al.,
   2019), lightly pulled towards the identity; worth it only with enough examples.
 
@@ -53,7 +53,7 @@ VECTOR_MIN_PER_CLASS = 100  # per-class parameters need many examples of each cl
 MARGIN = 0.002  # a richer method must lower the held-out log loss by this fraction to be chosen
 GAIN_ERRORS = 1.0  # ... and by this many standard errors of the paired per-row difference (see the tests)
 VECTOR_PENALTY = 1e-2  # pull towards the identity, per row
-TEMPERATURE_PRIOR = 1.0  # the prior on log T is worth this many examples (see the module's docstring)
+PSEUDO_EXAMPLES = 1.0  # the temperature's labels are smoothed by this many examples (see the module's docstring)
 
 
 def _log_proba(proba: np.ndarray) -> np.ndarray:
@@ -216,22 +216,23 @@ class Calibrator:
 
 def _fit_one(method: str, logits: np.ndarray, y: np.ndarray, examples: int | None = None) -> Calibrator:
     """Fit ``method`` on ``logits`` (rows) and labels ``y``; ``examples``: how many distinct examples the rows hold
-    (an example's repetitions are not more evidence), which sets the temperature prior's weight."""
+    (an example's repetitions are not more evidence), which sets the weight of the temperature's pseudo-example."""
     n, k = logits.shape
     rows = np.arange(n)
     if method == "none":
         return Calibrator()
     if method == "temperature":
-        weight = TEMPERATURE_PRIOR / max(examples or n, 1)
+        smooth = PSEUDO_EXAMPLES / (max(examples or n, 1) + PSEUDO_EXAMPLES)
+        target = (1 - smooth) * np.eye(k)[y] + smooth / k
 
         def loss_t(theta: np.ndarray) -> tuple[float, np.ndarray]:
             t = np.exp(theta[0])
             z = logits / t
             logp = log_softmax(z, axis=1)
             p = np.exp(logp)
-            loss = -logp[rows, y].mean() + weight * theta[0] ** 2
-            # d loss / d z = p - onehot; dz/dtheta = -z
-            grad = float(np.mean(np.sum((p - np.eye(k)[y]) * -z, axis=1))) + 2 * weight * theta[0]
+            loss = -(target * logp).sum(axis=1).mean()
+            # d loss / d z = p - target; dz/dtheta = -z
+            grad = float(np.mean(np.sum((p - target) * -z, axis=1)))
             return float(loss), np.array([grad])
 
         found = minimize(loss_t, np.zeros(1), jac=True, method="L-BFGS-B", bounds=[(-4.0, 4.0)])

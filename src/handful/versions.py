@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from handful import selection
+from handful._lists import listed
 from handful.artifacts.store import Registry, Version
 from handful.backbones.features import Features
 from handful.classifier import Classifier
 from handful.data import Dataset, load
+from handful.data.checks import respelt
 from handful.data.groups import codes as group_codes
 from handful.data.groups import resolve_groups
 from handful.data.sources import read_unlabelled
@@ -90,6 +92,11 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     column = getattr(old, "group_column", None)
     parts = [load(s, old.modality_, old.text_column, old.label_column, group_column=column) for s in sources]
     fresh = load(new_source, old.modality_, old.text_column, old.label_column, group_column=column)
+    twins = respelt(fresh.train.labels, [str(c) for c in old.classes_])
+    if twins:
+        raise ValueError(f"{new_data} has labels that differ from {old_version.label}'s classes only in case or "
+                         f"spacing ({listed(f'{k!r} for {v!r}' for k, v in twins.items())}): give them the model's "
+                         "spelling and update again.")
     pattern = (getattr(old, "protocol_", None) or {}).get("pattern")
     if pattern:  # the old version's groups came from its file paths: the new files' groups come the same way
         for source, part in zip([*sources, new_source], [*parts, fresh], strict=True):

@@ -248,6 +248,18 @@ def test_update_says_when_the_old_data_is_gone(tmp_path: Path) -> None:
             "new version from all of it with: handful train DATA --name colours") in output
 
 
+def test_update_refuses_labels_spelt_unlike_the_models_classes(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    register(write_images(tmp_path / "old", per_class=4), root)
+    new = write_images(tmp_path / "new", per_class=2, seed=1)
+    (new / "red").rename(new / "Red")
+    code, output = cli("update", "colours", str(new), "--root", str(root))
+    assert code == 1
+    assert ("has labels that differ from colours v1's classes only in case or spacing ('Red' for 'red'): give them "
+            "the model's spelling and update again.") in " ".join(output.split())
+    assert Registry(root).get("colours").version == 1 and len(Registry(root).versions("colours")) == 1
+
+
 def test_models_commands(tmp_path: Path, saved: Path) -> None:
     root = tmp_path / "models"
     data = write_images(tmp_path / "photos", per_class=4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from handful._lists import listed, short
 from handful.data.dataset import Dataset, Problem
@@ -68,6 +69,19 @@ against 2); if they are one class, give them one spelling (kept)"]
     return problems
 
 
+def respelt(labels: Iterable[str | None], classes: Iterable[str]) -> dict[str, str]:
+    """The ``labels`` that are not among ``classes`` but differ from one only in case or spacing, each with it.
+
+    Example:
+        >>> respelt(["Pos", "pos", "neutral", None], ["pos", "neg"])
+        {'Pos': 'pos'}
+    """
+    classes = list(classes)
+    spelt = {_spelling(name): name for name in classes}
+    return {label: spelt[_spelling(label)] for label in labels
+            if label is not None and label not in classes and _spelling(label) in spelt}
+
+
 def unknown_labels(dataset: Dataset, known: dict[str, int]) -> list[Problem]:
     """Each example whose label is not one of the model's classes (``known``), said with the class it differs from
     only in case or spacing, when there is one.
@@ -78,11 +92,11 @@ def unknown_labels(dataset: Dataset, known: dict[str, int]) -> list[Problem]:
         >>> [str(p) for p in unknown_labels(data, {"pos": 0, "neg": 1})]
         ["t.csv, line 2: label 'POS' is not one the model was trained on; it has 'pos' (skipped)"]
     """
-    spelt = {_spelling(name): name for name in known}
+    twins = respelt(dataset.labels, known)
     problems = []
     for example, label in zip(dataset.examples, dataset.labels, strict=True):
         if label is not None and label not in known:
-            twin = spelt.get(_spelling(label))
+            twin = twins.get(label)
             problems.append(Problem(example.source, f"label {short(label, 40)!r} is not one the model was trained on"
                                     + (f"; it has {short(twin, 40)!r}" if twin is not None else "")))
     return problems

@@ -133,3 +133,5 @@ def test_demo_runs_on_the_bundled_example(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "held-out digits: accuracy" in result.stdout
     assert (tmp_path / "demo" / "model" / "manifest.json").exists()
+    # each size has its own images: a later run with more a digit never trains on this run's held-out ones
+    assert len(list((tmp_path / "demo" / "digits-10" / "train").glob("*/*.png"))) == 100

@@ -48,6 +48,14 @@ def test_held_out_examples_left_out_of_the_held_out_score_are_named(tmp_path: Pa
     assert "and 2 more left out" in result.output
 
 
+@pytest.mark.parametrize("arguments", [["predict", "model", "a.png", "--top-k", "0"], ["check", "data", "--top", "0"],
+                                       ["demo", "--per-class", "1"], ["demo", "--per-class", "121"],
+                                       ["serve", "model", "--port", "99999"]])
+def test_numbers_out_of_range_are_refused_before_anything_runs(arguments: list[str]) -> None:
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2 and "Invalid value for" in result.output and "Traceback" not in result.output
+
+
 def test_predict_reports_bad_file_and_exits_nonzero(tmp_path: Path) -> None:
     folder = write_images(tmp_path / "photos", per_class=6)
     model = tmp_path / "model"

@@ -15,7 +15,7 @@ def serve(
     model: Annotated[Path, typer.Argument(help="A saved model folder, a folder whose sub-folders are models, or a "
                                                "model registry root (its promoted versions, kept current).")],
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     quiet: Quiet = False,
 ) -> None:
     """Serve MODEL over HTTP: a test page at /, the API under /v1, its schema at /openapi.json.

@@ -25,7 +25,7 @@ def check(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the findings to this CSV.")] = None,
     output_format: OutputFormat = "table",
     json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    top: Annotated[int, typer.Option(help="How many suspicious examples and duplicate pairs to show.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="How many suspicious examples and duplicate pairs to show.")] = 20,
     backbone: Backbones = None,
     modality: Modality = None,
     text_column: TextColumn = None,

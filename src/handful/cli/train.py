@@ -205,7 +205,7 @@ def predict(
     model: ModelFolder,
     inputs: Annotated[list[str], typer.Argument(help="Files, a folder, or (text models) sentences or a table.")],
     output_format: OutputFormat = "table",
-    top_k: Annotated[int, typer.Option(help="How many labels to show per input.")] = 3,
+    top_k: Annotated[int, typer.Option(min=1, help="How many labels to show per input.")] = 3,
     coverage: Annotated[float | None, typer.Option(
         metavar="FRACTION",
         help="How often the prediction set must hold the true label (default: the model's, 0.9).")] = None,
@@ -294,14 +294,16 @@ def demo(
     folder: Annotated[Path, typer.Option(help="Where to write the example images and the model.")] = Path(
         "handful-demo"
     ),
-    per_class: Annotated[int, typer.Option(help="Training images per digit.")] = 20,
+    per_class: Annotated[int, typer.Option(min=2, max=120, help="Training images per digit (the next 50 of each "
+                                                                    "are held out).")] = 20,
     quiet: Quiet = False,
 ) -> None:
     """Train on a bundled example (handwritten digits from scikit-learn) and show the result."""
     setup(quiet)
     from handful.examples import write_digits
 
-    train_dir, test_dir = write_digits(folder / "digits", per_class=per_class, seed=0)
+    # one folder a size: a second run with more per digit must not train on the first run's held-out images
+    train_dir, test_dir = write_digits(folder / f"digits-{per_class}", per_class=per_class, seed=0)
     if not quiet:
         console.print(f"Wrote {per_class} training images per digit to {train_dir} (held-out: {test_dir})")
     clf = Classifier(preset="fast", random_state=0, verbose=0 if quiet else 1).fit(train_dir)

@@ -3,6 +3,8 @@ saved state, and no pseudo-labelled row in a validation fold."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,18 @@ def assert_no_made_row_in_a_validation_fold(name: str, monkeypatch: pytest.Monke
         distance = np.linalg.norm(matrix[:, None, :] - unit[test][None, :, :], axis=2)
         assert distance.min() > 1e-6  # no test row is trained on, as itself or as a pseudo-labelled copy
     assert made > 0  # pseudo-labelled or generated rows were made and used
+
+
+@pytest.mark.parametrize(("learners", "said"), [
+    (["vae-examples"], "vae-examples learn(s) from unlabelled inputs, and none were given: add an unlabelled/ folder"),
+    (["ensemble"], "the ensemble combines other heads' results: name them too"),
+])
+def test_heads_that_cannot_run_alone_are_refused_not_replaced_by_the_baseline(learners: list[str], said: str) -> None:
+    from handful import config
+    from handful.selection import plan
+
+    cfg = config.resolve("fast", "text", "tiny-text", learners, 5, None, None, 0, 40)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        plan.candidates(cfg, with_pool=False)
+    assert plan.candidates(config.resolve("fast", "text", "tiny-text", ["self-training", "linear"], 5, None, None,
+                                          0, 40))[0].learner == "linear"  # a pool head beside a plain one: no error

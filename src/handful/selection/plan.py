@@ -13,6 +13,20 @@ from handful.learners import LEARNERS
 from handful.selection.results import Candidate, Result
 
 
+def _refuse_nothing_to_fit(cfg: Config, with_pool: bool) -> None:
+    """Heads named that cannot run alone (only the ensemble, or only heads that learn from an unlabelled pool when
+    none is given) are refused with the fix: the search would otherwise fit the baseline alone and say nothing."""
+    if any(not LEARNERS[n].combines and (with_pool or not LEARNERS[n].uses_unlabelled) for n in cfg.learners):
+        return
+    if not with_pool and any(LEARNERS[n].uses_unlabelled for n in cfg.learners):
+        raise ValueError(f"{', '.join(n for n in cfg.learners if LEARNERS[n].uses_unlabelled)} learn(s) from "
+                         "unlabelled inputs, and none were given: add an unlabelled/ folder beside the class folders, "
+                         "rows without a label in the table, or --unlabelled DIR_OR_TABLE (Python: fit(X, y, "
+                         "unlabelled=...)), or name a head that needs none (e.g. --learner linear).")
+    raise ValueError("the ensemble combines other heads' results: name them too (e.g. --learner linear --learner "
+                     "prototypes --learner ensemble).")
+
+
 def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
     """The candidates to score for ``cfg``: each backbone with each head (fine-tuning on the backbone's trunk), the
     fused features where the preset fuses, augmented twins, the heads that learn from an unlabelled pool when
@@ -20,6 +34,7 @@ def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
     """
     # Pretrained first: on a tie, and when the time budget runs out, they come before the baseline.
     found = []
+    _refuse_nothing_to_fit(cfg, with_pool)
     for name in cfg.backbones:
         spec = get_spec(parts_of(name)[0])
         fused = is_fused(name)

@@ -175,6 +175,10 @@ def test_corrupt_file_skipped_in_fit_and_reported_in_predict(tmp_path: Path) -> 
         clf.predict([folder / "red" / "bad.png"])
     records = clf.predict_records([folder / "red" / "red_0.png", folder / "red" / "bad.png"])
     assert records[0]["label"] == "red" and "not a readable image" in records[1]["error"]
+    for model in (clf, Classifier.load(clf.save(tmp_path / "model"))):  # the report names it, fitted or loaded
+        report = model.report_.html()
+        assert '<h2 id="data">Problems in the data (1)</h2><p>1 skipped (not used to train)' in report
+        assert f"<li>{folder / 'red' / 'bad.png'}: not a readable image" in report
 
 
 def test_time_budget_skips_later_candidates(image_folder: Path) -> None:

@@ -8,10 +8,12 @@ import datetime
 import html
 import io
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from handful.backbones.registry import frozen_name
+from handful.data.dataset import Problem, summarise
 from handful.report import plots
 from handful.report.trust import trust_section
 from handful.selection.results import choice_note
@@ -22,6 +24,7 @@ THUMBNAIL = 112
 AUDIO_SECONDS = 4.0
 AUDIO_RATE = 16000
 SHOWN = 12
+SHOWN_PROBLEMS = 20  # lines of the data's problems
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -144,7 +147,8 @@ class Report:
 
     def html(self) -> str:
         """The report as one HTML string."""
-        sections = [self._summary(), trust_section(self.clf), self._update(), self._diagnosis(), self._leaderboard(),
+        sections = [self._summary(), trust_section(self.clf), self._update(), self._diagnosis(), self._problems(),
+                    self._leaderboard(),
                     self._errors(), self._holdout(), self._evaluations(), self._curve(), self._examples(),
                     self._label_issues(), self._timings()]
         clf = self.clf
@@ -224,6 +228,20 @@ class Report:
         return (f'<h2 id="diagnosis">Diagnosis</h2><p class="verdict {_e(diagnosis.verdict)}"><b>'
                 f'{_e(diagnosis.verdict.capitalize())}.</b> {_e(diagnosis.headline)}</p><p class="muted">{facts}</p>'
                 + (f"<h3>What to do next</h3><ol>{advice}</ol>" if advice else ""))
+
+    def _problems(self) -> str:
+        """The inputs skipped (unreadable files, empty rows) and those kept but worth a look (duplicates, labels
+        spelt two ways), one line for one problem on many rows."""
+        found = [p if isinstance(p, Problem) else _problem(str(p)) for p in self.clf.problems_]
+        if not found:
+            return ""
+        lines = summarise(found)
+        skipped = sum(p.action == "skipped" for p in found)
+        return (f'<h2 id="data">Problems in the data ({len(found)})</h2><p>{skipped} skipped (not used to train), '
+                f'{len(found) - skipped} used but worth a look.</p><ul>'
+                + "".join(f"<li>{_e(line)}</li>" for line in lines[:SHOWN_PROBLEMS])
+                + (f"<li>and {len(lines) - SHOWN_PROBLEMS} more</li>" if len(lines) > SHOWN_PROBLEMS else "")
+                + "</ul>")
 
     def _leaderboard(self) -> str:
         clf = self.clf
@@ -405,6 +423,14 @@ class Report:
                 + (f'<p class="verdict"><b>Caution:</b> {_e(found["caution"])}.</p>'
                    if isinstance(found, dict) and found.get("caution") else "")
                 + f'<div class="grid">{items}</div>')
+
+
+def _problem(line: str) -> Problem:
+    """A problem saved as its line (``where: message (action)``) read back, so a loaded model's report groups them."""
+    found = re.match(r"^(.*?): (.*) \((skipped|kept)\)$", line, re.DOTALL)
+    if found is None:
+        return Problem("", line)
+    return Problem(found[1], found[2], "kept" if found[3] == "kept" else "skipped")
 
 
 def _timings_table(seconds: dict[str, float], fit_seconds: float) -> str:

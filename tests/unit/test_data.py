@@ -53,7 +53,7 @@ def test_corrupt_and_empty_files_are_skipped_and_named(image_folder: Path) -> No
     assert "copy it again from its source" in where["broken.jpg"]
     assert "in no image format handful reads" in where["words.png"] and " at 0x" not in where["words.png"]
     assert where["empty.png"] == "the file is empty (0 bytes)"
-    assert ".txt is not a supported image type (.bmp, .gif, .jpeg, .jpg, .png" in where["notes.txt"]
+    assert ".txt is not a supported image type (.bmp, .gif, .heic, .heif, .jpeg, .jpg, .png" in where["notes.txt"]
 
 
 def test_what_file_managers_and_zip_tools_leave_behind_is_no_class_nor_example(image_folder: Path) -> None:
@@ -95,6 +95,17 @@ def test_gif_first_frame_and_transparency_on_white(tmp_path: Path) -> None:
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], transparency=0)
     image = load_image(tmp_path / "a.gif")
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_a_phone_cameras_heic_photo_is_read_beside_the_others(image_folder: Path) -> None:
+    heic = Path(__file__).parents[1] / "fixtures" / "red_stripes.heic"  # 64x48, red with white stripes every 8 px
+    (image_folder / "red" / "phone.HEIC").write_bytes(heic.read_bytes())
+    data = load(image_folder).train
+    assert data.class_counts() == {"blue": 8, "red": 9} and data.problems == []
+    image = load_image(image_folder / "red" / "phone.HEIC")
+    assert image.size == (64, 48) and image.mode == "RGB"
+    red, white = np.asarray(image)[24, 4], np.asarray(image)[24, 0]
+    assert red[0] > 150 and red[1] < 80 and min(white) > 200
 
 
 def test_exif_rotation_is_applied(tmp_path: Path) -> None:

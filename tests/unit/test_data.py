@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,42 @@ def test_audio_stereo_becomes_mono(tmp_path: Path) -> None:
     audio = decode_audio(read_bytes(tmp_path / "s.flac"))
     assert audio.samples.ndim == 1 and audio.sample_rate == 16000
     assert np.allclose(audio.samples, 0.25, atol=1e-3)
+
+
+def test_a_phones_m4a_voice_memo_is_read_beside_the_others(audio_folder: Path) -> None:
+    memo = Path(__file__).parents[1] / "fixtures" / "tone_440hz.m4a"  # AAC in MP4: 0.5 s of 440 Hz at 16 kHz
+    audio = decode_audio(memo.read_bytes())
+    assert audio.sample_rate == 16000 and 0.5 <= len(audio.samples) / 16000 < 0.7  # the encoder pads a frame
+    spectrum = np.abs(np.fft.rfft(audio.samples))
+    assert abs(np.argmax(spectrum) * 16000 / len(audio.samples) - 440) < 5
+    assert len(decode_audio(memo.read_bytes(), rate=8000).samples) == math.ceil(len(audio.samples) / 2)
+    with pytest.raises(BadInputError, match="over the 0.2 s limit"):
+        decode_audio(memo.read_bytes(), max_seconds=0.2)
+    with pytest.raises(BadInputError, match="not a readable audio file"):
+        decode_audio(memo.read_bytes()[:700])
+    label = next(p for p in audio_folder.iterdir() if p.is_dir())
+    (label / "memo.m4a").write_bytes(memo.read_bytes())
+    data = load(audio_folder).train
+    assert any(e.source.endswith("memo.m4a") for e in data.examples) and data.problems == []
+
+
+def test_without_pyav_an_m4a_is_skipped_saying_how_to_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "av", None)  # as where handful[aac] is not installed
+    memo = Path(__file__).parents[1] / "fixtures" / "tone_440hz.m4a"
+    with pytest.raises(BadInputError, match=r"M4A and AAC audio need PyAV.*pip install 'handful\[aac\]'"):
+        decode_audio(memo.read_bytes())
+
+
+def test_a_header_that_promises_more_or_fewer_samples_than_come_gives_just_those_that_came() -> None:
+    from handful.data.decode import _Resampler
+
+    fewer = _Resampler(8000, 8000, expected=5)  # a block crosses the promised length: nothing uninitialised shows
+    fewer.push(np.ones(3, np.float32))
+    fewer.push(np.full(4, 2.0, np.float32))
+    assert fewer.finish().tolist() == [1, 1, 1, 2, 2, 2, 2]
+    more = _Resampler(8000, 8000, expected=10)
+    more.push(np.ones(3, np.float32))
+    assert more.finish().tolist() == [1, 1, 1]
 
 
 def test_truncated_wav_is_reported(tmp_path: Path) -> None:

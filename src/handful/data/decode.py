@@ -7,6 +7,7 @@ are enforced in one place. Files are opened read-only and never written.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 import warnings
@@ -21,7 +22,7 @@ from PIL import Image
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
 # HEIF (a phone camera's default photo format): the brands of its "ftyp" box; its decoder loads on first sight
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus", ".m4a", ".aac"})
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_IMAGE_PIXELS = 64_000_000  # ~8000 x 8000; larger is refused as a likely decompression bomb
@@ -246,6 +247,8 @@ def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_sample
         return TooLargeError(f"the clip holds {frames * channels:,} samples ({frames:,} frames x {channels} "
                              f"channels), over the {limit:,}-sample limit; send shorter or lower-rate clips")
 
+    if data[4:8] == b"ftyp" or data[:2] in (b"\xff\xf1", b"\xff\xf9"):  # M4A (a phone's voice memo) or raw AAC
+        return _decode_aac(data, max_seconds, max_samples, rate, too_long, too_many)
     try:
         with soundfile.SoundFile(io.BytesIO(data)) as handle:
             native = int(handle.samplerate)
@@ -279,6 +282,50 @@ def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_sample
     return Audio(samples=out.finish(), sample_rate=rate or native)
 
 
+def _decode_aac(data: bytes, max_seconds: float, max_samples: int | None, rate: int | None,
+                too_long: Any, too_many: Any) -> Audio:
+    """:func:`decode_audio` for AAC in an MP4 container or raw (ADTS), which libsndfile does not read: FFmpeg's
+    decoder through PyAV, each frame mixed to mono float as it comes, with the same limits checked as it reads."""
+    try:
+        import av  # noqa: PLC0415 (FFmpeg's libraries: loaded for these files only)
+    except ImportError:
+        raise BadInputError("M4A and AAC audio need PyAV, an optional part (its FFmpeg is a GPL build): pip install "
+                            "'handful[aac]', or export the clip as WAV or FLAC") from None
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                raise BadInputError("the file holds no audio stream")
+            stream = container.streams.audio[0]
+            native = int(stream.rate or 0)
+            if not 1 <= native <= MAX_SAMPLE_RATE:
+                raise BadInputError(f"the sample rate is {native} Hz, outside 1 to {MAX_SAMPLE_RATE:,} Hz")
+            limit, channels = int(max_seconds * native), max(int(stream.channels or 1), 1)
+            declared = int(stream.duration * stream.time_base * native) if stream.duration and stream.time_base else 0
+            if declared > limit:
+                raise too_long(declared, native)
+            out = _Resampler(native, rate or native, expected=declared)
+            mixer = av.AudioResampler(format="flt", layout="mono", rate=native)
+            frames = 0
+            for frame in itertools.chain(container.decode(stream), [None]):  # None: what the mixer holds back
+                for mixed in mixer.resample(frame):
+                    mono = mixed.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    frames += len(mono)
+                    if frames > limit:
+                        raise too_long(frames, native)
+                    if max_samples is not None and frames * channels > max_samples:
+                        raise too_many(frames, channels, max_samples)
+                    if not np.isfinite(mono).all():
+                        raise BadInputError("the audio holds NaN or infinite samples")
+                    out.push(mono)
+    except BadInputError:
+        raise
+    except Exception as error:
+        raise BadInputError(_unreadable_audio(error)) from error
+    if frames == 0:
+        raise BadInputError("the audio file holds no samples")
+    return Audio(samples=out.finish(), sample_rate=rate or native)
+
+
 class _Resampler:
     """Mono blocks in, one array out at ``target`` Hz: ``librosa.resample(y, res_type="soxr_hq")`` computed block
     by block (soxr's stream gives the very same samples, and the length is fixed the way librosa fixes it)."""
@@ -292,20 +339,22 @@ class _Resampler:
             self.stream = soxr.ResampleStream(native, target, 1, dtype="float32", quality="HQ")
         # At the native rate, fill one array sized from the header (no second copy to join the blocks).
         self.buffer = np.empty(expected if self.stream is None and 0 < expected else 0, np.float32)
+        self.filled = 0  # samples written to the buffer: a header may promise more, or fewer, than come
         self.parts: list[np.ndarray] = []
 
     def push(self, mono: np.ndarray) -> None:
         start, self.count = self.count, self.count + len(mono)
         if self.stream is not None:
             self.parts.append(self.stream.resample_chunk(mono, last=False))
-        elif self.count <= len(self.buffer):
+        elif self.count <= len(self.buffer) and not self.parts:
             self.buffer[start:self.count] = mono
+            self.filled = self.count
         else:
             self.parts.append(mono)
 
     def finish(self) -> np.ndarray:
         if self.stream is None:
-            head = self.buffer[:min(self.count, len(self.buffer))]
+            head = self.buffer[:self.filled]
             return np.concatenate([head, *self.parts]) if self.parts else head
         self.parts.append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
         samples = np.concatenate(self.parts)

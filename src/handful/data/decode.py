@@ -239,51 +239,23 @@ def decode_audio(data: bytes, max_seconds: float = MAX_AUDIO_SECONDS, max_sample
     """
     import soundfile
 
-    def too_long(frames: int, rate: int) -> TooLargeError:
-        return TooLargeError(f"the clip is {frames / rate:.0f} s long, over the {max_seconds:g} s limit; "
-                             "cut it into shorter clips")
-
-    def too_many(frames: int, channels: int, limit: int) -> TooLargeError:
-        return TooLargeError(f"the clip holds {frames * channels:,} samples ({frames:,} frames x {channels} "
-                             f"channels), over the {limit:,}-sample limit; send shorter or lower-rate clips")
-
     if data[4:8] == b"ftyp" or data[:2] in (b"\xff\xf1", b"\xff\xf9"):  # M4A (a phone's voice memo) or raw AAC
-        return _decode_aac(data, max_seconds, max_samples, rate, too_long, too_many)
+        return _decode_aac(data, max_seconds, max_samples, rate)
     try:
         with soundfile.SoundFile(io.BytesIO(data)) as handle:
-            native = int(handle.samplerate)
-            if not 1 <= native <= MAX_SAMPLE_RATE:
-                raise BadInputError(f"the sample rate is {native} Hz, outside 1 to {MAX_SAMPLE_RATE:,} Hz")
-            limit = int(max_seconds * native)
-            channels = max(int(handle.channels), 1)
-            if handle.frames > limit:
-                raise too_long(handle.frames, native)
-            if max_samples is not None and handle.frames * channels > max_samples:
-                raise too_many(handle.frames, channels, max_samples)
-            out = _Resampler(native, rate or native, expected=handle.frames)
-            frames = 0
+            clip = _Clip(int(handle.samplerate), int(handle.channels), handle.frames, max_seconds, max_samples, rate)
             for block in handle.blocks(blocksize=65_536, dtype="float32", always_2d=True):
-                frames += len(block)
-                if frames > limit:
-                    raise too_long(frames, native)
-                if max_samples is not None and frames * channels > max_samples:
-                    raise too_many(frames, channels, max_samples)
                 mono = block.mean(axis=1, dtype=np.float32)
                 del block
-                if not np.isfinite(mono).all():
-                    raise BadInputError("the audio holds NaN or infinite samples")
-                out.push(mono)
+                clip.add(mono)
     except BadInputError:
         raise
     except Exception as error:
         raise BadInputError(_unreadable_audio(error)) from error
-    if frames == 0:
-        raise BadInputError("the audio file holds no samples")
-    return Audio(samples=out.finish(), sample_rate=rate or native)
+    return clip.audio()
 
 
-def _decode_aac(data: bytes, max_seconds: float, max_samples: int | None, rate: int | None,
-                too_long: Any, too_many: Any) -> Audio:
+def _decode_aac(data: bytes, max_seconds: float, max_samples: int | None, rate: int | None) -> Audio:
     """:func:`decode_audio` for AAC in an MP4 container or raw (ADTS), which libsndfile does not read: FFmpeg's
     decoder through PyAV, each frame mixed to mono float as it comes, with the same limits checked as it reads."""
     try:
@@ -297,33 +269,52 @@ def _decode_aac(data: bytes, max_seconds: float, max_samples: int | None, rate: 
                 raise BadInputError("the file holds no audio stream")
             stream = container.streams.audio[0]
             native = int(stream.rate or 0)
-            if not 1 <= native <= MAX_SAMPLE_RATE:
-                raise BadInputError(f"the sample rate is {native} Hz, outside 1 to {MAX_SAMPLE_RATE:,} Hz")
-            limit, channels = int(max_seconds * native), max(int(stream.channels or 1), 1)
             declared = int(stream.duration * stream.time_base * native) if stream.duration and stream.time_base else 0
-            if declared > limit:
-                raise too_long(declared, native)
-            out = _Resampler(native, rate or native, expected=declared)
+            clip = _Clip(native, int(stream.channels or 1), declared, max_seconds, max_samples, rate)
             mixer = av.AudioResampler(format="flt", layout="mono", rate=native)
-            frames = 0
             for frame in itertools.chain(container.decode(stream), [None]):  # None: what the mixer holds back
                 for mixed in mixer.resample(frame):
-                    mono = mixed.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                    frames += len(mono)
-                    if frames > limit:
-                        raise too_long(frames, native)
-                    if max_samples is not None and frames * channels > max_samples:
-                        raise too_many(frames, channels, max_samples)
-                    if not np.isfinite(mono).all():
-                        raise BadInputError("the audio holds NaN or infinite samples")
-                    out.push(mono)
+                    clip.add(mixed.to_ndarray().reshape(-1).astype(np.float32, copy=False))
     except BadInputError:
         raise
     except Exception as error:
         raise BadInputError(_unreadable_audio(error)) from error
-    if frames == 0:
-        raise BadInputError("the audio file holds no samples")
-    return Audio(samples=out.finish(), sample_rate=rate or native)
+    return clip.audio()
+
+
+class _Clip:
+    """One clip's samples as they are decoded, mono: its limits checked from the header's frame count, then again
+    with every block, so a header that lies cannot fill the memory; resampled to ``rate`` as it comes."""
+
+    def __init__(self, native: int, channels: int, declared: int, max_seconds: float, max_samples: int | None,
+                 rate: int | None) -> None:
+        if not 1 <= native <= MAX_SAMPLE_RATE:
+            raise BadInputError(f"the sample rate is {native} Hz, outside 1 to {MAX_SAMPLE_RATE:,} Hz")
+        self.native, self.channels, self.rate = native, max(channels, 1), rate or native
+        self.max_seconds, self.max_samples, self.frames = max_seconds, max_samples, 0
+        self._check(declared)
+        self.out = _Resampler(native, self.rate, expected=declared)
+
+    def _check(self, frames: int) -> None:
+        if frames > int(self.max_seconds * self.native):
+            raise TooLargeError(f"the clip is {frames / self.native:.0f} s long, over the {self.max_seconds:g} s "
+                                "limit; cut it into shorter clips")
+        if self.max_samples is not None and frames * self.channels > self.max_samples:
+            raise TooLargeError(f"the clip holds {frames * self.channels:,} samples ({frames:,} frames x "
+                                f"{self.channels} channels), over the {self.max_samples:,}-sample limit; send "
+                                "shorter or lower-rate clips")
+
+    def add(self, mono: np.ndarray) -> None:
+        self.frames += len(mono)
+        self._check(self.frames)
+        if not np.isfinite(mono).all():
+            raise BadInputError("the audio holds NaN or infinite samples")
+        self.out.push(mono)
+
+    def audio(self) -> Audio:
+        if self.frames == 0:
+            raise BadInputError("the audio file holds no samples")
+        return Audio(samples=self.out.finish(), sample_rate=self.rate)
 
 
 class _Resampler:

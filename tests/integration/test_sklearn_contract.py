@@ -27,7 +27,7 @@ EXPECTED_FAILED_CHECKS = {name: NOT_AN_ARRAY for name in (
     "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
     "check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
     "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array",
-    "check_classifiers_one_label", "check_classifiers_classes", "check_classifiers_train",
+    "check_classifiers_classes", "check_classifiers_train",
     "check_classifiers_regression_target", "check_supervised_y_2d", "check_methods_sample_order_invariance",
     "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
     "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",

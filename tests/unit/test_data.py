@@ -275,11 +275,11 @@ def test_class_folders_that_differ_only_in_case_are_told(image_folder: Path) -> 
 
 def test_in_memory_images_are_refused_with_the_fix() -> None:
     stack = np.zeros((4, 8, 8), dtype=np.uint8)
-    with pytest.raises(TypeError, match=r"in-memory ndarray objects of shape \(8, 8\); handful reads images and "
-                                        r"audio from files: save each one \(PIL.Image.fromarray"):
+    with pytest.raises(ValueError, match=r"in-memory ndarray objects of shape \(8, 8\); handful reads images and "
+                                         r"audio from files: save each one \(PIL.Image.fromarray"):
         from_inputs(stack, [0, 1, 0, 1])
-    with pytest.raises(TypeError, match=r"in-memory Image objects;"):
+    with pytest.raises(ValueError, match=r"in-memory Image objects;"):
         from_inputs([Image.fromarray(a) for a in stack], None)
-    with pytest.raises(TypeError, match=r"shape \(64,\).*for rows of numeric features, use scikit-learn directly"):
+    with pytest.raises(ValueError, match=r"shape \(64,\).*for rows of numeric features, use scikit-learn directly"):
         from_inputs(np.zeros((4, 64)), [0, 1, 0, 1])
     assert len(from_inputs(np.array(["good", "bad"]), [1, 0])) == 2  # numpy strings are text

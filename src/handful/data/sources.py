@@ -416,7 +416,7 @@ def _refuse_in_memory(items: Sequence[Any]) -> None:
     if found is None:
         return
     shape = getattr(found, "shape", None)
-    raise TypeError(
+    raise ValueError(
         f"the inputs hold in-memory {type(found).__name__} objects{f' of shape {tuple(shape)}' if shape else ''}; "
         "handful reads images and audio from files: save each one (PIL.Image.fromarray(a).save('photos/cat/0.png'), "
         "soundfile.write('clips/yes/0.wav', a, rate)) and give the paths, or a folder of class folders"

@@ -76,10 +76,10 @@ def respelt(labels: Iterable[str | None], classes: Iterable[str]) -> dict[str, s
         >>> respelt(["Pos", "pos", "neutral", None], ["pos", "neg"])
         {'Pos': 'pos'}
     """
-    classes = list(classes)
-    spelt = {_spelling(name): name for name in classes}
+    names = list(classes)
+    members, spelt = set(names), {_spelling(name): name for name in names}
     return {label: spelt[_spelling(label)] for label in labels
-            if label is not None and label not in classes and _spelling(label) in spelt}
+            if label is not None and label not in members and _spelling(label) in spelt}
 
 
 def unknown_labels(dataset: Dataset, known: dict[str, int]) -> list[Problem]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from handful._version import __version__
 from handful.artifacts.folder import file_sha256
+from handful.artifacts.safety import check_file_output
 from handful.backbones.features import is_fused
 from handful.backbones.registry import get_backbone, get_spec
 from handful.classifier import Classifier
@@ -327,11 +328,10 @@ def export_onnx(
     if out is None and default_out is None:
         raise ValueError("give out= (the .onnx file to write) when exporting a Classifier object.")
     target = Path(out if out is not None else default_out).expanduser().resolve()  # type: ignore[arg-type]
-    if target.is_dir():
-        raise ValueError(f"{target} is a folder; give the path of the .onnx file to write, "
-                         f"e.g. {target / 'model.onnx'}")
-    target.parent.mkdir(parents=True, exist_ok=True)
     sidecar = target.with_name(target.name + ".json")
+    for path in (target, sidecar, target.with_name(target.name + ".tokenizer.json")):
+        check_file_output(path, lambda _: _exported(target), "an export", "model.onnx")
+    target.parent.mkdir(parents=True, exist_ok=True)
 
     recipe = _recipe(clf.backbone_, target.name + ".tokenizer.json")
     import torch
@@ -381,6 +381,17 @@ def export_onnx(
     size = target.stat().st_size
     return ExportResult(target, sidecar, tuple(staged), max_diff, len(inputs), float(tolerance),
                         time.perf_counter() - started, size)
+
+
+def _exported(target: Path) -> bool:
+    """``target`` and the files beside it are an export handful wrote and nobody changed since (by its sidecar)."""
+    sidecar = target.with_name(target.name + ".json")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.stat().st_size < 1 << 20 else None
+        return (isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT
+                and meta["onnx"]["file"] == target.name and meta["onnx"]["sha256"] == file_sha256(target))
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        return False
 
 
 def _pipeline(network: Any, head: Any) -> Any:

@@ -151,3 +151,33 @@ def test_library_save_refuses_the_data_it_was_fitted_on(tmp_path: Path) -> None:
     with pytest.raises(OutputPathError, match="is inside the training data"):
         clf.save(photos / "model")
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["report", "check", "suggest"])
+def test_a_file_output_replaces_only_a_file_of_its_kind_that_handful_wrote(tmp_path: Path, command: str) -> None:
+    photos = write_images(tmp_path / "photos", per_class=6)
+    model = tmp_path / "model"
+    assert runner.invoke(app, ["train", str(photos), "-o", str(model), *TRAIN]).exit_code == 0
+    (tmp_path / "labels.csv").write_text("rank,kind\nmine,mine\n")  # the user's own table, a header like ours
+    (tmp_path / "index.html").write_text("<!DOCTYPE html>\n<html><title>my page</title></html>")
+    theirs = tmp_path / ("index.html" if command == "report" else "labels.csv")
+    arguments = {"report": ["report", str(model)], "check": ["check", str(photos), "--backbone", "tiny-image"],
+                 "suggest": ["suggest", str(model), str(photos / "red"), "-n", "2"]}[command]
+    before = snapshot(tmp_path)
+    refused = runner.invoke(app, [*arguments, "-o", str(theirs)])
+    assert refused.exit_code == 1
+    assert f"{theirs} exists and is not a " in refused.output and "handful never replaces a file it did not write" \
+        in " ".join(refused.output.split())
+    assert snapshot(tmp_path) == before
+    ours = tmp_path / "out" / ("report.html" if command == "report" else "found.csv")
+    for _ in range(2):  # a new path, then the same path again: it replaces its own file whole
+        done = runner.invoke(app, [*arguments, "-o", str(ours)])
+        assert done.exit_code == 0, done.output
+        assert sorted(p.name for p in ours.parent.iterdir()) == [ours.name]  # no staging file left
+    if command == "report":
+        assert ours.read_text().startswith("<!DOCTYPE html>")
+        with pytest.raises(OutputPathError, match="is a folder; give the path of the file to write"):
+            handful.load(model).report_.save(tmp_path)
+    else:
+        assert ours.read_text().splitlines()[0].startswith("rank,")
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("out/")} == before

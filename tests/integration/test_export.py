@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -139,11 +140,31 @@ def test_failed_parity_leaves_no_file_and_keeps_the_previous_export(trained: tup
                                                                      tmp_path: Path) -> None:
     model, _ = trained
     target = tmp_path / "m.onnx"
-    target.write_bytes(b"previous export")
+    target.write_bytes(b"previous export")  # with the sidecar that says handful wrote it, unchanged since
+    sidecar = {"format": "handful-onnx", "onnx": {"file": "m.onnx", "sha256": hashlib.sha256(b"previous export")
+                                                                              .hexdigest()}}
+    target.with_name("m.onnx.json").write_text(json.dumps(sidecar))
     with pytest.raises(ParityError, match=r"differ from handful's by up to .* over the tolerance 1e-15"):
         export_onnx(model, target, tolerance=1e-15)
-    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
     assert target.read_bytes() == b"previous export"
+
+
+@pytest.mark.parametrize("taken", ["m.onnx", "m.onnx.json", "m.onnx.tokenizer.json", "changed"])
+def test_a_file_handful_did_not_write_is_never_replaced(trained: tuple[Path, list[Path]], tmp_path: Path,
+                                                        taken: str) -> None:
+    model, _ = trained
+    if taken == "changed":  # an export handful wrote, then edited by its user (quantised, say): theirs now
+        export_onnx(model, tmp_path / "m.onnx")
+        with (tmp_path / "m.onnx").open("ab") as handle:
+            handle.write(b"\0")
+        taken = "m.onnx"
+    else:
+        (tmp_path / taken).write_text("the user's own file")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match=f"{tmp_path / taken} exists and is not an export handful wrote"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_cli_export_prints_parity_and_refuses_clearly(trained: tuple[Path, list[Path]], tmp_path: Path) -> None:

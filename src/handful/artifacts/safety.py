@@ -3,7 +3,8 @@
 * **Only replace what handful wrote.** An output path must be new, an empty folder, or a handful model folder: a
   ``manifest.json`` with handful's format marker *and* nothing but handful's files beside it. Anything else (a
   folder with a web app's ``manifest.json``, the training photos, a file) is refused before any work, naming the
-  path and the fix (:func:`check_output`).
+  path and the fix (:func:`check_output`). A single file (a report, an export, a CSV of findings) likewise
+  replaces only a file of its kind that handful wrote (:func:`check_file_output`), written whole or not at all.
 * **One writer at a time per output.** A lock file beside the target (``.NAME.handful-lock``, ``fcntl``) makes a
   second writer wait for the first, then replace its model whole; neither gets a traceback.
 * **No window without a model.** The new folder is written complete beside the target, then exchanged with the
@@ -95,6 +96,47 @@ def check_output(path: str | Path, data: str | Path | None = None) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputPathError(f"{target} cannot be written: {existing} is not writable by this user. {FIX}")
     return target
+
+
+def check_file_output(path: str | Path, ours: Callable[[Path], bool], kind: str, example: str) -> Path:
+    """The resolved path of a file handful is about to write, or an OutputPathError naming the path and the fix.
+
+    A file that is already there is replaced only when ``ours`` recognises it as one handful wrote (a report, an
+    export, a findings table of the same kind): never the user's data, notes or a page of their own. Refused too:
+    a folder, and a place this process cannot write. ``kind`` names the file with its article ("a report").
+    """
+    target = Path(path).expanduser().resolve()
+    if target.is_dir():
+        raise OutputPathError(f"{target} is a folder; give the path of the file to write, e.g. {target / example}")
+    if target.exists() and not ours(target):
+        other = target.with_name(example) if target.name != example else target.with_stem(f"{target.stem}-2")
+        raise OutputPathError(
+            f"{target} exists and is not {kind} handful wrote; handful never replaces a file it did not write. "
+            f"Give a new path (e.g. {other}) or move that file away first.")
+    existing = next(p for p in target.parents if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{target} cannot be written: {existing} is not writable by this user.")
+    return target
+
+
+def file_start(path: Path, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of ``path`` (empty when it cannot be read): enough to recognise what wrote it."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except OSError:
+        return b""
+
+
+def write_file(target: Path, write: Callable[[Path], object]) -> None:
+    """Write ``target`` whole or not at all: ``write`` fills a temporary file beside it, renamed into place."""
+    staging = target.with_name(f".{target.name}.handful-tmp-{os.getpid()}")
+    try:
+        write(staging)
+        os.chmod(staging, 0o644)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

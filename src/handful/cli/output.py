@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from handful.artifacts.safety import OutputPathError, check_file_output, file_start, write_file
 from handful.artifacts.store import Registry, Version
 from handful.classifier import Classifier
 from handful.data import summarise
@@ -56,11 +57,28 @@ def check_format(value: str) -> str:
     return value
 
 
+def csv_output(path: Path | None, header: list[str], kind: str, example: str) -> Path | None:
+    """The CSV file ``-o`` names, checked before any work: new, or a CSV handful wrote with this header; else exit 1."""
+    if path is None:
+        return None
+    line = (",".join(header) + "\r\n").encode()
+    try:
+        return check_file_output(path, lambda p: file_start(p, len(line)) == line, kind, example)
+    except OutputPathError as error:
+        fail(str(error))
+    raise AssertionError  # fail() exits
+
+
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+    """Write the CSV whole or not at all (the path was checked by :func:`csv_output`)."""
+    def write(staging: Path) -> None:
+        with staging.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, write)
 
 
 def interval(estimate: dict[str, Any] | None) -> str:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from handful.classifier import Classifier
 from handful.cli.options import Backbones, LabelColumn, Modality, ModelFolder, OutputFormat, Quiet, Seed, TextColumn
-from handful.cli.output import check_format, console, fail, setup, shown, write_csv
+from handful.cli.output import check_format, console, csv_output, fail, setup, shown, write_csv
 from handful.evaluation.suggest import DEFAULT as DEFAULT_METHOD
 
 WHY = {"label": "another class is confidently more likely", "outlier": "unlike every other example",
@@ -40,6 +40,8 @@ def check(
     """Find likely wrong labels, examples unlike any class, and near-duplicates in DATA (fits the fast preset)."""
     setup(quiet)
     output_format = "json" if json_output else check_format(output_format)
+    header = ["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"]
+    output = csv_output(output, header, "a CSV of findings", "findings.csv")
     clf = Classifier(preset="fast", backbone=backbone or None, modality=modality, random_state=seed,
                              text_column=text_column, label_column=label_column, group_column=group_column,
                              verbose=0 if quiet or output_format != "table" else 1)
@@ -53,7 +55,6 @@ def check(
     rows += [[rank, "duplicate conflict" if d["conflict"] else "duplicate", d["first_source"], d["first_label"], "",
               d["similarity"], d["second_source"], d["second_label"]]
              for rank, d in enumerate(found["duplicates"], start=1)]
-    header = ["rank", "kind", "input", "given", "suggested", "score", "other_input", "other_label"]
     if output is not None:
         write_csv(output, header, rows)
     if output_format == "json":
@@ -116,12 +117,17 @@ def suggest(
     output_format = check_format(output_format)
     try:
         clf = Classifier.load(model)
-        records = clf.suggest(unlabelled, n=n, method=method)
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
     column = "text" if clf.modality_ == "text" else "file"
+    header = ["rank", column, "predicted", "probability", "uncertainty"]
+    output = csv_output(output, header, "a CSV of suggestions", "suggestions.csv")
+    try:
+        records = clf.suggest(unlabelled, n=n, method=method)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        fail(str(error))
     if output is not None:
-        write_csv(output, ["rank", column, "predicted", "probability", "uncertainty"],
+        write_csv(output, header,
                    [[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
     if output_format == "json":
         sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
@@ -130,7 +136,7 @@ def suggest(
         import csv
 
         writer = csv.writer(sys.stdout)
-        writer.writerow(["rank", column, "predicted", "probability", "uncertainty"])
+        writer.writerow(header)
         writer.writerows([[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
         return
     if quiet:

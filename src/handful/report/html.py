@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from handful.artifacts.safety import check_file_output, file_start, write_file
 from handful.backbones.registry import frozen_name
 from handful.data.dataset import Problem, summarise
 from handful.report import plots
@@ -127,6 +128,12 @@ def _example(row: dict[str, Any], modality: str, extra: str) -> str:
             f'<b class="predicted">{_e(predicted)}</b> {extra}</div><div class="muted">{_e(name)}</div></div>')
 
 
+def is_report(path: Path) -> bool:
+    """``path`` is a report handful wrote (its head has handful's title), so saving over it loses nothing."""
+    return file_start(path, 512).startswith(b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>'
+                                            b'handful report: ')
+
+
 class Report:
     """The report of a fitted (or loaded) classifier.
 
@@ -139,10 +146,14 @@ class Report:
         self.clf = clf
 
     def save(self, path: str | Path) -> Path:
-        """Write the report to ``path`` (one HTML file, no other files needed) and return the path."""
-        target = Path(path).expanduser()
+        """Write the report to ``path`` (one HTML file, no other files needed) and return the path.
+
+        An existing file is replaced only if it is a report handful wrote (OutputPathError otherwise).
+        """
+        target = check_file_output(path, is_report, "a report", "report.html")
+        page = self.html()
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.html(), encoding="utf-8")
+        write_file(target, lambda staging: staging.write_text(page, encoding="utf-8"))
         return target
 
     def html(self) -> str:

@@ -23,7 +23,7 @@ from handful.backbones.registry import frozen_name, get_spec
 from handful.data import Dataset, summarise
 from handful.data.checks import check_trainable, unknown_labels
 from handful.data.groups import codes as group_codes
-from handful.data.groups import resolve_groups
+from handful.data.groups import resolve_groups, sub_folder_hint
 from handful.data.inputs import labelled_data, prediction_inputs, suggestion_inputs, training_data
 from handful.data.labels import class_positions, label_kind, typed_classes
 from handful.data.pool import gather as gather_pool
@@ -284,8 +284,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.update_: dict[str, Any] | None = None
         self.n_folds_ = len(folds)
         self.groups_ = None if names is None else [str(g) for g in names]
-        self.protocol_: dict[str, Any] | None = selection.describe_protocol(folds, cfg.cv_repeats, names, source,
-                                                                            merged, planned_repeats)
+        self.protocol_: dict[str, Any] | None = selection.describe_protocol(
+            folds, cfg.cv_repeats, names, source, merged, planned_repeats, sub_folder_hint(train))
         if isinstance(groups, str):  # handful update applies it again to the old and the new data
             self.protocol_["pattern"] = groups
         distances = plan.distance_backbone(winner.candidate.backbone, embedding)

@@ -149,3 +149,35 @@ def test_best_ranks_results_whose_fields_compare_equal() -> None:
     twins = [Result(Candidate("mfcc-stats", "linear", "standard", "baseline"), balanced=[0.5, 0.5],
                     estimate=cv_estimate([0.5, 0.5], 0.5), oof_proba=np.full((4, 2), 0.5)) for _ in range(2)]
     assert best(twins, y) is twins[0]
+
+
+def test_class_folders_with_sub_folders_get_a_groups_tip_whose_pattern_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from handful.cli import app
+    from handful.data.groups import SUB_FOLDER_PATTERN
+    from tests.conftest import write_images
+
+    flat = write_images(tmp_path / "flat", per_class=8)
+    nested = tmp_path / "nested"
+    for path in sorted(flat.rglob("*.png")):  # red/red_3.png -> red/session1/red_3.png
+        session = f"session{int(path.stem.split('_')[1]) % 4}"
+        (nested / path.parent.name / session).mkdir(parents=True, exist_ok=True)
+        (nested / path.parent.name / session / path.name).write_bytes(path.read_bytes())
+    train = ["--backbone", "tiny-image", "--preset", "fast"]
+    runner = CliRunner()
+    plain = runner.invoke(app, ["train", str(flat), "-o", str(tmp_path / "m1"), *train])
+    assert plain.exit_code == 0, plain.output
+    assert "Tip:" not in plain.output
+    tipped = runner.invoke(app, ["train", str(nested), "-o", str(tmp_path / "m2"), *train])
+    said = " ".join(tipped.output.split())
+    assert tipped.exit_code == 0, tipped.output
+    assert ("Tip: every file sits in a sub-folder of its class folder (4 names: session0, session1, session2, ...)"
+            in said and f"--groups '{SUB_FOLDER_PATTERN}'" in said)
+    import handful
+
+    assert "Tip: every file sits in a sub-folder" in handful.load(tmp_path / "m2").report_.html()  # the model card too
+    grouped = runner.invoke(app, ["train", str(nested), "-o", str(tmp_path / "m3"), *train, "--groups",
+                                  SUB_FOLDER_PATTERN])
+    assert grouped.exit_code == 0, grouped.output
+    assert "4 groups; scores are for new groups" in " ".join(grouped.output.split()) and "Tip:" not in grouped.output

@@ -208,6 +208,8 @@ def show_trust(clf: Classifier) -> None:
     protocol = getattr(clf, "protocol_", None)
     if protocol:
         console.print(f"Protocol: {protocol['text']}; scores are for {protocol['scores_for']}.", highlight=False)
+        if protocol.get("groups_hint"):
+            console.print(f"Tip: {escape(protocol['groups_hint'])}", highlight=False)
     leakage = getattr(clf, "leakage_", None)
     if leakage and leakage.get("warn"):
         console.print(f"[bold yellow]Warning:[/] {escape(leakage['message'])}", highlight=False)

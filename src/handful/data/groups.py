@@ -149,6 +149,30 @@ def resolve_groups(dataset: Any, groups: Any, root: str | None) -> tuple[np.ndar
     return check_groups(values, dataset.labels, len(dataset)), source
 
 
+SUB_FOLDER_PATTERN = "(?P<group>[^/]+)/[^/]+$"  # the folder that holds each file
+
+
+def sub_folder_hint(dataset: Any) -> str | None:
+    """A tip when every file sits in a sub-folder of its class folder (``ants/day1/x.jpg``): such sub-folders are
+    often sources (sessions, patients, speakers) the user can name as groups. None otherwise (and for text)."""
+    import os
+
+    if dataset.modality == "text" or not len(dataset):
+        return None
+    folders = set()
+    for example, label in zip(dataset.examples, dataset.labels, strict=True):
+        parts = os.path.normpath(str(example.source)).split(os.sep)
+        if len(parts) < 3 or parts[-2] == str(label) or str(label) not in parts[:-2]:
+            return None
+        folders.add(parts[-2])
+    if len(folders) < 2:
+        return None
+    shown = ", ".join(sorted(folders)[:3]) + (", ..." if len(folders) > 3 else "")
+    return (f"every file sits in a sub-folder of its class folder ({len(folders)} names: {shown}). If each "
+            f"sub-folder is one source (a session, a patient, a speaker), train with --groups '{SUB_FOLDER_PATTERN}' "
+            "and the scores will be for new sources.")
+
+
 def codes(groups: np.ndarray) -> np.ndarray:
     """Groups as integers 0..k-1 (the order of their sorted names)."""
     return np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1].astype(np.int64)

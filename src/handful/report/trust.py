@@ -49,6 +49,8 @@ def trust_section(clf: Any) -> str:
         elif protocol.get("near_duplicates_merged"):
             line += (f" {protocol['near_duplicates_merged']} pairs of near-identical examples were kept on the same "
                      "side of every split.")
+        if protocol.get("groups_hint"):
+            line += f" Tip: {_e(protocol['groups_hint'])}"
         parts.append(line + "</p>")
     leakage = getattr(clf, "leakage_", None)
     if leakage:

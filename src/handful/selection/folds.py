@@ -255,10 +255,11 @@ def cross_validate(
 
 
 def describe_protocol(folds: Folds, repeats: int, groups: np.ndarray | None, source: str | None,
-                      merged: int = 0, planned: int | None = None) -> dict[str, Any]:
+                      merged: int = 0, planned: int | None = None, hint: str | None = None) -> dict[str, Any]:
     """What the model card says about the cross-validation: "grouped 5-fold, 3 repeats, 4 groups", the groups'
     sizes, where they came from, and for whom the scores hold; with ``planned`` repetitions above ``repeats``,
-    that repeating stopped early (the repetitions agreed)."""
+    that repeating stopped early (the repetitions agreed); ``hint``, where groups were not given, a way to give
+    them (see :func:`handful.data.groups.sub_folder_hint`)."""
     per_repeat = max(1, len(folds) // max(repeats, 1))
     record: dict[str, Any] = {"folds": per_repeat, "repeats": repeats, "grouped": groups is not None,
                               "groups_from": source, "near_duplicates_merged": merged}
@@ -266,6 +267,8 @@ def describe_protocol(folds: Folds, repeats: int, groups: np.ndarray | None, sou
     if planned is not None and planned > repeats:
         record["planned_repeats"] = planned
         times += f" (of up to {planned}: they agreed)"
+    if source is None and hint:
+        record["groups_hint"] = hint
     if groups is None:
         record["text"] = f"stratified {per_repeat}-fold, {times}"
         record["scores_for"] = "new examples like the training ones (independent of them)"

@@ -214,6 +214,21 @@ def test_empty_rows_are_reported_by_row_number(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_read_like_utf8(tmp_path: Path, encoding: str) -> None:
+    text = write_csv(tmp_path / "r.tsv", delimiter="\t").read_text(encoding="utf-8") + "café crème\tpos\n"
+    exported = tmp_path / "export.tsv"  # what Excel's "Unicode Text" and analytics exports write
+    exported.write_bytes("\ufeff".encode(encoding) + text.encode(encoding))
+    as_utf16, as_utf8 = load(exported).train, load(tmp_path / "r.tsv").train
+    assert [e.text for e in as_utf16.examples][:16] == [e.text for e in as_utf8.examples]
+    assert as_utf16.labels[:16] == as_utf8.labels and as_utf16.examples[0].text == as_utf8.examples[0].text
+    assert not as_utf16.examples[0].text.startswith("\ufeff") and as_utf16.examples[-1].text == "café crème"
+    broken = tmp_path / "broken.tsv"
+    broken.write_bytes(exported.read_bytes() + b"x")  # an odd byte at the end: cut short
+    with pytest.raises(ValueError, match="is not UTF-16 text.*Re-save it as UTF-8"):
+        load(broken)
+
+
 def test_non_utf8_table_says_how_to_fix(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
     with pytest.raises(ValueError, match="is not UTF-8 text.*Re-save it as UTF-8"):

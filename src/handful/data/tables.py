@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -40,16 +41,23 @@ class Rows:
 
 
 def read_text(path: Path) -> str:
-    """A table's text (UTF-8, with or without a byte-order mark), or a ValueError naming the path and the fix.
+    """A table's text, or a ValueError naming the path and the fix.
 
-    Line endings are kept as written (no newline translation), so a ``\r`` inside a quoted cell survives.
+    UTF-8 with or without a byte-order mark, or UTF-16 with one (what Excel's "Unicode Text" and some analytics
+    exports write; the mark makes it unambiguous). Line endings are kept as written (no newline translation), so a
+    ``\r`` inside a quoted cell survives.
     """
+    encoding = "utf-8-sig"
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with path.open("rb") as raw:
+            if raw.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                encoding = "utf-16"
+        with path.open(encoding=encoding, newline="") as handle:
             return handle.read()
     except UnicodeDecodeError as error:
+        name = "UTF-16" if encoding == "utf-16" else "UTF-8"
         raise ValueError(
-            f"{path} is not UTF-8 text (bad byte at position {error.start}). Re-save it as UTF-8 "
+            f"{path} is not {name} text (bad byte at position {error.start}). Re-save it as UTF-8 "
             "(in Excel: Save As > CSV UTF-8)."
         ) from error
     except PermissionError as error:

@@ -172,3 +172,31 @@ def test_heads_skipped_for_one_reason_are_one_row_on_the_terminal() -> None:
     assert shown == [("e5", "linear", False), ("minilm", "mlp, cosine, vae", False),
                      ("minilm:trunk", "finetune", False),
                      ("minilm", "linear, mlp", True), ("lite0", "mlp", False), ("minilm", "linear", False)]
+
+
+def test_predict_dash_reads_one_input_a_line_from_standard_input(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import write_csv
+
+    photos = write_images(tmp_path / "photos", per_class=6)
+    reviews = write_csv(tmp_path / "reviews.csv")
+    for data, backbone in ((photos, "tiny-image"), (reviews, "tiny-text")):
+        done = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / backbone), "--backbone", backbone,
+                                   "--preset", "fast", "-q"])
+        assert done.exit_code == 0, done.output
+    red, blue = photos / "red" / "red_0.png", photos / "blue" / "blue_1.png"
+    paths = runner.invoke(app, ["predict", str(tmp_path / "tiny-image"), "-", "--format", "json"],
+                          input=f"{red}\n\n{blue}\n{tmp_path / 'gone.png'}\n")
+    records = json.loads(paths.stdout)
+    assert [r["input"] for r in records] == [str(red), str(blue), str(tmp_path / "gone.png")]
+    assert [r.get("label") for r in records] == ["red", "blue", None] and "error" in records[2]
+    assert paths.exit_code == 1  # the missing file is reported, the others predicted
+    monkeypatch.chdir(tmp_path)  # reviews.csv names a file here: from standard input it is still a sentence
+    sentences = runner.invoke(app, ["predict", str(tmp_path / "tiny-text"), "-", "--format", "json"],
+                              input="\ufeffa wonderful film\r\nreviews.csv\n")
+    assert sentences.exit_code == 0, sentences.output
+    assert [r["input"] for r in json.loads(sentences.stdout)] == ["a wonderful film", "reviews.csv"]  # text, not a file
+    for given, said in ((red.read_bytes(), "standard input is not UTF-8 text; '-' reads one file path a line"),
+                        (b"\n \n", "standard input is empty")):
+        refused = runner.invoke(app, ["predict", str(tmp_path / "tiny-image"), "-"], input=given)
+        assert refused.exit_code == 1 and said in " ".join(refused.output.split())

@@ -32,6 +32,7 @@ from handful.cli.options import (
 )
 from handful.cli.output import check_format, console, fail, registered, setup, show_training
 from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from handful.data.tables import text_lines
 
 
 def train(
@@ -203,7 +204,9 @@ def evaluate(
 
 def predict(
     model: ModelFolder,
-    inputs: Annotated[list[str], typer.Argument(help="Files, a folder, or (text models) sentences or a table.")],
+    inputs: Annotated[list[str], typer.Argument(
+        help="Files, a folder, or (text models) sentences or a table; - reads one input a line from standard input "
+             "(sentences for a text model, file paths for the others).")],
     output_format: OutputFormat = "table",
     top_k: Annotated[int, typer.Option(min=1, help="How many labels to show per input.")] = 3,
     coverage: Annotated[float | None, typer.Option(
@@ -222,7 +225,9 @@ def predict(
     try:
         clf = Classifier.load(model)
         target: Any = inputs
-        if len(inputs) == 1 and Path(inputs[0]).is_dir():
+        if inputs == ["-"]:
+            target = stdin_inputs(clf.modality_)
+        elif len(inputs) == 1 and Path(inputs[0]).is_dir():
             target = inputs[0]
         elif clf.modality_ == "text" and any(Path(i).is_file() for i in inputs):
             target = text_files(inputs)
@@ -256,6 +261,21 @@ def predict(
         console.print(table)
     if any("error" in r for r in records):
         raise typer.Exit(1)
+
+
+def stdin_inputs(modality: str) -> list[str]:
+    """``predict MODEL -``: one input a line of standard input (sentences, or file paths for photos and sounds)."""
+    example = "cat reviews.txt" if modality == "text" else "find photos -name '*.jpg'"
+    what = "one sentence a line" if modality == "text" else "one file path a line (not the file's bytes)"
+    try:
+        content = sys.stdin.buffer.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"standard input is not UTF-8 text; '-' reads {what}, e.g. {example} | handful predict "
+                         "MODEL -") from error
+    lines = [line for _, line in text_lines(content) if line.strip()]
+    if not lines:
+        raise ValueError(f"standard input is empty; '-' reads {what}, e.g. {example} | handful predict MODEL -")
+    return lines
 
 
 def text_files(inputs: list[str]) -> tuple[str, ...]:

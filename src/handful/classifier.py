@@ -15,7 +15,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from handful import _timing, config, selection
 from handful._lists import listed
-from handful._progress import scored_note, status_bar
+from handful._progress import progress_bar, scored_note, status_bar
 from handful._timing import stage
 from handful.artifacts import manifest, safety
 from handful.backbones.features import Features, cache_root, embed_all, fuse, parts_of, stack
@@ -351,8 +351,9 @@ class Classifier(ClassifierMixin, BaseEstimator):
         trust = getattr(self, "trust_", None)
         ood = distances and trust is not None and trust.ood is not None
         names = parts_of(self.backbone_)  # with the detector's backbone, each input decoded once for both
-        found = embed_all([*names, *([str(self.ood_backbone_)] if ood else [])], dataset.examples, self.cache_dir,
-                          embedder=cluster_embedder(getattr(self, "ray", None)))  # a Ray cluster, when given
+        with progress_bar("Embedding the inputs", len(dataset), self.verbose if len(dataset) >= 32 else 0) as done:
+            found = embed_all([*names, *([str(self.ood_backbone_)] if ood else [])], dataset.examples, self.cache_dir,
+                              done, cluster_embedder(getattr(self, "ray", None)))  # a Ray cluster, when given
         raw = self.head_.predict_proba(stack([found[p] for p in names]))
         calibrated = trust.calibrator.transform(raw) if trust is not None else raw
         distance = trust.ood.score(found[str(self.ood_backbone_)]) if ood and trust is not None else None

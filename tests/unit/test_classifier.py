@@ -348,3 +348,13 @@ def test_repetitions_stop_once_they_agree_and_the_card_says_so(tmp_path: Path) -
     assert handful.load(clf.save(tmp_path / "model")).protocol_ == clf.protocol_
     fixed = tiny("image", cv_repeats=5, cache_dir=False).fit(folder)  # repetitions the user sets all run
     assert fixed.n_folds_ == 25 and "planned_repeats" not in (fixed.protocol_ or {})
+
+
+def test_predicting_many_inputs_shows_progress_unless_quiet(fitted: tuple[Classifier, Path],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    clf, folder = fitted
+    many = sorted(str(p) for p in folder.rglob("*.png"))
+    many = (many * (32 // len(many) + 1))[:32]
+    for verbose, inputs, shown in ((1, many, True), (1, many[:5], False), (0, many, False)):
+        clf.set_params(verbose=verbose).predict(inputs)
+        assert ("Embedding the inputs" in capsys.readouterr().err) is shown, (verbose, len(inputs))

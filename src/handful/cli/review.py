@@ -116,7 +116,7 @@ def suggest(
     setup(quiet)
     output_format = check_format(output_format)
     try:
-        clf = Classifier.load(model)
+        clf = Classifier.load(model).set_params(verbose=0 if quiet else 1)
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
     column = "text" if clf.modality_ == "text" else "file"

@@ -150,7 +150,7 @@ def evaluate(
     setup(quiet)
     output_format = "json" if json_output else check_format(output_format)
     try:
-        metrics = Classifier.load(model).evaluate(data)
+        metrics = Classifier.load(model).set_params(verbose=0 if quiet else 1).evaluate(data)
     except (ValueError, TypeError, FileNotFoundError) as error:
         fail(str(error))
     kept = ""
@@ -223,7 +223,7 @@ def predict(
     if coverage is not None and not 0.0 < coverage < 1.0:
         fail(f"--coverage must be a fraction between 0 and 1 (e.g. 0.95), got {coverage!r}", 2)
     try:
-        clf = Classifier.load(model)
+        clf = Classifier.load(model).set_params(verbose=0 if quiet else 1)
         target: Any = inputs
         if inputs == ["-"]:
             target = stdin_inputs(clf.modality_)

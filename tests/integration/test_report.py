@@ -78,6 +78,16 @@ def test_diagnosis_flags_overfitting_with_advice() -> None:
     assert found.evidence["gap"] == pytest.approx(0.3)
 
 
+def test_the_class_to_collect_comes_first_with_its_count_when_it_is_much_smaller() -> None:
+    found = diagnose(1.0, 0.70, ["ants", "bees"], "image", "prototypes", confusion=[[100, 0], [3, 2]])
+    assert found.verdict == "overfitting"
+    assert found.advice[0] == ("'bees' is recognised only 40% of the time, most often mistaken for 'ants' (3 of 5): "
+                               "add examples of 'bees' (it has 5, 'ants' 100) and check its labels.")
+    assert found.advice[1] == "Collect more labelled examples: the surest cure."
+    even = diagnose(1.0, 0.70, ["ants", "bees"], "image", "prototypes", confusion=[[50, 0], [30, 20]]).advice[0]
+    assert even.startswith("'bees' is recognised only 40%") and "(it has" not in even
+
+
 def test_overfitting_advice_knows_what_the_search_already_tried() -> None:
     record = {"strength": "light", "views": 4, "transforms": ["synonym"], "used": False, "tried": True, "gains": []}
     tried = " ".join(diagnose(0.92, 0.41, list("abcde"), "text", "prototypes", augmentation=record).advice)

@@ -146,8 +146,8 @@ def diagnose(
     elif baseline_score is not None and baseline_score >= cv_score - 0.02:
         advice.append(f"The simple baseline scores as well ({baseline_score:.2f}): the classes may differ in plain "
                       "colour, loudness or word choice rather than content; check the data is sorted by what you mean.")
-    advice += _class_advice(classes, curve, confusion, label_issues)
-    return Diagnosis(verdict, headline, evidence, advice)
+    specific = _class_advice(classes, curve, confusion, label_issues)  # names a class: more use than the general
+    return Diagnosis(verdict, headline, evidence, specific[:1] + advice + specific[1:])
 
 
 def _augment_advice(modality: str, record: dict[str, Any] | None) -> str:
@@ -202,9 +202,12 @@ def _class_advice(classes: list[str], curve: LearningCurve | None, confusion: np
             gain = (curve.class_gain or {}).get(classes[c]) if curve is not None else None
             rising = f" (its recall rises {100 * gain:.0f} points per doubling on the learning curve)" \
                 if gain is not None and gain >= 0.02 else ""
+            largest = int(actual.argmax())
+            few = (f" (it has {int(actual[c])}, '{classes[largest]}' {int(actual[largest])})"
+                   if 4 * actual[c] <= actual[largest] else "")
             advice.append(f"'{classes[c]}' is recognised only {recall[c]:.0%} of the time, most often mistaken for "
                           f"'{classes[other]}' ({int(off[other])} of {int(actual[c])}): add examples of "
-                          f"'{classes[c]}'{rising} and check its labels.")
+                          f"'{classes[c]}'{few}{rising} and check its labels.")
     if label_issues:
         counts: dict[str, int] = {}
         for issue in label_issues:

@@ -268,6 +268,10 @@ def test_models_commands(tmp_path: Path, saved: Path) -> None:
     code, output = cli("models", "list", "--root", str(root), "--json")
     assert code == 0 and [(v["version"], v["status"]) for v in json.loads(output)] == [(1, "production"),
                                                                                          (2, "ready")]
+    code, output = cli("models", "list", "--root", str(root))  # 80 columns: names and statuses whole
+    rows = [line.split() for line in output.splitlines() if line.strip().startswith("colours")]
+    assert code == 0 and [row[:3] for row in rows] == [["colours", "v1", "production"], ["colours", "v2", "ready"]]
+    assert max(len(line) for line in output.splitlines()) <= 80 and "…" not in output
     code, output = cli("models", "promote", "colours", "v2", "--root", str(root))
     assert code == 0 and "colours v2 is now the promoted version." in output
     code, output = cli("models", "show", "colours", "--root", str(root), "--json")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from handful.artifacts.store import Registry, default_root, parse_version
@@ -54,8 +55,13 @@ def models_list(
         return
     if quiet:
         return
-    table = Table("name", "version", "status", "created (UTC)", "cv balanced acc. [95% CI]", "held-out acc.",
-                  "examples", "model", title=f"Models in {registry.root}")
+    table = Table("name", "version", "status", "created (UTC)", "balanced acc. (cv) [95% CI]", "held-out acc.",
+                  "n", "model", title=f"Models in {registry.root}", box=box.SIMPLE_HEAD,
+                  caption="n: the examples it learned from")
+    for column in table.columns[:3]:  # whole names and statuses, which a user types: no "produc…" at 80 columns
+        column.no_wrap = True
+    table.columns[3].min_width, table.columns[5].min_width = 10, 8  # the date whole (the time under it); "held-out"
+    table.columns[-1].overflow = "fold"  # efficientnet-lite0 wraps rather than ending in "effici…"
     for v in versions:
         holdout = v.metrics.get("holdout") or {}
         table.add_row(v.name, f"v{v.version}", v.status, v.created[:16].replace("T", " "),

@@ -268,9 +268,11 @@ def test_models_commands(tmp_path: Path, saved: Path) -> None:
     code, output = cli("models", "list", "--root", str(root), "--json")
     assert code == 0 and [(v["version"], v["status"]) for v in json.loads(output)] == [(1, "production"),
                                                                                          (2, "ready")]
+    train(data, root, "household-colours")
     code, output = cli("models", "list", "--root", str(root))  # 80 columns: names and statuses whole
-    rows = [line.split() for line in output.splitlines() if line.strip().startswith("colours")]
-    assert code == 0 and [row[:3] for row in rows] == [["colours", "v1", "production"], ["colours", "v2", "ready"]]
+    rows = [line.split()[:3] for line in output.splitlines() if "colours" in line]
+    assert code == 0 and rows == [["colours", "v1", "production"], ["colours", "v2", "ready"],
+                                  ["household-colours", "v1", "production"]]
     assert max(len(line) for line in output.splitlines()) <= 80 and "…" not in output
     code, output = cli("models", "promote", "colours", "v2", "--root", str(root))
     assert code == 0 and "colours v2 is now the promoted version." in output
@@ -284,7 +286,8 @@ def test_models_commands(tmp_path: Path, saved: Path) -> None:
     code, output = cli("models", "delete", "colours", "2", "--root", str(root))
     assert code == 0 and "Deleted colours v2. colours v1 is the promoted version." in output
     code, output = cli("models", "show", "shapes", "--root", str(root))
-    assert code == 1 and f"error: no model named 'shapes' in {root.resolve()}; registered: colours." in output
+    assert code == 1 and (f"error: no model named 'shapes' in {root.resolve()}; registered: colours, "
+                          "household-colours.") in output
     code, output = cli("train", str(data), "--name", "colours", "-o", str(tmp_path / "m"))
     assert code == 2 and "give --output (a plain model folder) or --name (a version in the registry), not both." \
         in output

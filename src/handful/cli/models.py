@@ -55,17 +55,16 @@ def models_list(
         return
     if quiet:
         return
-    table = Table("name", "version", "status", "created (UTC)", "balanced acc. (cv) [95% CI]", "held-out acc.",
-                  "n", "model", title=f"Models in {registry.root}", box=box.SIMPLE_HEAD,
-                  caption="n: the examples it learned from")
+    table = Table("name", "version", "status", "balanced acc. (cv) [95% CI]", "held-out acc.", "n", "model",
+                  title=f"Models in {registry.root}", box=box.SIMPLE_HEAD,
+                  caption="n: the examples it learned from; when each was made: handful models show NAME VERSION")
     for column in table.columns[:3]:  # whole names and statuses, which a user types: no "produc…" at 80 columns
         column.no_wrap = True
-    table.columns[3].min_width, table.columns[5].min_width = 10, 8  # the date whole (the time under it); "held-out"
+    table.columns[3].min_width, table.columns[4].min_width = 7, 8  # "[0.349," and "held-out" whole
     table.columns[-1].overflow = "fold"  # efficientnet-lite0 wraps rather than ending in "effici…"
     for v in versions:
         holdout = v.metrics.get("holdout") or {}
-        table.add_row(v.name, f"v{v.version}", v.status, v.created[:16].replace("T", " "),
-                      brief(v.metrics.get("cv_balanced_accuracy")),
+        table.add_row(v.name, f"v{v.version}", v.status, brief(v.metrics.get("cv_balanced_accuracy")),
                       f"{holdout['accuracy']:.3f}" if holdout.get("accuracy") is not None else "-",
                       str(v.metrics.get("n_examples", "-")),
                       f"{v.metrics.get('backbone')} + {v.metrics.get('learner')}",

@@ -274,6 +274,9 @@ def test_parse_augment_errors_name_the_valid_choices() -> None:
         parse_augment("no-flipp")
     with pytest.raises(ValueError, match="Unknown augment setting 'mediun'.*Did you mean 'medium'"):
         parse_augment("mediun")
+    with pytest.raises(ValueError, match=r"'heavy'. Did you mean 'strong'\? Give a strength \(light, medium, strong\) "
+                                         r"or off; views=N; .* no-NAME .* one of blur, colour, crop"):
+        parse_augment("heavy,views=4")
     with pytest.raises(ValueError, match="views must be a whole number from 1 to 32"):
         parse_augment("views=0")
     with pytest.raises(ValueError, match="Unknown text transform 'flip'"):

@@ -124,6 +124,10 @@ def with_background(augmentation: Augmentation, folder: str | Path) -> Augmentat
                         str(Path(folder).expanduser().resolve()), digest)
 
 
+LIKE = {"heavy": "strong", "high": "strong", "aggressive": "strong", "max": "strong", "low": "light", "weak": "light",
+        "mild": "light", "moderate": "medium", "normal": "medium", "none": "off", "no": "off"}  # words people use
+
+
 def _unknown(what: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueError:
     close = difflib.get_close_matches(name, list(valid), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -209,8 +213,13 @@ def parse_augment(spec: str | Path | Augmentation | None) -> Augmentation | None
         elif word in ("on", "default"):
             continue
         else:
-            valid = [*STRENGTHS, "off", "views=N", "background=DIR", *(f"no-{n}" for n in ALL_TRANSFORMS)]
-            raise _unknown("augment setting", word, valid)
+            close = [LIKE.get(word)] if word in LIKE else difflib.get_close_matches(
+                word, [*STRENGTHS, "off", *(f"no-{n}" for n in ALL_TRANSFORMS)], n=1)
+            raise ValueError(
+                f"Unknown augment setting {word!r}.{f' Did you mean {close[0]!r}?' if close else ''} Give a strength "
+                f"({', '.join(STRENGTHS)}) or off; views=N; background=DIR (sounds); or no-NAME to switch one "
+                f"transform off, where NAME is one of {', '.join(sorted(ALL_TRANSFORMS))}. Mix them with commas: "
+                "medium,no-flip,views=6.")
     chosen = Augmentation(strength, frozenset(disabled), views)
     return with_background(chosen, background) if background else chosen
 

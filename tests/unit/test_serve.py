@@ -292,3 +292,13 @@ def test_the_listener_makes_asyncio_turn_nagle_off_on_every_connection() -> None
 
     asyncio.run(main())
     assert seen and seen[0] != 0
+
+
+def test_a_served_model_has_its_weights_loaded_before_the_first_request(root: Path) -> None:
+    from handful.backbones.features import encoder
+    from handful.serve.served import load_served
+
+    encoder.cache_clear()  # as in a fresh server process: no backbone loaded yet
+    assert encoder("tiny-text")._inner is None
+    load_served("reviews", root / "reviews")
+    assert encoder("tiny-text")._inner is not None

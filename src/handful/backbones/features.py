@@ -30,7 +30,7 @@ from handful._progress import progress_bar
 from handful._timing import stage
 from handful.augment import Augmentation
 from handful.backbones import cache
-from handful.backbones.registry import Backbone, LazyBackbone
+from handful.backbones.registry import LazyBackbone
 from handful.data.dataset import Example
 
 FUSE = "+"
@@ -70,7 +70,7 @@ def cache_root(cache_dir: CacheDir = None) -> Path | None:
 
 
 @functools.cache
-def encoder(name: str) -> Backbone:
+def encoder(name: str) -> LazyBackbone:
     """The backbone registered as ``name`` (not fused), loaded on its first use and then kept for this process."""
     return LazyBackbone(name)
 

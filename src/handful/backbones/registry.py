@@ -192,16 +192,17 @@ class LazyBackbone(Backbone):
 
     @property
     def batch_size(self) -> int:  # type: ignore[override]
-        return self._load().batch_size
+        return self.load().batch_size
 
-    def _load(self) -> Backbone:
+    def load(self) -> Backbone:
+        """The loaded backbone, loading its weights now if not yet (a server does it before its first request)."""
         with self._lock:
             if self._inner is None:
                 self._inner = get_backbone(self.spec.name)
             return self._inner
 
     def embed(self, batch: Sequence[Any]) -> np.ndarray:
-        inner = self._load()
+        inner = self.load()
         with self._lock:
             return inner.embed(batch)
 

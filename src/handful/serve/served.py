@@ -14,6 +14,7 @@ import numpy as np
 
 from handful.artifacts.folder import read_manifest
 from handful.artifacts.manifest import licence
+from handful.backbones.features import encoder, parts_of
 from handful.classifier import Classifier
 from handful.serve.schemas import Accuracy, ModelCard, ModelInfo
 
@@ -151,4 +152,7 @@ def load_served(name: str, folder: Path, version: str | None = None) -> Served:
     """Load the model in ``folder`` to serve as ``name``. Raises ModelFileError (a ValueError) if it cannot."""
     clf = Classifier.load(folder)
     clf.set_params(cache_dir=False, verbose=0)  # uploads are not kept in the feature cache
+    ood = getattr(clf, "ood_backbone_", None)
+    for part in dict.fromkeys([*parts_of(clf.backbone_), *parts_of(ood or clf.backbone_)]):
+        encoder(part).load()  # the weights now, not on the first request (MiniLM: 8 s)
     return Served(name, clf, licence(read_manifest(folder)[1]), version)

@@ -86,8 +86,9 @@ class LeakageCheck:
             return (f"The examples seem to come in clumps: with similar examples kept together the chosen model scores "
                     f"{self.clustered:.3f}, not {self.random:.3f}. The random-split score is likely optimistic for "
                     "new data. If the examples come from a few sources (speakers, sessions, patients, shops), say so "
-                    "with --groups REGEX (a pattern on the file paths, e.g. --groups '_(?P<group>[a-z]+)_\\d+\\.wav$') "
-                    "or --group-column COL, and the scores will be for new sources.")
+                    "with --groups REGEX, a pattern on the file paths (e.g. '(?P<group>[^/]+)/[^/]+$' when each "
+                    "source has its own sub-folder, '_(?P<group>[a-z]+)_\\d+\\.wav$' for a name inside the file "
+                    "name), or with --group-column COL for a table, and the scores will be for new sources.")
         return (f"No sign of clumps: with similar examples kept together the chosen model scores {self.clustered:.3f} "
                 f"against {self.random:.3f} with random folds.")
 

@@ -160,7 +160,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
              groups: str | Sequence[Any] | None = None,
              behind: Collection[tuple[str, str, str]] | None = None) -> None:
         started = time.perf_counter()
-        seed = config.seed_of(self.random_state)
+        seed, executor = config.seed_of(self.random_state), selection.make_executor(self.n_jobs, self.ray)
         with stage("read"):
             loaded = training_data(X, y, self.modality, self.text_column, self.label_column,
                                    None if isinstance(groups, str) else groups, self.group_column)
@@ -216,7 +216,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
                 on_result=lambda r: advance(1, scored_note(r)),
-                executor=selection.make_executor(self.n_jobs, self.ray),
+                executor=executor,
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
                 views_for=views_for, unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
                 headroom=self.learners is None,  # heads the user named all run

@@ -3,11 +3,13 @@ worker processes are in tests/integration/test_worker_processes.py (their start-
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import numpy as np
 import pytest
 
+import handful
 from handful import selection
 from handful.selection import Candidate, FoldJob, LocalExecutor, fold_probabilities, make_executor
 
@@ -54,10 +56,26 @@ def test_a_broken_candidate_fails_alone_when_candidates_run_side_by_side() -> No
 def test_the_ray_address_comes_from_the_argument_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HANDFUL_RAY_ADDRESS", raising=False)
     assert make_executor(2).name == "local"
-    assert make_executor(1, ray="127.0.0.1:6379").name == "ray"
-    monkeypatch.setenv("HANDFUL_RAY_ADDRESS", "127.0.0.1:6380")
-    executor = make_executor(1)
-    assert executor.name == "ray" and executor.address == "127.0.0.1:6380"  # type: ignore[attr-defined]
+    with socket.create_server(("127.0.0.1", 0)) as head, socket.create_server(("127.0.0.1", 0)) as other:
+        assert make_executor(1, ray=f"127.0.0.1:{head.getsockname()[1]}").name == "ray"
+        address = f"127.0.0.1:{other.getsockname()[1]}"
+        monkeypatch.setenv("HANDFUL_RAY_ADDRESS", address)
+        executor = make_executor(1)
+        assert executor.name == "ray" and executor.address == address  # type: ignore[attr-defined]
+
+
+def test_an_unreachable_ray_cluster_is_refused_before_any_work(tmp_path: Any) -> None:
+    from tests.conftest import write_images
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        address = f"127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there once it is closed
+    photos = write_images(tmp_path / "photos", per_class=4)
+    clf = handful.Classifier(backbone="tiny-image", preset="fast", verbose=0, cache_dir=tmp_path / "cache",
+                             ray=address)
+    with pytest.raises(RuntimeError, match=rf"cannot reach the Ray cluster at {address} \(.*\)\. Start its head "
+                                           r"there \(ray start --head\), check the address and port, or leave out"):
+        clf.fit(photos)
+    assert not (tmp_path / "cache").exists()  # refused before anything was embedded
 
 
 def test_predict_embeds_what_is_not_cached_through_the_embedder_it_is_given(tmp_path: Any) -> None:

@@ -117,14 +117,14 @@ def suggest(
     output_format = check_format(output_format)
     try:
         clf = Classifier.load(model).set_params(verbose=0 if quiet else 1)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
     column = "text" if clf.modality_ == "text" else "file"
     header = ["rank", column, "predicted", "probability", "uncertainty"]
     output = csv_output(output, header, "a CSV of suggestions", "suggestions.csv")
     try:
         records = clf.suggest(unlabelled, n=n, method=method)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
     if output is not None:
         write_csv(output, header,

@@ -151,7 +151,7 @@ def evaluate(
     output_format = "json" if json_output else check_format(output_format)
     try:
         metrics = Classifier.load(model).set_params(verbose=0 if quiet else 1).evaluate(data)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
     kept = ""
     try:  # kept with the model, for its report; a read-only model folder still gets its scores printed
@@ -233,7 +233,7 @@ def predict(
             target = text_files(inputs)
         records = [r for t in (target if isinstance(target, tuple) else [target])
                    for r in clf.predict_records(t, top_k=top_k, coverage=coverage, abstain=abstain)]
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
     if output_format == "json":
         sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")

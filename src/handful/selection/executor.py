@@ -157,6 +157,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str) -> None:
+        check_reachable(address)  # before any work: a fit would embed for minutes, then wait on ray.init
         self.address = address
 
     def _ray(self) -> Any:
@@ -179,6 +180,23 @@ class RayExecutor:
         remote = ray.remote(num_cpus=1, max_retries=0)(call_single_threaded)
         # An ObjectRef given as an argument reaches the task as its value, fetched once per node.
         return list(ray.get([remote.remote(fn, refs[i], task) for i, task in tasks]))
+
+
+def check_reachable(address: str, seconds: float = 5.0) -> None:
+    """A RuntimeError naming the fix when nothing answers at a Ray ``host:port`` (``ray.init`` would wait there
+    for minutes); ``auto`` and addresses without a port are left to Ray."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise RuntimeError(
+            f"cannot reach the Ray cluster at {address} ({error.strerror or error}). Start its head there (ray start "
+            "--head), check the address and port, or leave out --ray (and HANDFUL_RAY_ADDRESS) to run on this "
+            "machine.") from error
 
 
 def make_executor(n_jobs: int = 1, ray: str | None = None) -> Executor:

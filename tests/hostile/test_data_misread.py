@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from handful.data import load
+from handful.data import from_inputs, load
 from handful.data.decode import decode_image
 from handful.data.sources import read_unlabelled
 from tests.conftest import write_images
@@ -178,6 +178,24 @@ def test_empty_class_folder_and_hidden_folders_at_any_depth(tmp_path: Path) -> N
         f"{photos / 'green'}: the class folder is empty, so class 'green' is left out; add examples to it or "
         "remove the folder (skipped)"]
     assert snapshot(photos) == before
+
+
+def test_a_class_none_of_whose_files_can_be_used_is_said_to_be_left_out(tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos", per_class=3)
+    (photos / "wasps").mkdir()
+    (photos / "wasps" / "w1.jpg").write_text("not a photo")
+    (photos / "wasps" / "w2.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    (photos / "bees").mkdir()
+    (photos / "bees" / "b1.jpg").write_text("not a photo either")
+    (photos / "bees" / "b2.png").write_bytes((photos / "red" / "red_0.png").read_bytes())  # one usable: no word
+    data = load(photos).train
+    assert data.class_counts() == {"bees": 1, "blue": 3, "red": 3}
+    said = [str(p) for p in data.problems if "none of its" in str(p)]
+    assert said == [f"{photos / 'wasps'}: none of its 2 file(s) could be used (see their messages), so class 'wasps' "
+                    "is left out; replace them or remove the class (skipped)"]
+    listed = from_inputs([str(photos / "wasps" / "w1.jpg"), str(photos / "red" / "red_0.png"),
+                          str(photos / "blue" / "blue_0.png")], ["wasps", "red", "blue"], "image")
+    assert "class 'wasps': none of its 1 file(s) could be used" in [str(p) for p in listed.problems][-1]
 
 
 def test_unreadable_files_and_folders_are_named_and_skipped(tmp_path: Path, unreadable) -> None:  # type: ignore[no-untyped-def]

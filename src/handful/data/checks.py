@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 
@@ -100,3 +101,17 @@ def unknown_labels(dataset: Dataset, known: dict[str, int]) -> list[Problem]:
             problems.append(Problem(example.source, f"label {short(label, 40)!r} is not one the model was trained on"
                                     + (f"; it has {short(twin, 40)!r}" if twin is not None else "")))
     return problems
+
+
+def lost_classes(labels: Iterable[str | None], dataset: Dataset) -> list[Problem]:
+    """A problem for each class given (``labels``, one per file) none of whose files could be used: without it the
+    model would lack the class with no word but the files' own messages."""
+    given = Counter(str(label) for label in labels if label is not None)
+    kept = {str(label) for label in dataset.labels if label is not None}
+    found = []
+    for name in sorted(set(given) - kept):
+        folder = os.path.join(dataset.root, name) if dataset.root else None
+        where = folder if folder and os.path.isdir(folder) else f"class {name!r}"
+        found.append(Problem(where, f"none of its {given[name]} file(s) could be used (see their messages), so class "
+                                    f"{name!r} is left out; replace them or remove the class"))
+    return found

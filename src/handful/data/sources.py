@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from handful.data.checks import label_spellings
+from handful.data.checks import label_spellings, lost_classes
 from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem, summarise
 from handful.data.decode import (
     AUDIO_SUFFIXES,
@@ -241,7 +241,7 @@ def read_files(
             kept_groups.append(str(groups[index]))
     dataset = Dataset(examples, kept, _modality(modality), problems, root,
                       groups=kept_groups if groups is not None else None)
-    dataset.problems.extend(find_duplicates(dataset) + label_spellings(dataset))
+    dataset.problems.extend(lost_classes(labels, dataset) + find_duplicates(dataset) + label_spellings(dataset))
     _log_problems(dataset)
     return dataset
 

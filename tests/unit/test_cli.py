@@ -200,3 +200,17 @@ def test_predict_dash_reads_one_input_a_line_from_standard_input(tmp_path: Path,
                         (b"\n \n", "standard input is empty")):
         refused = runner.invoke(app, ["predict", str(tmp_path / "tiny-image"), "-"], input=given)
         assert refused.exit_code == 1 and said in " ".join(refused.output.split())
+
+
+def test_predict_table_shows_each_file_whole_relative_to_the_folder_given(tmp_path: Path) -> None:
+    photos = write_images(tmp_path / "photos", per_class=6)
+    model = tmp_path / "model"
+    assert runner.invoke(app, ["train", str(photos), "-o", str(model), "--backbone", "tiny-image", "--preset",
+                               "fast", "-q"]).exit_code == 0
+    deep = photos / "red" / ("a-rather-long-folder-name-" * 3) / "[2024] red sample.png"
+    deep.parent.mkdir()
+    deep.write_bytes((photos / "red" / "red_0.png").read_bytes())
+    done = runner.invoke(app, ["predict", str(model), str(photos)])
+    assert done.exit_code == 0, done.output
+    cells = "".join(line.split("│")[1].strip() for line in done.output.splitlines() if line.count("│") > 2)
+    assert str(deep.relative_to(photos)).replace(" ", "") in cells.replace(" ", "")  # folded, not cut to "…"

@@ -30,7 +30,7 @@ from handful.cli.options import (
     Seed,
     TextColumn,
 )
-from handful.cli.output import check_format, console, fail, registered, setup, show_training
+from handful.cli.output import check_format, console, fail, registered, relative, setup, show_training
 from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from handful.data.tables import text_lines
 
@@ -250,14 +250,17 @@ def predict(
                              r.get("error", "")])
     else:
         table = Table("input", "prediction", "top labels", "set", "note")
+        table.columns[0].overflow = "fold"  # a file's whole name, relative to the folder given or to here
+        root = Path(inputs[0]) if isinstance(target, str) else Path.cwd()
         for r in records:
+            name = escape(str(r["input"])[:80] if clf.modality_ == "text" else relative(str(r["input"]), root))
             if "error" in r:
-                table.add_row(str(r["input"]), "[red]error[/]", r["error"], "", "")
+                table.add_row(name, "[red]error[/]", escape(r["error"]), "", "")
             else:
                 note = (r.get("ood") or {}).get("text", "")
-                table.add_row(str(r["input"])[:80], str(r["label"]),
-                              ", ".join(f"{t['label']} {t['probability']:.2f}" for t in r["top"]),
-                              r.get("set_text", ""), f"[yellow]{note}[/]" if note else "")
+                table.add_row(name, escape(str(r["label"])),
+                              escape(", ".join(f"{t['label']} {t['probability']:.2f}" for t in r["top"])),
+                              escape(r.get("set_text", "")), f"[yellow]{escape(note)}[/]" if note else "")
         console.print(table)
     if any("error" in r for r in records):
         raise typer.Exit(1)

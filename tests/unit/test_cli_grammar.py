@@ -33,6 +33,8 @@ def test_backbones_table_shows_whole_names_and_no_internal_ones() -> None:
     names = [line.split("│")[1].strip() for line in result.output.splitlines() if line.startswith("│")]
     assert {"mfcc-stats", "efficientnet-lite0", "colour-thumbnail"} <= set(names)
     assert not any(n.startswith("tiny-") or ":trunk" in n or "…" in n for n in names)
+    about = " ".join(line.split("│")[2].strip() for line in result.output.splitlines() if line.startswith("│"))
+    assert "Colour histogram + 8x8 thumbnail: the classical baseline every image model must beat" in about
 
 
 def test_suggest_names_its_default_method() -> None:

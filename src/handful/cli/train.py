@@ -166,17 +166,15 @@ def evaluate(
     if output_format == "csv":
         import csv
 
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["class", "precision", "recall", "support"])
+        writer = csv.writer(sys.stdout)  # one table a script reads as it is: a metric, its class (or none), a value
+        writer.writerow(["metric", "class", "value"])
         low, high = metrics["accuracy_interval"]
-        rows = [["(all)", "", metrics["accuracy"], metrics["n"]]] + [
-            [name, s["precision"], s["recall"], s["support"]] for name, s in metrics["per_class"].items()]
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
-        writer.writerow([])
-        writer.writerow(["metric", "value"])
-        writer.writerows([["accuracy", metrics["accuracy"]], ["accuracy_low", low], ["accuracy_high", high],
-                          ["balanced_accuracy", metrics["balanced_accuracy"]], ["n", metrics["n"]]]
-                         + [[k, v] for k, v in trust.items()])
+        writer.writerows([["accuracy", "", metrics["accuracy"]], ["accuracy_low", "", low], ["accuracy_high", "", high],
+                          ["balanced_accuracy", "", metrics["balanced_accuracy"]], ["n", "", metrics["n"]]]
+                         + [[k, "", v] for k, v in trust.items()]
+                         + [[metric, name, "" if s[metric] is None else s[metric]]
+                            for name, s in metrics["per_class"].items()
+                            for metric in ("precision", "recall", "support")])
         return
     low, high = metrics["accuracy_interval"]
     console.print(f"Accuracy {metrics['accuracy']:.3f} (95% CI {low:.3f}-{high:.3f}) on {metrics['n']} examples; "

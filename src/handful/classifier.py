@@ -225,7 +225,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             with stage("search"):
                 results = search.staged(candidates)
                 for r in results:  # each candidate's cross-validation (its features were timed as they came)
-                    if r.status in ("ok", "stopped"):
+                    if r.status in ("ok", "stopped") and not r.cached:  # a cached one's seconds were spent before
                         label = f"{r.candidate.backbone}+{r.candidate.learner}"
                         _timing.add(f"cv {label}" + (" augmented" if r.candidate.augment else ""), r.seconds)
         results += not_again

@@ -48,3 +48,17 @@ def test_a_failing_stage_is_still_timed_and_closed() -> None:
         with stage("search"):
             pass
     assert set(timings.seconds) == {"read", "search"}
+
+
+def test_cross_validation_read_from_the_score_cache_is_not_counted_as_time_spent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import handful
+    from tests.conftest import write_images
+
+    photos = write_images(tmp_path / "photos", per_class=6)
+    options = {"backbone": "tiny-image", "learners": ["linear"], "preset": "fast", "verbose": 0,
+               "cache_dir": tmp_path / "cache", "random_state": 0}
+    first = handful.Classifier(**options).fit(photos)
+    again = handful.Classifier(**options).fit(photos)
+    assert any(name.endswith("cv tiny-image+linear") for name in first.timings_)
+    assert not any("cv tiny-image" in name for name in again.timings_)  # its seconds were spent by the first fit
+    assert again.leaderboard_[0]["seconds"] == first.leaderboard_[0]["seconds"]  # the leaderboard keeps its cost

@@ -37,6 +37,7 @@ class Result:
     message: str = ""
     oof_proba: np.ndarray | None = None
     fold_proba: list[np.ndarray] | None = None  # each fold's probabilities for its test rows, in fold order
+    cached: bool = False  # read from the score cache: ``seconds`` are those of the run that computed it
 
     def row(self) -> dict[str, Any]:
         return {

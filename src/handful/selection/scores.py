@@ -74,7 +74,7 @@ class ScoreCache:
         examples = len(result.oof_proba) if result.oof_proba is not None else None
         result.estimate = cv_estimate(result.balanced, fraction, examples)
         result.accuracy_estimate = cv_estimate(result.accuracy, fraction, examples)
-        result.message = "cross-validation results reused from the cache"
+        result.message, result.cached = "cross-validation results reused from the cache", True
         return result
 
     def put(self, result: Result, test_fraction: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -244,6 +245,12 @@ def test_missing_path_and_single_file_errors(tmp_path: Path) -> None:
     (tmp_path / "reviews.xlsx").write_bytes(b"PK\x03\x04")
     with pytest.raises(ValueError, match=r"table with text and label columns \(from a spreadsheet: Save As > CSV"):
         load(tmp_path / "reviews.xlsx")
+    for archive, command in (("photos.zip", "unzip photos.zip -d photos"),
+                             ("clips.tar.gz", "mkdir clips && tar xf clips.tar.gz -C clips")):
+        (tmp_path / archive).write_bytes(b"PK\x03\x04")
+        with pytest.raises(ValueError, match=re.escape(f"; it is an archive: unpack it into a folder first ({command}) "
+                                                       "and give that folder.")):
+            load(tmp_path / archive)
 
 
 def test_folder_without_class_folders(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 from handful._lists import listed, short
 from handful.data.dataset import Dataset, Problem
@@ -115,3 +116,23 @@ def lost_classes(labels: Iterable[str | None], dataset: Dataset) -> list[Problem
         found.append(Problem(where, f"none of its {given[name]} file(s) could be used (see their messages), so class "
                                     f"{name!r} is left out; replace them or remove the class"))
     return found
+
+
+ARCHIVES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".7z", ".rar")
+
+
+def unpack_hint(path: Path) -> str:
+    """The end of the message for a single file given as data: how to unpack it, when it is an archive.
+
+    Example:
+        >>> unpack_hint(Path("photos.zip"))
+        '; it is an archive: unpack it into a folder first (unzip photos.zip -d photos) and give that folder.'
+    """
+    name = path.name.lower()
+    kind = next((suffix for suffix in ARCHIVES if name.endswith(suffix)), None)
+    if kind is None:
+        return "."
+    stem = path.name[: -len(kind)] or "data"
+    command = {".zip": f"unzip {path.name} -d {stem}", ".7z": f"7z x {path.name} -o{stem}",
+               ".rar": f"unrar x {path.name} {stem}/"}.get(kind, f"mkdir {stem} && tar xf {path.name} -C {stem}")
+    return f"; it is an archive: unpack it into a folder first ({command}) and give that folder."

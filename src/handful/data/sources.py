@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from handful.data.checks import label_spellings, lost_classes
+from handful.data.checks import label_spellings, lost_classes, unpack_hint
 from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem, summarise
 from handful.data.decode import (
     AUDIO_SUFFIXES,
@@ -67,7 +67,8 @@ def load(
             raise ValueError(
                 f"{path} is a single {path.suffix or 'extensionless'} file. Give a folder with one sub-folder per "
                 "class (images or audio), or a .csv/.tsv/.jsonl table with text and label columns"
-                + (" (from a spreadsheet: Save As > CSV UTF-8)." if path.suffix.lower() in SPREADSHEETS else ".")
+                + (" (from a spreadsheet: Save As > CSV UTF-8)." if path.suffix.lower() in SPREADSHEETS else
+                   unpack_hint(path))
             )
         if modality not in (None, "text"):
             raise ValueError(f"{path} is a table, which holds text; it cannot be read as {modality}.")

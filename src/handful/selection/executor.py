@@ -182,16 +182,20 @@ class RayExecutor:
         return list(ray.get([remote.remote(fn, refs[i], task) for i, task in tasks]))
 
 
+_REACHED: set[str] = set()  # Ray addresses this process has reached (a failure is tried again next time)
+
+
 def check_reachable(address: str, seconds: float = 5.0) -> None:
     """A RuntimeError naming the fix when nothing answers at a Ray ``host:port`` (``ray.init`` would wait there
     for minutes); ``auto`` and addresses without a port are left to Ray."""
     import socket
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or address in _REACHED:
         return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+        _REACHED.add(address)  # once a process: predict makes an executor per call, the server per request
     except OSError as error:
         raise RuntimeError(
             f"cannot reach the Ray cluster at {address} ({error.strerror or error}). Start its head there (ray start "

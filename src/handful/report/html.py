@@ -128,10 +128,12 @@ def _example(row: dict[str, Any], modality: str, extra: str) -> str:
             f'<b class="predicted">{_e(predicted)}</b> {extra}</div><div class="muted">{_e(name)}</div></div>')
 
 
+HEAD = '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>handful report: '  # how every report starts
+
+
 def is_report(path: Path) -> bool:
-    """``path`` is a report handful wrote (its head has handful's title), so saving over it loses nothing."""
-    return file_start(path, 512).startswith(b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>'
-                                            b'handful report: ')
+    """``path`` is a report handful wrote (it starts with :data:`HEAD`), so saving over it loses nothing."""
+    return file_start(path, 512).startswith(HEAD.encode())
 
 
 class Report:
@@ -163,9 +165,10 @@ class Report:
                     self._errors(), self._holdout(), self._evaluations(), self._curve(), self._examples(),
                     self._label_issues(), self._timings()]
         clf = self.clf
-        title = f"handful report: {clf.backbone_} + {clf.learner_}"
+        model = f"{clf.backbone_} + {clf.learner_}"
+        title = f"handful report: {model}"
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        return (f'{HEAD}{_e(model)}</title>'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
                 f'<body><h1>What this model learned, and what to do next</h1><p class="muted">{_e(title)} · '
                 f'{_e(clf.modality_)} · {len(clf.classes_)} classes · {clf.n_examples_} labelled examples · '

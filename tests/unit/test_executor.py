@@ -4,6 +4,7 @@ worker processes are in tests/integration/test_worker_processes.py (their start-
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 import numpy as np
@@ -64,16 +65,17 @@ def test_the_ray_address_comes_from_the_argument_or_the_environment(monkeypatch:
         assert executor.name == "ray" and executor.address == address  # type: ignore[attr-defined]
 
 
-def test_an_unreachable_ray_cluster_is_refused_before_any_work(tmp_path: Any) -> None:
+def test_an_unreachable_ray_cluster_is_refused_before_any_work(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import write_images
 
+    monkeypatch.setitem(sys.modules, "ray", None)  # no Ray process may start here: importing it would fail the test
     with socket.create_server(("127.0.0.1", 0)) as closed:
         address = f"127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there once it is closed
     photos = write_images(tmp_path / "photos", per_class=4)
     clf = handful.Classifier(backbone="tiny-image", preset="fast", verbose=0, cache_dir=tmp_path / "cache",
                              ray=address)
     with pytest.raises(RuntimeError, match=rf"cannot reach the Ray cluster at {address} \(.*\)\. Start its head "
-                                           r"there \(ray start --head\), check the address and port, or leave out"):
+                                           r"there \(ray\sstart --head\), check the address and port, or leave out"):
         clf.fit(photos)
     assert not (tmp_path / "cache").exists()  # refused before anything was embedded
 

@@ -219,3 +219,15 @@ def test_predict_table_shows_each_file_whole_relative_to_the_folder_given(tmp_pa
     assert done.exit_code == 0, done.output
     cells = "".join(line.split("│")[1].strip() for line in done.output.splitlines() if line.count("│") > 2)
     assert str(deep.relative_to(photos)).replace(" ", "") in cells.replace(" ", "")  # folded, not cut to "…"
+
+
+def test_a_class_of_two_says_why_there_is_no_learning_curve(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    (folder / "green").mkdir()
+    for index in range(2):
+        (folder / "green" / f"green_{index}.png").write_bytes((folder / "red" / f"red_{index}.png").read_bytes())
+    result = runner.invoke(app, ["train", str(folder), "-o", str(tmp_path / "m"), "--backbone", "tiny-image",
+                                 "--preset", "fast"])
+    assert result.exit_code == 0, result.output
+    assert "no learning curve" in result.output and "smallest class: 2" in result.output.replace("\n", " ")
+    assert "Learning curve" not in result.output  # no bar for a curve that is not measured

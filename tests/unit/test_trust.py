@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -112,6 +114,19 @@ def test_calibrator_state_round_trip(methods: tuple[str, ...]) -> None:
 def test_too_few_rows_leave_probabilities_uncalibrated() -> None:
     fitted = fit_calibration(np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]), np.array([0, 1, 1]))
     assert fitted.calibrator.method == "none"
+
+
+def test_a_class_with_fewer_examples_than_nested_folds_is_calibrated_without_a_warning() -> None:
+    # Two repetitions of 41 examples, one class of 2: scikit-learn counted its 4 rows against 5 grouped folds and
+    # warned on the user's terminal, though the rows of one example always stay together.
+    proba, y = _calibrated_sample(41, 3, seed=4)
+    y[:39] = np.minimum(y[:39], 1)
+    y[39:] = 2
+    rows = np.concatenate([np.arange(41), np.arange(41)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = fit_calibration(proba[rows], y[rows], groups=rows, examples=rows)
+    assert fitted.calibrated_oof.shape == (82, 3)
 
 
 def test_log_loss_of_a_uniform_guess() -> None:

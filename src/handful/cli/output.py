@@ -193,6 +193,8 @@ def show_training(clf: Classifier, out: Path | None) -> None:
     curve = getattr(clf, "learning_curve_", None)
     if curve is not None and not curve.skipped and curve.verdict:
         console.print(f"More data: {escape(curve.verdict)}", highlight=False)
+    elif curve is not None and curve.skipped:
+        console.print(f"More data: no learning curve: {escape(curve.skipped)}.", highlight=False)
     diagnosis = getattr(clf, "diagnosis_", None)
     if diagnosis is not None:
         console.print(f"Diagnosis: [bold]{diagnosis.verdict}[/]. {escape(diagnosis.headline)}", highlight=False)

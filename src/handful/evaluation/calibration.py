@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,7 +296,9 @@ def _nested_folds(y: np.ndarray, groups: np.ndarray | None, seed: int, wanted: i
         splits = max(2, min(wanted, n_groups))
         splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
         try:
-            return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y, groups) if len(tr) and len(te)]
+            with warnings.catch_warnings():  # "least populated class" warnings count rows, not groups
+                warnings.simplefilter("ignore", UserWarning)
+                return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y, groups) if len(tr) and len(te)]
         except ValueError:  # too few examples per class to stratify: no honest choice, no calibration
             return []
     splits = min(wanted, smallest)

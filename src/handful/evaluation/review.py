@@ -15,7 +15,7 @@ from handful._timing import stage
 from handful.config import LARGE
 from handful.data.dataset import Dataset
 from handful.evaluation import noise
-from handful.evaluation.curve import LearningCurve, learning_curve
+from handful.evaluation.curve import LearningCurve, learning_curve, skip_reason
 from handful.evaluation.diagnosis import Diagnosis, diagnose, misclassified
 from handful.evaluation.metrics import Estimate, balanced_accuracy, holdout_metrics
 from handful.learners import Learner
@@ -84,12 +84,17 @@ def review(
     # As many repetitions as the search used (at most 3): a curve of 5 fractions costs 5 times its folds' fits.
     curve_folds = make_folds(y, n_folds(y, cv[0], groups), min(3, cv[1]) if len(y) < LARGE else 1, seed + 1,
                              groups=groups)
+    # A curve the data is too small for is not measured, so no bar is drawn for it (it would stand at 0).
+    reason = skip_reason(y, len(classes))
     try:
-        with progress_bar("Learning curve", len(curve_folds), verbose) as advance, stage("learning curve"):
-            found.learning_curve = learning_curve(features if curve_features is None else curve_features, y, classes,
-                                                  curve_folds, learner, scaling, seed, on_fold=advance,
-                                                  fold_loop=functools.partial(learner_fold_probabilities,
-                                                                              executor=executor))
+        if reason is not None:
+            found.learning_curve = LearningCurve(skipped=reason)
+        else:
+            with progress_bar("Learning curve", len(curve_folds), verbose) as advance, stage("learning curve"):
+                found.learning_curve = learning_curve(
+                    features if curve_features is None else curve_features, y, classes, curve_folds, learner,
+                    scaling, seed, on_fold=advance,
+                    fold_loop=functools.partial(learner_fold_probabilities, executor=executor))
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:  # a failed curve must not cost the model
         logger.warning("could not measure the learning curve: %s", error)
         found.learning_curve = LearningCurve(skipped=f"it could not be measured ({error})")

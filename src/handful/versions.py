@@ -120,7 +120,8 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     comparison = compare(old, clf, train, np.arange(len(train)) < n_old)
     comparison.update(old_version=old_version.version, new_data=new_source, n_old=n_old,
                       n_new=len(train) - n_old, n_repeated=n_repeated,
-                      full_search_n=last_full_search(old) if skipped else len(train))
+                      full_search_n=last_full_search(old) if skipped else len(train),
+                      new_classes=_new_classes(old, clf, train.labels))
     clf.update_ = comparison
     reason = comparison["reason"]
     new_version = registry.add(name, clf.save, promote=comparison["promote"], comparison=comparison,
@@ -129,6 +130,16 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
         logger.warning("%s was not promoted: another version of %s was promoted while it trained", new_version.label,
                        name)
     return UpdateResult(old_version, new_version, comparison)
+
+
+def _new_classes(old: Classifier, new: Classifier, labels: list[str]) -> dict[str, dict[str, Any]]:
+    """The classes ``new`` has and ``old`` had not: how many examples each has, and how often cross-validation
+    recognised it (its out-of-fold recall), since the comparison on the old examples cannot see them."""
+    known = {str(c) for c in old.classes_}
+    per_class = (getattr(new, "oof_metrics_", None) or {}).get("per_class", {})
+    names = np.asarray(labels, dtype=str)
+    return {str(c): {"examples": int(np.sum(names == str(c))), "recall": (per_class.get(str(c)) or {}).get("recall")}
+            for c in new.classes_ if str(c) not in known}
 
 
 NARROW_UP_TO = 1.5  # examples per example of the last full search up to which an update narrows the search

@@ -190,6 +190,7 @@ def test_update_promotes_good_data_and_embeds_only_the_new_files(tmp_path: Path)
     assert version.version == 2 and version.sources == [str(tmp_path / "old"), str(tmp_path / "new")]
     assert version.metrics["n_examples"] == 18 and version.comparison is not None
     assert version.comparison["n_old"] == 12 and version.comparison["n_new"] == 6
+    assert version.comparison["new_classes"] == {} and "New class" not in output
     assert len(version.comparison["difference"]) == version.comparison["n_folds"]
     narrowed = behind(handful.load(registry.get("colours", 1).path), 18)  # counted from the last full search
     assert version.comparison["full_search_n"] == (12 if narrowed else 18)
@@ -235,6 +236,20 @@ def test_update_compares_a_fine_tuned_version_on_the_same_folds(tmp_path: Path) 
     assert code in (0, 3), output
     version = Registry(root).get("colours", 2)
     assert version.comparison is not None and len(version.comparison["difference"]) == 3
+
+
+def test_update_names_a_class_the_old_version_did_not_have(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    register(write_images(tmp_path / "old", per_class=6, seed=0), root)
+    new = write_images(tmp_path / "new", per_class=2, seed=1)
+    write_images(tmp_path / "more", per_class=3, seed=2)
+    shutil.move(tmp_path / "more" / "blue", new / "green")  # a third class the old version never saw
+    code, output = cli("update", "colours", str(new), "--root", str(root))
+    assert code in (0, 3), output  # the comparison reads the old examples; its verdict is not what this tests
+    added = Registry(root).get("colours", 2).comparison["new_classes"]
+    assert list(added) == ["green"] and added["green"]["examples"] == 3 and 0 <= added["green"]["recall"] <= 1
+    assert ("New class: 'green' (3 examples, recognised" in " ".join(output.split())
+            and "The old version could not predict it" in " ".join(output.split()))
 
 
 def test_update_says_when_the_old_data_is_gone(tmp_path: Path) -> None:

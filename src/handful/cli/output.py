@@ -250,4 +250,12 @@ def show_comparison(c: dict[str, Any]) -> None:
                   highlight=False)
     verdict = "[bold green]promoted[/]" if c["promote"] else "[bold yellow]not promoted[/]"
     console.print(f"    {verdict}: {c['reason']}", highlight=False)
+    added = c.get("new_classes") or {}
+    if added:
+        named = ", ".join(f"{escape(repr(k))} ({v['examples']} example{'s' * (v['examples'] != 1)}"
+                          + (f", recognised {v['recall']:.0%} of the time out of fold" if v["recall"] is not None
+                             else "") + ")" for k, v in added.items())
+        console.print(f"  New class{'es' * (len(added) > 1)}: {named}. The old version could not predict "
+                      f"{'them' if len(added) > 1 else 'it'}, so the comparison reads the old examples only.",
+                      highlight=False)
 

@@ -20,6 +20,7 @@ new model away from the old, trusted labels, so such an update is refused and th
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     return UpdateResult(old_version, new_version, comparison)
 
 
-def _new_classes(old: Classifier, new: Classifier, labels: list[str]) -> dict[str, dict[str, Any]]:
+def _new_classes(old: Classifier, new: Classifier, labels: Sequence[str | None]) -> dict[str, dict[str, Any]]:
     """The classes ``new`` has and ``old`` had not: how many examples each has, and how often cross-validation
     recognised it (its out-of-fold recall), since the comparison on the old examples cannot see them."""
     known = {str(c) for c in old.classes_}

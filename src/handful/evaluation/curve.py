@@ -164,10 +164,12 @@ def fit_power_laws(x: np.ndarray, ys: np.ndarray, sigmas: np.ndarray) -> np.ndar
 def skip_reason(y: np.ndarray, n_classes: int) -> str | None:
     """Why a learning curve would be meaningless on labels ``y``, or ``None`` when it is worth measuring."""
     counts = np.bincount(y, minlength=n_classes)
-    if len(y) < MIN_EXAMPLES or counts.min() < MIN_PER_CLASS:
-        return (f"with {len(y)} examples (smallest class: {int(counts.min())}) the smaller training sets of a "
-                f"learning curve would hold one or two examples per class; a curve needs at least {MIN_EXAMPLES} "
-                f"examples and {MIN_PER_CLASS} per class")
+    if counts.min() < MIN_PER_CLASS:
+        return (f"the smallest class has {int(counts.min())} examples, so the smaller training sets of a learning "
+                f"curve would hold one or two of it; a curve needs at least {MIN_PER_CLASS} a class")
+    if len(y) < MIN_EXAMPLES:
+        return (f"with {len(y)} examples the smaller training sets of a learning curve would be too small to read; "
+                f"a curve needs at least {MIN_EXAMPLES}")
     return None
 
 

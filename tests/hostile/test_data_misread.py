@@ -169,7 +169,8 @@ def test_empty_class_folder_and_hidden_folders_at_any_depth(tmp_path: Path) -> N
     for hidden in ("red/.cache/x.png", "red/sub/.thumbs/deeper/y.png", "blue/a/b/.z.png", "blue/.git/objects/q.png"):
         (photos / hidden).parent.mkdir(parents=True, exist_ok=True)
         (photos / hidden).write_bytes((photos / "red" / "red_0.png").read_bytes())
-    Image.new("RGB", (8, 8)).save(photos / "blue" / "a" / "b" / "kept.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+        photos / "blue" / "a" / "b" / "kept.png")
     before = snapshot(photos)
     data = load(photos).train
     assert data.class_counts() == {"blue": 4, "red": 3}

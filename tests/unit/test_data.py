@@ -136,6 +136,28 @@ def test_audio_stereo_becomes_mono(tmp_path: Path) -> None:
     assert np.allclose(audio.samples, 0.25, atol=1e-3)
 
 
+def test_silent_short_and_flat_inputs_are_kept_and_said(tmp_path: Path) -> None:
+    import soundfile
+
+    tones = write_tones(tmp_path / "clips", per_class=3)
+    soundfile.write(tones / "low" / "muted.wav", np.zeros(8000, dtype=np.float32), 8000)
+    soundfile.write(tones / "high" / "click.wav", np.full(4, 0.5, dtype=np.float32), 8000)
+    quiet = 0.5 * np.sin(np.arange(8000) / 3).astype(np.float32) * 10 ** (-70 / 20)  # -76 dBFS: faint, not silent
+    soundfile.write(tones / "high" / "faint.wav", quiet, 8000)
+    clips = load(tones).train
+    assert len(clips) == 9 and all(p.action == "kept" for p in clips.problems)
+    assert {Path(p.where).name: p.message.split(" (")[0].split(",")[0] for p in clips.problems} == {
+        "muted.wav": "the clip is silent", "click.wav": "the clip lasts 0.5 ms"}
+
+    photos = write_images(tmp_path / "photos", per_class=2)
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(photos / "red" / "lens_cap.png")
+    Image.new("L", (32, 32), 128).save(photos / "blue" / "grey.png")
+    data = load(photos).train
+    assert len(data) == 6 and sorted(Path(p.where).name for p in data.problems if "flat colour" in p.message) == [
+        "grey.png", "lens_cap.png"]
+    assert all(p.action == "kept" for p in data.problems)
+
+
 def test_a_phones_m4a_voice_memo_is_read_beside_the_others(audio_folder: Path) -> None:
     memo = Path(__file__).parents[1] / "fixtures" / "tone_440hz.m4a"  # AAC in MP4: 0.5 s of 440 Hz at 16 kHz
     audio = decode_audio(memo.read_bytes())

@@ -6,11 +6,17 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from handful._lists import listed, short
 from handful.data.dataset import Dataset, Problem
+from handful.data.decode import Audio
 
 MIN_PER_CLASS = 2
+SILENT = 1e-4  # a clip whose loudest sample is below this (-80 dBFS) recorded nothing
+SHORTEST_SECONDS = 0.05  # shorter than the shortest syllable or click
 
 
 def check_trainable(dataset: Dataset, cv_folds: int) -> None:
@@ -136,3 +142,27 @@ def unpack_hint(path: Path) -> str:
     command = {".zip": f"unzip {path.name} -d {stem}", ".7z": f"7z x {path.name} -o{stem}",
                ".rar": f"unrar x {path.name} {stem}/"}.get(kind, f"mkdir {stem} && tar xf {path.name} -C {stem}")
     return f"; it is an archive: unpack it into a folder first ({command}) and give that folder."
+
+
+def nothing_in(decoded: Any) -> str | None:
+    """Why a decoded image or clip has nothing to learn from (one flat colour, silence, a few samples), or ``None``.
+
+    A muted microphone or a covered lens still gives a readable file; trained on as an example of its class, it
+    teaches the model nothing true. Such an input is kept (it may be meant) and said, with what to check.
+
+    Example:
+        >>> nothing_in(Audio(np.zeros(8000, dtype=np.float32), 8000))
+        'the clip is silent (its loudest sample is below -80 dBFS): check the recording'
+    """
+    if isinstance(decoded, Audio):
+        if decoded.seconds < SHORTEST_SECONDS:
+            return (f"the clip lasts {decoded.seconds * 1000:.1f} ms, too short to hold a sound: check the recording "
+                    "or the export")
+        if float(np.max(np.abs(decoded.samples))) < SILENT:
+            return "the clip is silent (its loudest sample is below -80 dBFS): check the recording"
+        return None
+    extrema = decoded.getextrema()
+    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+    if all(low == high for low, high in bands):
+        return "the image is one flat colour, with nothing in it to learn from: check the camera or the export"
+    return None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from handful.data.checks import label_spellings, lost_classes, unpack_hint
+from handful.data.checks import label_spellings, lost_classes, nothing_in, unpack_hint
 from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem, summarise
 from handful.data.decode import (
     AUDIO_SUFFIXES,
@@ -232,10 +232,11 @@ def read_files(
             continue
         try:
             data = read_bytes(path)
-            decode(data)
+            empty = nothing_in(decode(data))
         except BadInputError as error:
             problems.append(Problem(str(path), str(error)))
             continue
+        problems += [Problem(str(path), empty, action="kept")] if empty else []
         examples.append(Example(source=str(path), digest=hashlib.sha256(data).hexdigest()))
         kept.append(label)
         if groups is not None:

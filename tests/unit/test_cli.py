@@ -232,3 +232,22 @@ def test_a_class_of_two_says_why_there_is_no_learning_curve(tmp_path: Path) -> N
     said = " ".join(result.output.split())
     assert "no learning curve: the smallest class has 2 examples" in said
     assert "Learning curve" not in result.output  # no bar for a curve that is not measured
+
+
+def test_a_text_models_input_naming_a_missing_file_is_refused_not_predicted(tmp_path: Path) -> None:
+    import handful
+    from tests.conftest import write_csv
+
+    model = tmp_path / "model"
+    done = runner.invoke(app, ["train", str(write_csv(tmp_path / "reviews.csv")), "-o", str(model), "--backbone",
+                               "tiny-text", "--preset", "fast", "-q"])
+    assert done.exit_code == 0, done.output
+    typo = str(tmp_path / "new_reviwes.csv")
+    refused = runner.invoke(app, ["predict", str(model), "a wonderful film", typo, "--format", "json"])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and f"{typo} does not exist" in said and "| handful predict MODEL -" in said
+    assert refused.stdout.count("{") == 0  # nothing predicted, the file name least of all
+    kept = runner.invoke(app, ["predict", str(model), "I read reviews.csv today", "notes.txt!", "--format", "json"])
+    assert kept.exit_code == 0 and len(json.loads(kept.stdout)) == 2  # sentences that mention a file are sentences
+    with pytest.raises(FileNotFoundError, match=r"predict\(\['a wonderful film'\]\)"):
+        handful.load(model).predict("a wonderful film")

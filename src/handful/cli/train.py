@@ -229,6 +229,8 @@ def predict(
             target = inputs[0]
         elif clf.modality_ == "text" and any(Path(i).is_file() for i in inputs):
             target = text_files(inputs)
+        elif clf.modality_ == "text":
+            missing_files(inputs)
         records = [r for t in (target if isinstance(target, tuple) else [target])
                    for r in clf.predict_records(t, top_k=top_k, coverage=coverage, abstain=abstain)]
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
@@ -292,6 +294,17 @@ def text_files(inputs: list[str]) -> tuple[str, ...]:
             raise ValueError(f"{item!r}: give a text model either sentences or files (.txt, CSV, TSV, JSONL), "
                              "not both: quote a sentence that looks like a file name inside a table.")
     return tuple(inputs)
+
+
+def missing_files(inputs: list[str]) -> None:
+    """Refuse a text model's input that names a file that is not there (``reviews.csv``, ``new/notes.txt``): read as
+    a sentence, a mistyped path would be predicted as if someone had written it."""
+    for item in inputs:
+        if item.split() != [item] or Path(item).suffix.lower() not in (*TABLES, ".txt"):
+            continue
+        raise ValueError(f"{item} does not exist. A text model reads each input as a sentence unless it names a "
+                         f"file (.txt, CSV, TSV, JSONL): check the path. To predict the words themselves, give them "
+                         f"a line each on standard input: echo {item!r} | handful predict MODEL -")
 
 
 def backbones(

@@ -57,6 +57,9 @@ def prediction_inputs(X: Any, modality: str, text_column: str | None = None) -> 
         return X
     if isinstance(X, str | Path):
         path = Path(X)
+        if modality == "text" and isinstance(X, str) and (not X.strip() or not path.exists()):
+            raise FileNotFoundError(f"{X!r} is no file. Give a text model a table or a .txt file of texts, or a list "
+                                    f"of texts: predict([{X!r}]).")
         if not path.exists() or path.is_dir() or (modality == "text" and path.suffix.lower() in TEXT_FILES):
             return read_unlabelled(path, modality, text_column)
         raise TypeError(f"expected a list of inputs, got a single {type(X).__name__}. Did you mean [{str(X)!r}]?")

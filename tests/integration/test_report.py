@@ -63,7 +63,11 @@ def test_costly_heads_use_the_linear_proxy_and_tiny_data_is_skipped() -> None:
     assert curve_learner("mlp") == ("linear", "mlp") and curve_learner("prototypes") == ("prototypes", None)
     curve = learning_curve(np.zeros((10, 2)), np.repeat([0, 1], 5), ["a", "b"], [], "linear", "l2", 0,
                            fold_loop=learner_fold_probabilities)
-    assert curve.skipped is not None and "at least 30 examples" in curve.skipped
+    assert curve.skipped is not None and "the smallest class has 5 examples" in curve.skipped
+    few = learning_curve(np.zeros((26, 2)), np.repeat([0, 1], 13), ["a", "b"], [], "linear", "l2", 0,
+                         fold_loop=learner_fold_probabilities)
+    assert few.skipped == ("with 26 examples the smaller training sets of a learning curve would be too small to "
+                           "read; a curve needs at least 30")  # 13 a class is enough: the total is what is short
 
 
 def test_diagnosis_flags_overfitting_with_advice() -> None:
@@ -86,6 +90,18 @@ def test_the_class_to_collect_comes_first_with_its_count_when_it_is_much_smaller
     assert found.advice[1] == "Collect more labelled examples: the surest cure."
     even = diagnose(1.0, 0.70, ["ants", "bees"], "image", "prototypes", confusion=[[50, 0], [30, 20]]).advice[0]
     assert even.startswith("'bees' is recognised only 40%") and "(it has" not in even
+
+
+@pytest.mark.parametrize(("misses", "said"), [
+    ([2, 2, 0, 0, 1], "mistaken for '0' and '1' (2 each of 20)"),
+    ([1, 1, 1, 1, 1], "its 5 misses of 20 spread over 5 classes"),
+    ([3, 1, 0, 0, 1], "most often mistaken for '0' (3 of 20)")])
+def test_a_class_whose_misses_tie_is_not_said_to_be_mistaken_most_often_for_one(misses: list[int], said: str) -> None:
+    confusion = np.diag([20, 20, 20, 20, 20, 0]).astype(int)
+    confusion[5, :5] = misses
+    confusion[5, 5] = 20 - sum(misses)
+    found = diagnose(1.0, 0.90, list("012345"), "image", "linear", confusion=confusion.tolist())
+    assert f"'5' is recognised only {(20 - sum(misses)) / 20:.0%} of the time, {said}: add examples" in found.advice[0]
 
 
 def test_overfitting_advice_knows_what_the_search_already_tried() -> None:

@@ -205,8 +205,17 @@ def _class_advice(classes: list[str], curve: LearningCurve | None, confusion: np
             largest = int(actual.argmax())
             few = (f" (it has {int(actual[c])}, '{classes[largest]}' {int(actual[largest])})"
                    if 4 * actual[c] <= actual[largest] else "")
-            advice.append(f"'{classes[c]}' is recognised only {recall[c]:.0%} of the time, most often mistaken for "
-                          f"'{classes[other]}' ({int(off[other])} of {int(actual[c])}): add examples of "
+            tied = [classes[k] for k in np.flatnonzero(off == off[other])]
+            if len(tied) == 1:
+                mistaken = f"most often mistaken for '{classes[other]}' ({int(off[other])} of {int(actual[c])})"
+            elif len(tied) <= 3:  # "most often" would pick one of equals
+                names = [f"'{t}'" for t in tied]
+                mistaken = (f"mistaken for {', '.join(names[:-1])} and {names[-1]} ({int(off[other])} each of "
+                            f"{int(actual[c])})")
+            else:
+                mistaken = (f"its {int(off.sum())} misses of {int(actual[c])} spread over {int(np.sum(off > 0))} "
+                            "classes")
+            advice.append(f"'{classes[c]}' is recognised only {recall[c]:.0%} of the time, {mistaken}: add examples of "
                           f"'{classes[c]}'{few}{rising} and check its labels.")
     if label_issues:
         counts: dict[str, int] = {}

@@ -315,12 +315,19 @@ def test_a_choice_below_the_top_of_the_leaderboard_is_explained() -> None:
         return {"backbone": backbone, "learner": "linear", "kind": kind, "augment": "", "status": "ok",
                 "balanced_accuracy": {"mean": mean, "n": 25}}
 
-    board = [row("word-ngrams", 0.95, "baseline"), row("minilm-l6", 0.9), row("e5-small", 0.86)]
+    board = [row("word-ngrams", 0.85, "baseline"), row("minilm-l6", 0.9), row("e5-small", 0.86)]
     note = choice_note(board, "e5-small", "linear")
     assert note is not None
     assert note.startswith("minilm-l6 + linear scores 0.900 and the chosen e5-small + linear 0.860")
     assert "25 folds" in note
-    assert choice_note(board, "minilm-l6", "linear") is None  # the top model (the baseline has its own note)
+    assert choice_note(board, "minilm-l6", "linear") is None  # the top model, the baseline behind it
+    board[0] = row("word-ngrams", 0.95, "baseline")  # ahead of every model, but not by one standard error
+    ahead = choice_note(board, "minilm-l6", "linear")
+    assert ahead is not None and ahead.startswith(
+        "The baseline (word-ngrams + linear) scores 0.950 and the chosen minilm-l6 + linear 0.900: the baseline is "
+        "kept only when it leads by more than one standard error")
+    both = choice_note(board, "e5-small", "linear")
+    assert both is not None and both.startswith("The baseline") and "minilm-l6 + linear scores 0.900" in both
 
 
 def test_repeats_adapt_to_data_size() -> None:

@@ -194,12 +194,6 @@ class Report:
             notes.append(f"The simple baseline scores below chance ({baseline['mean']:.3f} against {chance:.3f} for "
                          f"guessing): on {clf.n_examples_} examples its score is noise around chance, not evidence "
                          "that the classes are hard to tell apart.")
-        chosen_baseline = bool(clf.baseline_) and clf.backbone_ == clf.baseline_.get("backbone")
-        if baseline and cv and not chosen_baseline and cv["mean"] < baseline["mean"]:
-            notes.append(f"The chosen model scores below the simple baseline ({cv['mean']:.3f} against "
-                         f"{baseline['mean']:.3f}) but not clearly: handful picks the baseline only when it is ahead "
-                         "by more than one standard error of the paired differences between their fold scores, since "
-                         "a pretrained backbone usually carries over better to new examples.")
         note = choice_note(clf.leaderboard_, clf.backbone_, clf.learner_, getattr(clf, "augment_", ""))
         notes += [note] if note else []
         counts = ", ".join(f"{_e(k)}: {v}" for k, v in clf.class_counts_.items())

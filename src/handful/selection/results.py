@@ -120,16 +120,30 @@ def prior(backbone: str) -> int:
 
 def choice_note(leaderboard: list[dict[str, Any]], backbone: str, learner: str, augment: str = "") -> str | None:
     """Why the chosen model is not the best-scoring model of the leaderboard (see :func:`best`), or None when it
-    is, or when the leader is the baseline (the baseline has its own rule and note)."""
+    is."""
     models = [r for r in leaderboard if r["status"] == "ok" and r["kind"] != "baseline" and r["balanced_accuracy"]]
     if not models:
         return None
     top = max(models, key=lambda r: r["balanced_accuracy"]["mean"])
     chosen = next((r for r in models if (r["backbone"], r["learner"], r.get("augment") or "") ==
                    (backbone, learner, augment or "")), None)
-    if chosen is None or chosen is top or chosen["balanced_accuracy"]["mean"] >= top["balanced_accuracy"]["mean"]:
+    if chosen is None:
         return None
-    return (f"{top['backbone']} + {top['learner']} scores {top['balanced_accuracy']['mean']:.3f} and the chosen "
+    baselines = [r for r in leaderboard if r["status"] == "ok" and r["kind"] == "baseline" and r["balanced_accuracy"]
+                 and r["balanced_accuracy"]["mean"] > chosen["balanced_accuracy"]["mean"]]
+    notes = []
+    if baselines:  # ahead, but not clearly: see best()
+        base = baselines[0]
+        notes.append(
+            f"The baseline ({base['backbone']} + {base['learner']}) scores {base['balanced_accuracy']['mean']:.3f} "
+            f"and the chosen {backbone} + {learner} {chosen['balanced_accuracy']['mean']:.3f}: the baseline is kept "
+            f"only when it leads by more than one standard error of their paired fold scores, and on "
+            f"{base['balanced_accuracy']['n']} folds it does not, so handful keeps the pretrained backbone, expected "
+            "to transfer better to new data.")
+    if chosen is not top and chosen["balanced_accuracy"]["mean"] < top["balanced_accuracy"]["mean"]:
+        notes.append(
+            f"{top['backbone']} + {top['learner']} scores {top['balanced_accuracy']['mean']:.3f} and the chosen "
             f"{backbone} + {learner} {chosen['balanced_accuracy']['mean']:.3f}: a difference within one standard "
             f"error of their paired fold scores, which cross-validation on {top['balanced_accuracy']['n']} folds "
             f"cannot tell from luck, so handful keeps the backbone whose pretraining is expected to transfer better.")
+    return " ".join(notes) or None

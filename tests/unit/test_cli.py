@@ -251,3 +251,25 @@ def test_a_text_models_input_naming_a_missing_file_is_refused_not_predicted(tmp_
     assert kept.exit_code == 0 and len(json.loads(kept.stdout)) == 2  # sentences that mention a file are sentences
     with pytest.raises(FileNotFoundError, match=r"predict\(\['a wonderful film'\]\)"):
         handful.load(model).predict("a wonderful film")
+
+
+def test_an_interrupted_train_says_nothing_was_saved_and_leaves_the_old_model(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import handful
+
+    folder = write_images(tmp_path / "photos", per_class=6)
+    model = tmp_path / "model"
+    done = runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image", "--preset", "fast",
+                               "-q"])
+    assert done.exit_code == 0, done.output
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+
+    def interrupted(self: handful.Classifier, *args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C in the middle of the search
+
+    monkeypatch.setattr(handful.Classifier, "fit", interrupted)
+    result = runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image", "--preset",
+                                 "fast"])
+    assert result.exit_code == 130
+    assert (f"Interrupted: no model was saved, and {model} is as it was" in " ".join(result.output.split()))
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before

@@ -30,7 +30,7 @@ from handful.cli.options import (
     Seed,
     TextColumn,
 )
-from handful.cli.output import check_format, console, fail, registered, relative, setup, show_training
+from handful.cli.output import check_format, console, errors, fail, registered, relative, setup, show_training
 from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from handful.data.tables import text_lines
 
@@ -112,6 +112,11 @@ def train(
         saving = time.perf_counter() - started
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
+    except KeyboardInterrupt:  # Typer would exit 130 without a word: say what was and was not kept
+        target = f"{name} in {registry.root}" if registry is not None else str(output or Path("model"))
+        errors.print(f"Interrupted: no model was saved, and {escape(target)} is as it was; the features embedded so "
+                     "far are cached, so training again starts from them.", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     if not quiet:
         show_training(clf, saved)
         if registry is not None:

@@ -69,9 +69,12 @@ def test_a_group_column_follows_its_rows(tmp_path) -> None:  # type: ignore[no-u
     from handful.data import load
 
     table = tmp_path / "reviews.csv"
-    table.write_text("text,label,shop\ngood,pos,a\n,neg,b\nbad,neg,c\nfine,pos,a\n", encoding="utf-8")
+    table.write_text("text,label,shop\ngood,pos,a\n,neg,b\nbad,neg,c\nfine,pos,a\nmeh,neg, \n", encoding="utf-8")
     data = load(table, group_column="shop").train
     assert data.groups == ["a", "c", "a"]  # the row with no text is skipped with its group
+    assert str(data.problems[-1]) == (
+        f"{table}, line 6: the group is empty, so nothing keeps the row apart from the others of its group; fill it "
+        "in (a row that stands alone takes a group of its own) (skipped)")
     assert data.subset([2, 0]).groups == ["a", "a"]
     with pytest.raises(ValueError, match=r"has no column 'store' for --group-column; its columns are"):
         load(table, group_column="store")

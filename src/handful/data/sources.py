@@ -291,7 +291,8 @@ def from_texts(
                                     "kept"))
             label = None
         if groups is not None and (group is None or str(group).strip() == ""):
-            problems.append(Problem(place, "the group is empty"))
+            problems.append(Problem(place, "the group is empty, so nothing keeps the row apart from the others of "
+                                    "its group; fill it in (a row that stands alone takes a group of its own)"))
             continue
         digest = hashlib.sha256(clean.encode("utf-8")).hexdigest()
         examples.append(Example(source=place, digest=digest, text=clean))

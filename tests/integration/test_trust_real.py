@@ -3,6 +3,8 @@ learned" flag, grouped folds and the leakage check, through the Python API, the 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -81,6 +83,11 @@ def test_photos_of_another_domain_are_flagged_and_abstained_on(ants: tuple[handf
     assert answers[Path(flagged).name]["label"] == "unknown"
     assert answers[Path(flagged).name]["ood"]["flag"] is True
     assert answers[own[0].name]["label"] in ("ants", "bees")
+    table = subprocess.run([sys.executable, "-m", "handful", "predict", str(saved), flagged, str(own[0]),
+                            "--abstain", "--format", "csv"], capture_output=True, text=True, timeout=300)
+    rows = {Path(r["input"]).name: r for r in csv.DictReader(io.StringIO(table.stdout))}
+    assert rows[Path(flagged).name]["label"] == "unknown" and rows[Path(flagged).name]["probability"] == ""
+    assert 0.5 <= float(rows[own[0].name]["probability"]) <= 1  # 'unknown' has no probability; a label has
 
 
 def test_evaluating_on_data_of_another_domain_says_it_differs(ants: tuple[handful.Classifier, Path],

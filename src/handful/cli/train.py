@@ -250,7 +250,8 @@ def predict(
         for r in records:
             top = r.get("top", [{}])
             ood = r.get("ood") or {}
-            writer.writerow([r["input"], r.get("label", ""), top[0].get("probability", "") if top else "",
+            answered = top and not (abstain and ood.get("flag"))  # 'unknown' has no probability: the top label's
+            writer.writerow([r["input"], r.get("label", ""), top[0].get("probability", "") if answered else "",
                              "|".join(r.get("set", [])), ood.get("score", ""), ood.get("flag", ""),
                              r.get("error", "")])
     else:

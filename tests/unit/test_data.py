@@ -216,6 +216,13 @@ def test_tsv_and_jsonl(tmp_path: Path) -> None:
         json.dumps({"review": t, "sentiment": "pos"}) for t in POSITIVE]
     (tmp_path / "r.jsonl").write_text("\n".join(lines), encoding="utf-8")
     assert load(tmp_path / "r.jsonl").train.class_counts() == {"neg": 8, "pos": 8}
+    odd = [json.dumps({"review": "fine", "sentiment": {"score": 1}}), json.dumps({"review": "ok", "sentiment": [1]})]
+    (tmp_path / "odd.jsonl").write_text("\n".join(lines + odd), encoding="utf-8")
+    data = load(tmp_path / "odd.jsonl").train
+    assert data.class_counts() == {"neg": 8, "pos": 8}  # an object or a list is no class: "{'score': 1}" was one
+    assert [str(p) for p in data.problems] == [
+        f"{tmp_path / 'odd.jsonl'}, line 17: the label is a JSON object; give one string or number (skipped)",
+        f"{tmp_path / 'odd.jsonl'}, line 18: the label is a JSON list; give one string or number (skipped)"]
 
 
 def test_unknown_columns_error_names_the_flag(tmp_path: Path) -> None:

@@ -68,8 +68,7 @@ def load(
                 f"{path} is a single {path.suffix or 'extensionless'} file. Give a folder with one sub-folder per "
                 "class (images or audio), or a .csv/.tsv/.jsonl table with text and label columns"
                 + (" (from a spreadsheet: Save As > CSV UTF-8)." if path.suffix.lower() in SPREADSHEETS else
-                   unpack_hint(path))
-            )
+                   unpack_hint(path)))
         if modality not in (None, "text"):
             raise ValueError(f"{path} is a table, which holds text; it cannot be read as {modality}.")
         return _with_pool(read_table(path, text_column, label_column, group_column, keep_unlabelled=True), [])
@@ -279,6 +278,10 @@ def from_texts(
             continue
         if len(clean) > MAX_TEXT_CHARS:
             problems.append(Problem(place, f"the text has {len(clean):,} characters, over {MAX_TEXT_CHARS:,}"))
+            continue
+        if labels is not None and isinstance(label, dict | list):  # a JSONL cell holding an object or a list
+            problems.append(Problem(place, f"the label is a JSON {type(label).__name__.replace('dict', 'object')}; "
+                                    "give one string or number"))
             continue
         if labels is not None and is_missing_label(label):
             shown = "empty" if label is None or str(label).strip() == "" else f"{str(label).strip()!r}"

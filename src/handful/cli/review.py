@@ -25,7 +25,8 @@ def check(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the findings to this CSV.")] = None,
     output_format: OutputFormat = "table",
     json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    top: Annotated[int, typer.Option(min=1, help="How many suspicious examples and duplicate pairs to show.")] = 20,
+    top: Annotated[int, typer.Option("--top", "-n", min=1,
+                                     help="How many suspicious examples and duplicate pairs to show.")] = 20,
     backbone: Backbones = None,
     modality: Modality = None,
     text_column: TextColumn = None,
@@ -104,7 +105,7 @@ def suggest(
     unlabelled: Annotated[Path, typer.Argument(
         help="A folder of unlabelled files (text models: a CSV or TXT). Training data (class folders, a labelled "
              "table) gives only its unlabelled/ folder or its rows without a label.")],
-    n: Annotated[int, typer.Option("-n", help="How many examples to suggest.")] = 20,
+    n: Annotated[int, typer.Option("--top", "-n", min=1, help="How many examples to suggest.")] = 20,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the suggestions to this CSV.")] = None,
     method: Annotated[str | None, typer.Option(
         help="Strategy: cluster, diverse, or uncertainty alone: margin, entropy, least_confident. "

@@ -215,8 +215,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         with status_bar("Scoring candidates", planned, self.verbose, remaining=True) as advance:
             search = selection.Search(
                 features_for, y_index, len(self.classes_), folds, seed, cfg.time_budget,
-                on_result=lambda r: advance(1, scored_note(r)),
-                executor=executor,
+                on_result=lambda r: advance(1, scored_note(r)), executor=executor,
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
                 views_for=views_for, unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
                 headroom=self.learners is None,  # heads the user named all run
@@ -423,7 +422,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
 
         Returns:
             One record per suggestion: ``rank``, ``input`` (path or text), ``source``, ``predicted``,
-            ``probability`` and ``uncertainty`` (0 sure, 1 no idea). Unreadable inputs are logged and skipped.
+            ``probability`` and ``uncertainty`` (0 sure, 1 no idea). Unreadable inputs, and those it learned from, are
+            logged and skipped.
 
         Example:
             >>> clf = handful.load("models/defects")  # doctest: +SKIP
@@ -438,9 +438,11 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if len(pool) == 0:
             raise ValueError("no usable unlabelled input to choose from."
                              + "".join(f"\n{p}" for p in pool.problems[:10]))
-        found = embed_all(parts_of(self.backbone_), pool.examples, self.cache_dir,
-                          embedder=cluster_embedder(getattr(self, "ray", None)))
-        blocks = list(found.values())
+        detector, names = getattr(getattr(self, "trust_", None), "ood", None), parts_of(self.backbone_)
+        ood = [str(self.ood_backbone_)] if detector is not None else []
+        found = embed_all([*names, *ood], pool.examples, self.cache_dir, embedder=cluster_embedder(self.ray))
+        pool, found = next_to_label.not_learned(pool, found, detector, ood)  # training examples: labelled already
+        blocks = [found[p] for p in names]
         proba = self.head_.predict_proba(stack(blocks))
         texts = [e.text for e in pool.examples] if pool.modality == "text" else None
         suggested = next_to_label.suggestions(proba, blocks, [str(c) for c in self.classes_],

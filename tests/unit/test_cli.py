@@ -127,9 +127,13 @@ def test_check_and_suggest_take_the_same_format_option(tmp_path: Path) -> None:
     assert as_json.exit_code == 0 and "examples" in json.loads(as_json.stdout)
     model = tmp_path / "model"
     runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image", "--preset", "fast", "-q"])
-    result = runner.invoke(app, ["suggest", str(model), str(folder / "red"), "-n", "2", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    assert [r["rank"] for r in json.loads(result.stdout)] == [1, 2]
+    new = write_images(tmp_path / "new", per_class=3, seed=4) / "red"
+    for count in ("-n", "--top"):  # one name for "how many" in both commands
+        result = runner.invoke(app, ["suggest", str(model), str(new), count, "2", "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert [r["rank"] for r in json.loads(result.stdout)] == [1, 2]
+        shown = runner.invoke(app, ["check", str(folder), "--backbone", "tiny-image", "--format", "json", count, "1"])
+        assert shown.exit_code == 0, shown.output
 
 
 def test_messages_with_square_brackets_are_printed_whole(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,3 +39,21 @@ def test_a_labelled_table_gives_only_its_rows_without_a_label(tmp_path: Path) ->
     texts = tmp_path / "texts.csv"  # a table of texts alone: every row is a candidate
     texts.write_text("text\n" + "\n".join(f'"{t}"' for t in POSITIVE) + "\n", encoding="utf-8")
     assert len(suggestion_inputs(texts, "text", ["neg", "pos"])) == len(POSITIVE)
+
+
+def test_inputs_the_model_learned_from_are_never_suggested(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import handful
+
+    folder = write_images(tmp_path / "photos", per_class=6)
+    clf = handful.Classifier(preset="fast", backbone="tiny-image", random_state=0, verbose=0).fit(folder)
+    pool = tmp_path / "all_my_photos"  # a folder of every photo: two of them labelled already
+    pool.mkdir()
+    for path in [folder / "red" / "red_0.png", folder / "blue" / "blue_3.png",
+                 *sorted(write_images(tmp_path / "new", per_class=2, seed=7).glob("*/*.png"))]:
+        shutil.copy(path, pool / f"{path.parent.parent.name}_{path.name}")
+    suggested = clf.suggest(pool, n=10)
+    assert sorted(Path(s["input"]).name for s in suggested) == [
+        "new_blue_0.png", "new_blue_1.png", "new_red_0.png", "new_red_1.png"]
+    assert "2 of the 6 inputs are examples the model learned from, labelled already: left out" in caplog.text
+    with pytest.raises(ValueError, match=r"all 2 inputs are examples the model learned from"):
+        clf.suggest([str(folder / "red" / "red_1.png"), str(folder / "blue" / "blue_1.png")])

@@ -37,7 +37,7 @@ UNLIKE_Z = 3.0  # an unlabelled pool's flagged share must exceed the false alarm
 UNLIKE_TIMES = 2.0  # ... and be at least this many times them, to be told unlike the labelled examples
 
 
-def _normalise(features: Any) -> np.ndarray:
+def normalise(features: Any) -> np.ndarray:
     if hasattr(features, "toarray"):
         features = features.toarray()
     x = np.asarray(features, dtype=np.float32)
@@ -78,7 +78,7 @@ class OODDetector:
         """
         if not 0.0 < false_alarm < 1.0:
             raise ValueError(f"false_alarm must be a fraction between 0 and 1 (e.g. 0.05), got {false_alarm!r}")
-        x = _normalise(features)
+        x = normalise(features)
         total = np.zeros(len(x))
         seen = np.zeros(len(x))
         for train, test in folds:
@@ -94,7 +94,7 @@ class OODDetector:
 
     def score(self, features: Any) -> np.ndarray:
         """Distance to the training data: about 0 for a training example's twin, up to 2 for its opposite."""
-        return knn_distance(_normalise(features), self.reference, self.neighbours)
+        return knn_distance(normalise(features), self.reference, self.neighbours)
 
     def flag(self, features: Any) -> np.ndarray:
         """True for inputs unlike anything the model learned."""

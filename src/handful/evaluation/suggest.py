@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -37,11 +38,17 @@ from typing import Any, Literal
 import numpy as np
 from scipy import sparse
 
+from handful.data.dataset import Dataset
+from handful.evaluation.ood import OODDetector, knn_distance, normalise
+
+logger = logging.getLogger(__name__)
+
 Measure = Literal["margin", "entropy", "least_confident"]
 MEASURES: tuple[str, ...] = ("margin", "entropy", "least_confident")
 Method = Literal["cluster", "diverse", "margin", "entropy", "least_confident"]
 METHODS: tuple[str, ...] = ("cluster", "diverse", *MEASURES)
 DEFAULT: Method = "cluster"
+SAME = 1e-5  # cosine distance below which an input's embedding is a training example's own
 POOL = {"cluster": 5, "diverse": 4}  # candidates per example wanted, taken from the most uncertain
 
 
@@ -214,3 +221,25 @@ def _unit_rows(features: Any, rows: np.ndarray) -> Any:
     if any(sparse.issparse(part) for part in parts):
         return normalize(sparse.hstack(parts, format="csr"))
     return normalize(np.hstack(parts))
+
+
+def not_learned(pool: Dataset, found: dict[str, Any], detector: OODDetector | None, backbone: list[str]
+                ) -> tuple[Dataset, dict[str, Any]]:
+    """``pool`` and its features (``found``, by backbone) without the inputs the model learned from: one whose
+    embedding in the distance ``detector``'s backbone (the one in ``backbone``, or none) is a training example's
+    own is that file or text again, and labelled already. A folder of every photo, labelled ones among them, is a
+    common pool.
+    """
+    if detector is None or not backbone:
+        return pool, found
+    nearest = knn_distance(normalise(found[backbone[0]]), detector.reference, 1)
+    known = nearest < SAME
+    if not known.any():
+        return pool, found
+    if known.all():
+        raise ValueError(f"all {len(pool)} inputs are examples the model learned from, labelled already; give "
+                         "inputs it has not seen.")
+    logger.warning("%d of the %d inputs are examples the model learned from, labelled already: left out",
+                   int(known.sum()), len(pool))
+    keep = np.flatnonzero(~known)
+    return pool.subset(keep), {name: block[keep] for name, block in found.items()}

@@ -441,12 +441,10 @@ class Classifier(ClassifierMixin, BaseEstimator):
         detector, names = getattr(getattr(self, "trust_", None), "ood", None), parts_of(self.backbone_)
         ood = [str(self.ood_backbone_)] if detector is not None else []
         found = embed_all([*names, *ood], pool.examples, self.cache_dir, embedder=cluster_embedder(self.ray))
-        pool, found = next_to_label.not_learned(pool, found, detector, ood)  # training examples: labelled already
+        pool, found, kept = next_to_label.not_learned(pool, found, detector, ood)  # training ones: labelled already
         blocks = [found[p] for p in names]
-        proba = self.head_.predict_proba(stack(blocks))
-        texts = [e.text for e in pool.examples] if pool.modality == "text" else None
-        suggested = next_to_label.suggestions(proba, blocks, [str(c) for c in self.classes_],
-                                              [e.source for e in pool.examples], n, texts, method)  # type: ignore[arg-type]
+        suggested = next_to_label.suggestions(self.head_.predict_proba(stack(blocks)), blocks,
+                                              [str(c) for c in self.classes_], pool, n, method, kept)  # type: ignore[arg-type]
         return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in suggested]
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:

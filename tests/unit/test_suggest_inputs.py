@@ -54,6 +54,8 @@ def test_inputs_the_model_learned_from_are_never_suggested(tmp_path: Path, caplo
     suggested = clf.suggest(pool, n=10)
     assert sorted(Path(s["input"]).name for s in suggested) == [
         "new_blue_0.png", "new_blue_1.png", "new_red_0.png", "new_red_1.png"]
+    given = sorted(str(p) for p in pool.iterdir())  # the order a folder is read in
+    assert all(given[s["index"]] == s["input"] for s in suggested)  # index: the place among the inputs given
     assert "2 of the 6 inputs are examples the model learned from, labelled already: left out" in caplog.text
     with pytest.raises(ValueError, match=r"all 2 inputs are examples the model learned from"):
         clf.suggest([str(folder / "red" / "red_1.png"), str(folder / "blue" / "blue_1.png")])

@@ -182,13 +182,16 @@ def suggestions(
     proba: np.ndarray,
     features: Any,
     classes: Sequence[str],
-    sources: Sequence[str],
+    inputs: Dataset,
     n: int = 20,
-    texts: Sequence[str | None] | None = None,
     method: Method = DEFAULT,
+    positions: np.ndarray | None = None,
     pool: int | None = None,
 ) -> list[Suggestion]:
-    """The ranked :class:`Suggestion` records for :func:`select`'s choice."""
+    """The ranked :class:`Suggestion` records for :func:`select`'s choice among ``inputs``; a record's ``index`` is
+    ``positions[row]`` when given (the row's place among the inputs before some were left out)."""
+    sources = [e.source for e in inputs.examples]
+    texts = [e.text for e in inputs.examples] if inputs.modality == "text" else None
     if len(sources) != len(proba):
         raise ValueError(f"got {len(proba)} probability rows but {len(sources)} sources")
     scores = uncertainty(proba, "margin" if method in POOL else method)  # type: ignore[arg-type]
@@ -196,7 +199,8 @@ def suggestions(
     for rank, index in enumerate(select(proba, features, n, method, pool), start=1):
         top = int(np.argmax(proba[index]))
         found.append(Suggestion(
-            rank=rank, index=int(index), source=str(sources[index]), predicted=str(classes[top]),
+            rank=rank, index=int(index if positions is None else positions[index]), source=str(sources[index]),
+            predicted=str(classes[top]),
             probability=round(float(proba[index, top]), 6), uncertainty=round(float(scores[index]), 6),
             text=None if texts is None else texts[int(index)],
         ))
@@ -224,22 +228,22 @@ def _unit_rows(features: Any, rows: np.ndarray) -> Any:
 
 
 def not_learned(pool: Dataset, found: dict[str, Any], detector: OODDetector | None, backbone: list[str]
-                ) -> tuple[Dataset, dict[str, Any]]:
-    """``pool`` and its features (``found``, by backbone) without the inputs the model learned from: one whose
-    embedding in the distance ``detector``'s backbone (the one in ``backbone``, or none) is a training example's
-    own is that file or text again, and labelled already. A folder of every photo, labelled ones among them, is a
-    common pool.
+                ) -> tuple[Dataset, dict[str, Any], np.ndarray]:
+    """``pool`` and its features (``found``, by backbone) without the inputs the model learned from, and the
+    positions of those kept: an input whose embedding in the distance ``detector``'s backbone (the one in
+    ``backbone``, or none) is a training example's own is that file or text again, and labelled already. A folder
+    of every photo, labelled ones among them, is a common pool.
     """
     if detector is None or not backbone:
-        return pool, found
+        return pool, found, np.arange(len(pool))
     nearest = knn_distance(normalise(found[backbone[0]]), detector.reference, 1)
     known = nearest < SAME
     if not known.any():
-        return pool, found
+        return pool, found, np.arange(len(pool))
     if known.all():
         raise ValueError(f"all {len(pool)} inputs are examples the model learned from, labelled already; give "
                          "inputs it has not seen.")
     logger.warning("%d of the %d inputs are examples the model learned from, labelled already: left out",
                    int(known.sum()), len(pool))
     keep = np.flatnonzero(~known)
-    return pool.subset(keep), {name: block[keep] for name, block in found.items()}
+    return pool.subset(keep), {name: block[keep] for name, block in found.items()}, keep

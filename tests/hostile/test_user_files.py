@@ -156,13 +156,14 @@ def test_library_save_refuses_the_data_it_was_fitted_on(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["report", "check", "suggest"])
 def test_a_file_output_replaces_only_a_file_of_its_kind_that_handful_wrote(tmp_path: Path, command: str) -> None:
     photos = write_images(tmp_path / "photos", per_class=6)
+    new = write_images(tmp_path / "new", per_class=3, seed=5) / "red"  # suggest leaves out photos it learned from
     model = tmp_path / "model"
     assert runner.invoke(app, ["train", str(photos), "-o", str(model), *TRAIN]).exit_code == 0
     (tmp_path / "labels.csv").write_text("rank,kind\nmine,mine\n")  # the user's own table, a header like ours
     (tmp_path / "index.html").write_text("<!DOCTYPE html>\n<html><title>my page</title></html>")
     theirs = tmp_path / ("index.html" if command == "report" else "labels.csv")
     arguments = {"report": ["report", str(model)], "check": ["check", str(photos), "--backbone", "tiny-image"],
-                 "suggest": ["suggest", str(model), str(photos / "red"), "-n", "2"]}[command]
+                 "suggest": ["suggest", str(model), str(new), "-n", "2"]}[command]
     before = snapshot(tmp_path)
     refused = runner.invoke(app, [*arguments, "-o", str(theirs)])
     assert refused.exit_code == 1

@@ -34,3 +34,16 @@ def test_a_pool_whose_options_were_all_skipped_is_said_to_be_untried_not_used() 
     assert pool_untried([*results, scored("self-training", 0.9)]) is None  # one was scored: it has a gain
     behind = Result(Candidate("mfcc-shape", "vae", "standard", "engineered"), status="stopped", message="after 3")
     assert pool_untried([*results, behind]) is None  # tried, and fell too far behind to catch up
+
+
+def test_a_candidate_stopped_early_is_listed_below_every_one_scored_on_all_folds() -> None:
+    stopped = Result(Candidate("e5-small", "linear", "l2", "pretrained"), estimate=Estimate(0.78, 0.1, 0, 1, 3),
+                     status="stopped", message="after 3 of 25 folds")
+    skipped = Result(Candidate("e5-small", "mlp", "l2", "pretrained"), status="skipped", message="not tried")
+    results = [skipped, stopped, scored("linear", 0.74), scored("linear", 0.50, kind="baseline")]
+    rows = leaderboard(results, [])
+    # its 0.78 over 3 folds is not comparable with the 0.74 over all of them, and was not chosen
+    assert [(r["backbone"], r["learner"], r["status"]) for r in rows] == [
+        ("mfcc-shape", "linear", "ok"), ("mfcc-shape", "linear", "ok"), ("e5-small", "linear", "stopped"),
+        ("e5-small", "mlp", "skipped")]
+    assert rows[0]["kind"] == "engineered" and rows[1]["kind"] == "baseline"

@@ -44,12 +44,18 @@ def pool_untried(results: list[Result]) -> str | None:
 
 
 def leaderboard(results: list[Result], gains: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every result's row, best cross-validated balanced accuracy first; a pool candidate's row carries its
-    ``gain_over_labelled_only`` (from :func:`pool_gains`)."""
+    """Every result's row: those scored on every fold, best cross-validated balanced accuracy first, then those
+    stopped early (their partial scores are not comparable), then those not scored; a pool candidate's row carries
+    its ``gain_over_labelled_only`` (from :func:`pool_gains`)."""
     # a head tried with and without augmented views is two candidates with a gain each
     by_candidate = {(g["backbone"], g["learner"], g.get("augment", "")): g["gain"] for g in gains}
     rows = []
     for r in results:
         key = (r.candidate.backbone, r.candidate.learner, r.candidate.augment)
         rows.append({**r.row(), **({"gain_over_labelled_only": by_candidate[key]} if key in by_candidate else {})})
-    return sorted(rows, key=lambda row: -(row["balanced_accuracy"] or {}).get("mean", -1.0))
+    order = {"ok": 0, "stopped": 1}
+
+    def place(row: dict[str, Any]) -> tuple[int, float]:
+        return order.get(row["status"], 2), -(row["balanced_accuracy"] or {}).get("mean", -1.0)
+
+    return sorted(rows, key=place)

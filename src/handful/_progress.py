@@ -45,6 +45,7 @@ def status_bar(description: str, total: int, verbose: int, remaining: bool = Fal
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total, status="")
         yield lambda n, status: bar.update(task, advance=n, status=status)
+        bar.update(task, completed=total)  # finished: what the plan counted and did not need is done too
 
 
 def scored_note(result: Any) -> str:

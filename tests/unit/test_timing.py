@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from handful import _timing
 from handful._timing import paths, recording, stage, table
 
@@ -62,3 +64,16 @@ def test_cross_validation_read_from_the_score_cache_is_not_counted_as_time_spent
     assert any(name.endswith("cv tiny-image+linear") for name in first.timings_)
     assert not any("cv tiny-image" in name for name in again.timings_)  # its seconds were spent by the first fit
     assert again.leaderboard_[0]["seconds"] == first.leaderboard_[0]["seconds"]  # the leaderboard keeps its cost
+
+
+def test_a_finished_status_bar_stands_at_its_total(capsys) -> None:  # type: ignore[no-untyped-def]
+    from handful._progress import status_bar
+
+    with status_bar("Scoring candidates", 12, 1, remaining=True) as advance:
+        for _ in range(9):  # three planned candidates were not needed (merged, skipped without a report)
+            advance(1, "")
+    assert "12/12" in capsys.readouterr().err
+    with pytest.raises(RuntimeError), status_bar("Scoring candidates", 12, 1) as advance:
+        advance(4, "")
+        raise RuntimeError("stopped")  # a failure leaves the bar where the work stopped
+    assert "4/12" in capsys.readouterr().err

@@ -39,6 +39,16 @@ def test_train_val_layout_is_recognised(tmp_path: Path) -> None:
     assert len(data.train) == 8 and data.holdout is not None and len(data.holdout) == 4
 
 
+def test_a_test_folder_beside_val_is_left_alone_and_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_images(tmp_path / "set" / "train", per_class=4)
+    write_images(tmp_path / "set" / "val", per_class=2, seed=1)
+    write_images(tmp_path / "set" / "test", per_class=3, seed=2)
+    data = load(tmp_path / "set")
+    assert data.holdout is not None and len(data.holdout) == 4  # val/ is scored with the model
+    assert (f"{tmp_path / 'set' / 'val'} is scored as the held-out set; {tmp_path / 'set' / 'test'} is left alone "
+            f"(score the model on it with: handful evaluate MODEL {tmp_path / 'set' / 'test'})") in caplog.text
+
+
 def test_audio_folder_inferred(audio_folder: Path) -> None:
     data = load(audio_folder)
     assert data.train.modality == "audio" and data.train.classes == ["high", "low"]

@@ -15,14 +15,7 @@ from typing import Any
 
 from handful.data.checks import label_spellings, lost_classes, nothing_in, unpack_hint
 from handful.data.dataset import MODALITIES, Dataset, Example, LoadedData, Modality, Problem, summarise
-from handful.data.decode import (
-    AUDIO_SUFFIXES,
-    IMAGE_SUFFIXES,
-    BadInputError,
-    decode_audio,
-    decode_image,
-    read_bytes,
-)
+from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES, BadInputError, decode_audio, decode_image, read_bytes
 from handful.data.labels import one_label_each
 from handful.data.tables import Rows, is_missing_label, read_rows, read_text, text_lines
 
@@ -122,6 +115,10 @@ def _find_split(folder: Path) -> tuple[Path, Path] | None:
         train = next((entries[n + suffix] for n in TRAIN_NAMES if n + suffix in entries), None)
         holdout = next((entries[n + suffix] for n in HOLDOUT_NAMES if n + suffix in entries), None)
         if train is not None and holdout is not None:
+            spare = [entries[n + suffix] for n in HOLDOUT_NAMES if entries.get(n + suffix, holdout) != holdout]
+            if spare:  # val/ and test/: one is scored with the model, the other kept for the user
+                logger.warning("%s is scored as the held-out set; %s is left alone (score the model on it with: "
+                               "handful evaluate MODEL %s)", holdout, spare[0], spare[0])
             return train, holdout
     return None
 

@@ -118,7 +118,9 @@ def resolve(
         for part in parts_of(name):  # "a+b" puts two feature sets side by side
             spec = get_spec(part)
             if spec.modality != modality:
-                raise ValueError(f"backbone {part!r} is for {spec.modality}, but the data is {modality}.")
+                fits = ", ".join(s.name for s in list_backbones(modality) if s.kind != "test")
+                raise ValueError(f"backbone {part!r} is for {spec.modality}, but the data is {modality}; "
+                                 f"{modality} backbones: {fits}.")
     if backbone is None:  # preset backbones whose package is missing are left out, not fatal
         names = [n for n in names if all(get_spec(p).available() for p in parts_of(n))] or names[:1]
     learner_names = [learners] if isinstance(learners, str) else list(learners or chosen["learners"])

@@ -31,10 +31,9 @@ from handful.evaluation import noise
 from handful.evaluation import suggest as next_to_label
 from handful.evaluation.answers import answers, prediction_sets
 from handful.evaluation.duplicates import merge_near_duplicates
-from handful.evaluation.metrics import holdout_metrics
 from handful.evaluation.ood import unlike_labelled
 from handful.evaluation.review import label_issues, review
-from handful.evaluation.trust import Trust, fit_trust, held_out_trust
+from handful.evaluation.trust import Trust, fit_trust, held_out_scores
 from handful.learners import LEARNERS, FitContext
 from handful.selection import estimate, plan
 from handful.selection.embedding import cluster_embedder
@@ -304,7 +303,11 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.oof_metrics_, self.misclassified_ = reviewed.oof_metrics, reviewed.misclassified
         self.learning_curve_, self.diagnosis_ = reviewed.learning_curve, reviewed.diagnosis
         with stage("holdout"):
-            self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
+            try:
+                self.holdout_ = self.evaluate(loaded.holdout) if loaded.holdout is not None else None
+            except ValueError as error:  # a held-out set with nothing to score must not cost the model
+                logger.warning("the held-out set was not scored: %s", error)
+                self.holdout_ = None
         self.fit_seconds_ = time.perf_counter() - started
 
     @property
@@ -335,15 +338,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
         skipped = [p for p in dataset.problems if p.action == "skipped"]
         if skipped:
             raise ValueError("cannot predict; some inputs are unusable:\n" + "\n".join(str(p) for p in skipped))
-        return self._proba(dataset)
+        return self._raw(dataset)[0]  # calibrated (see :mod:`handful.evaluation.calibration`)
 
-    def _proba(self, dataset: Dataset) -> np.ndarray:
-        """Calibrated probabilities (see :mod:`handful.evaluation.calibration`)."""
-        return self._raw(dataset)[0]
-
-    def _raw(self, dataset: Dataset, distances: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _raw(self, dataset: Dataset, distances: bool = False, features: dict[str, Any] | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Calibrated and uncalibrated probabilities and, with ``distances``, each input's distance to the training
-        data in the frozen backbone's embedding (None when the model has no detector)."""
+        data in the frozen backbone's embedding (None without a detector); ``features`` gets the embeddings."""
         if len(dataset) == 0:
             empty = np.zeros((0, len(self.classes_)))
             return empty, empty, np.zeros(0) if distances else None
@@ -354,6 +354,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             found = embed_all([*names, *([str(self.ood_backbone_)] if ood else [])], dataset.examples, self.cache_dir,
                               done, cluster_embedder(getattr(self, "ray", None)))  # a Ray cluster, when given
         raw = self.head_.predict_proba(stack([found[p] for p in names]))
+        (features if features is not None else {}).update(found)
         calibrated = trust.calibrator.transform(raw) if trust is not None else raw
         distance = trust.ood.score(found[str(self.ood_backbone_)]) if ood and trust is not None else None
         return calibrated, raw, distance
@@ -438,13 +439,13 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if len(pool) == 0:
             raise ValueError("no usable unlabelled input to choose from."
                              + "".join(f"\n{p}" for p in pool.problems[:10]))
-        detector, names = getattr(getattr(self, "trust_", None), "ood", None), parts_of(self.backbone_)
-        ood = [str(self.ood_backbone_)] if detector is not None else []
-        found = embed_all([*names, *ood], pool.examples, self.cache_dir, embedder=cluster_embedder(self.ray))
-        pool, found, kept = next_to_label.not_learned(pool, found, detector, ood)  # training ones: labelled already
-        blocks = [found[p] for p in names]
-        suggested = next_to_label.suggestions(self.head_.predict_proba(stack(blocks)), blocks,
-                                              [str(c) for c in self.classes_], pool, n, method, kept)  # type: ignore[arg-type]
+        found: dict[str, Any] = {}
+        raw = self._raw(pool, distances=True, features=found)[1]  # uncertainty is read before calibration
+        kept = next_to_label.not_learned(getattr(getattr(self, "trust_", None), "ood", None),  # labelled already
+                                         found.get(str(self.ood_backbone_)), len(pool))
+        blocks = [found[p][kept] for p in parts_of(self.backbone_)]
+        suggested = next_to_label.suggestions(raw[kept], blocks, [str(c) for c in self.classes_], pool.subset(kept), n,
+                                              method, kept)  # type: ignore[arg-type]
         return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in suggested]
 
     def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:
@@ -460,13 +461,13 @@ class Classifier(ClassifierMixin, BaseEstimator):
         if not keep:
             raise ValueError("no labelled example to evaluate on has a class the model knows: "
                              f"the model's classes are {listed(repr(c) for c in sorted(known))}.")
-        dataset = dataset.subset(keep)
+        dataset, trust = dataset.subset(keep), getattr(self, "trust_", None)
+        found: dict[str, Any] = {}  # the embeddings, for the detector: which examples it learned from
         y_true = np.asarray([known[str(label)] for label in dataset.labels], dtype=np.int64)
-        calibrated, raw, distances = self._raw(dataset, distances=True)
-        metrics = holdout_metrics(y_true, calibrated, [str(c) for c in self.classes_])
-        trust = getattr(self, "trust_", None)
-        metrics["trust"] = held_out_trust(trust, raw, y_true, distances) if trust is not None else None
-        metrics["problems"] = summarise(problems)  # one line for a label on many rows
+        calibrated, raw, distances = self._raw(dataset, distances=True, features=found)
+        metrics, learned = held_out_scores([str(c) for c in self.classes_], y_true, calibrated, raw, distances, trust,
+                                           found.get(str(self.ood_backbone_)), dataset.root or "the data given")
+        metrics["problems"] = summarise(problems + learned)  # one line for a label on many rows
         return metrics
 
     # ------------------------------------------------------------------ saving

@@ -93,9 +93,10 @@ def test_baseline_below_chance_and_a_chosen_model_below_the_baseline_are_explain
 
 
 def test_evaluate_results_are_kept_with_the_model_and_shown(model: tuple[handful.Classifier, Path, Path]) -> None:
-    clf, folder, out = model
+    clf, _, out = model
     path = clf.save(out / "model")
     runner = CliRunner()
+    folder = write_images(out / "held", per_class=20, seed=11)  # photos it has not seen
     result = runner.invoke(app, ["evaluate", str(path), str(folder)])
     assert result.exit_code == 0, result.output
     assert "Kept with the model" in result.output
@@ -106,7 +107,8 @@ def test_evaluate_results_are_kept_with_the_model_and_shown(model: tuple[handful
     assert loaded.evaluations_[0]["accuracy"] == saved[0]["accuracy"]
     page = loaded.report_.html()
     assert 'id="evaluations"' in page and f"{saved[0]['accuracy']:.3f}" in page
-    trust = saved[0]["trust"]  # its own training photos: none unlike what it learned
-    assert trust["unlike_share"] == 0.0 and f"<td>0% ({trust['unlike_expected']:.0%})</td>" in page
+    trust = saved[0]["trust"]  # photos like its training ones: few unlike what it learned
+    assert trust["unlike_share"] <= 0.15
+    assert f"<td>{trust['unlike_share']:.0%} ({trust['unlike_expected']:.0%})</td>" in page
     clf.save(path)  # saving over it is allowed, and starts a new list: the scores belonged to the old model
     assert handful.load(path).evaluations_ == []

@@ -70,7 +70,8 @@ def test_labels_come_back_as_the_type_they_went_in(photos: list[str], red: Any, 
     predicted = clf.predict(photos)
     assert predicted.dtype == dtype and accuracy_score(labels, predicted) == 1.0
     assert clf.classes_[clf.predict_proba(photos).argmax(axis=1)].tolist() == predicted.tolist()
-    assert clf.evaluate(photos, labels)["n"] == len(photos)
+    held = sorted(str(p) for p in write_images(tmp_path / "held", per_class=3, seed=4).glob("*/*.png"))
+    assert clf.evaluate(held, labelled(held, red, blue))["n"] == 6  # photos it has not seen
     loaded = load(clf.save(tmp_path / "model"))
     assert loaded.label_type_ == clf.label_type_ and loaded.classes_.tolist() == clf.classes_.tolist()
     assert loaded.predict(photos).tolist() == predicted.tolist() and loaded.predict(photos).dtype == dtype

@@ -53,7 +53,7 @@ def test_labels_as_a_column_are_one_each_and_other_shapes_are_refused() -> None:
     Python error or classes named '[0]' and '[1]'."""
     texts, column = POSITIVE + NEGATIVE, np.array([[1]] * 8 + [[0]] * 8)
     clf = tiny("text").fit(texts, column)
-    assert clf.classes_.tolist() == [0, 1] and clf.evaluate(texts, column)["n"] == 16
+    assert clf.classes_.tolist() == [0, 1] and clf.evaluate([f"{t}!" for t in texts], column)["n"] == 16
     with pytest.raises(ValueError, match=r"one per input .* shape \(16, 2\); for one-hot labels"):
         tiny("text").fit(texts, np.eye(2)[column.ravel()])
     with pytest.raises(TypeError, match="a list of inputs .*, got a int"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,17 @@ def test_train_predict_evaluate(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
     assert records[0]["label"] == "red" and len(records[0]["top"]) == 2
-    result = runner.invoke(app, ["evaluate", str(model), str(folder), "--json"])
-    assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 12
+    held = write_images(tmp_path / "held", per_class=4, seed=9)  # photos it has not seen
+    result = runner.invoke(app, ["evaluate", str(model), str(held), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 8
+    result = runner.invoke(app, ["evaluate", str(model), str(folder), "--json"])  # the photos it learned from
+    assert result.exit_code == 1 and "all 12 examples in" in result.output and "are ones the model learned from" \
+        in " ".join(result.output.split())
+    for path in (folder / "red").iterdir():  # 6 of them among new ones: left out, and said
+        shutil.copy(path, held / "red" / f"seen_{path.name}")
+    mixed = json.loads(runner.invoke(app, ["evaluate", str(model), str(held), "--json"]).stdout)
+    assert mixed["n"] == 8 and any("6 of its 14 examples are ones the model learned from" in p
+                                   for p in mixed["problems"])
 
 
 def test_held_out_examples_left_out_of_the_held_out_score_are_named(tmp_path: Path,
@@ -106,14 +116,15 @@ def test_predict_sets_coverage_and_evaluate_formats(tmp_path: Path) -> None:
     assert record["set_level"] == 0.95 and record["label"] in record["set"] and "ood" in record
     result = runner.invoke(app, ["predict", str(model), str(folder / "red" / "red_0.png"), "--coverage", "95"])
     assert result.exit_code == 2 and "--coverage must be a fraction between 0 and 1" in result.output
-    result = runner.invoke(app, ["evaluate", str(model), str(folder), "--format", "csv"])
+    held = write_images(tmp_path / "held", per_class=6, seed=9)
+    result = runner.invoke(app, ["evaluate", str(model), str(held), "--format", "csv"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))  # one table, as a script reads it
     assert result.stdout.splitlines()[0] == "metric,class,value" and all(len(r) == 3 for r in rows)
     values = {(r["metric"], r["class"]): r["value"] for r in rows}
     assert float(values["set_coverage", ""]) >= 0 and int(values["support", "red"]) == 6
     assert float(values["accuracy_low", ""]) <= float(values["accuracy", ""]) <= float(values["accuracy_high", ""])
-    result = runner.invoke(app, ["evaluate", str(model), str(folder), "--format", "yaml"])
+    result = runner.invoke(app, ["evaluate", str(model), str(held), "--format", "yaml"])
     assert result.exit_code == 2 and "--format must be table, json or csv" in result.output
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import sys
@@ -43,7 +44,8 @@ def test_a_test_folder_beside_val_is_left_alone_and_said(tmp_path: Path, caplog:
     write_images(tmp_path / "set" / "train", per_class=4)
     write_images(tmp_path / "set" / "val", per_class=2, seed=1)
     write_images(tmp_path / "set" / "test", per_class=3, seed=2)
-    data = load(tmp_path / "set")
+    with caplog.at_level(logging.WARNING):
+        data = load(tmp_path / "set")
     assert data.holdout is not None and len(data.holdout) == 4  # val/ is scored with the model
     assert (f"{tmp_path / 'set' / 'val'} is scored as the held-out set; {tmp_path / 'set' / 'test'} is left alone "
             f"(score the model on it with: handful evaluate MODEL {tmp_path / 'set' / 'test'})") in caplog.text

@@ -82,15 +82,17 @@ def test_abstain_answers_unknown_for_flagged_inputs(grouped: tuple[Classifier, C
 
 def test_evaluate_gives_calibration_and_set_coverage(grouped: tuple[Classifier, Classifier]) -> None:
     clf, _ = grouped
-    metrics = clf.evaluate(TEXTS, LABELS)
+    near = [f"{text}, indeed" for text in TEXTS]  # like its own texts, not the same: evaluate leaves those out
+    metrics = clf.evaluate(near, LABELS)
+    assert metrics["n"] == len(TEXTS) and not metrics["problems"]
     assert set(metrics["trust"]) == {"ece_before", "ece", "set_coverage", "set_mean_size", "set_level",
                                      "unlike_share", "unlike_expected", "unlike_more"}
     assert 0.0 <= metrics["trust"]["set_coverage"] <= 1.0
-    assert metrics["trust"]["unlike_share"] == 0.0 and metrics["trust"]["unlike_more"] is False  # its own texts
+    assert metrics["trust"]["unlike_share"] == 0.0 and metrics["trust"]["unlike_more"] is False  # like its own
     assert clf.trust_ is not None and clf.trust_.ood is not None
     threshold, clf.trust_.ood.threshold = clf.trust_.ood.threshold, -1.0  # every input now beyond it
     try:
-        beyond = clf.evaluate(TEXTS, LABELS)["trust"]
+        beyond = clf.evaluate(near, LABELS)["trust"]
     finally:
         clf.trust_.ood.threshold = threshold
     assert beyond["unlike_share"] == 1.0 and beyond["unlike_more"] is True

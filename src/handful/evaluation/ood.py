@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 FALSE_ALARM = 0.05
 NEIGHBOURS = 5
+SAME = 1e-5  # cosine distance below which an input's embedding is a training example's own: that input again
 CHUNK = 1024
 UNLIKE_Z = 3.0  # an unlabelled pool's flagged share must exceed the false alarms by this many standard errors ...
 UNLIKE_TIMES = 2.0  # ... and be at least this many times them, to be told unlike the labelled examples
@@ -95,6 +96,10 @@ class OODDetector:
     def score(self, features: Any) -> np.ndarray:
         """Distance to the training data: about 0 for a training example's twin, up to 2 for its opposite."""
         return knn_distance(normalise(features), self.reference, self.neighbours)
+
+    def learned(self, features: Any) -> np.ndarray:
+        """True for inputs whose embedding is a training example's own: the same file or text again."""
+        return knn_distance(normalise(features), self.reference, 1) < SAME
 
     def flag(self, features: Any) -> np.ndarray:
         """True for inputs unlike anything the model learned."""

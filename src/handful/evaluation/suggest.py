@@ -39,7 +39,7 @@ import numpy as np
 from scipy import sparse
 
 from handful.data.dataset import Dataset
-from handful.evaluation.ood import OODDetector, knn_distance, normalise
+from handful.evaluation.ood import OODDetector
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ MEASURES: tuple[str, ...] = ("margin", "entropy", "least_confident")
 Method = Literal["cluster", "diverse", "margin", "entropy", "least_confident"]
 METHODS: tuple[str, ...] = ("cluster", "diverse", *MEASURES)
 DEFAULT: Method = "cluster"
-SAME = 1e-5  # cosine distance below which an input's embedding is a training example's own
 POOL = {"cluster": 5, "diverse": 4}  # candidates per example wanted, taken from the most uncertain
 
 
@@ -227,23 +226,18 @@ def _unit_rows(features: Any, rows: np.ndarray) -> Any:
     return normalize(np.hstack(parts))
 
 
-def not_learned(pool: Dataset, found: dict[str, Any], detector: OODDetector | None, backbone: list[str]
-                ) -> tuple[Dataset, dict[str, Any], np.ndarray]:
-    """``pool`` and its features (``found``, by backbone) without the inputs the model learned from, and the
-    positions of those kept: an input whose embedding in the distance ``detector``'s backbone (the one in
-    ``backbone``, or none) is a training example's own is that file or text again, and labelled already. A folder
-    of every photo, labelled ones among them, is a common pool.
+def not_learned(detector: OODDetector | None, features: Any, n: int) -> np.ndarray:
+    """The positions of the ``n`` inputs the model did not learn from: one whose embedding (``features``, in the
+    distance ``detector``'s backbone) is a training example's own is that file or text again, and labelled already.
+    A folder of every photo, labelled ones among them, is a common pool. Without a detector, all of them.
     """
-    if detector is None or not backbone:
-        return pool, found, np.arange(len(pool))
-    nearest = knn_distance(normalise(found[backbone[0]]), detector.reference, 1)
-    known = nearest < SAME
-    if not known.any():
-        return pool, found, np.arange(len(pool))
+    if detector is None or features is None:
+        return np.arange(n)
+    known = detector.learned(features)
     if known.all():
-        raise ValueError(f"all {len(pool)} inputs are examples the model learned from, labelled already; give "
-                         "inputs it has not seen.")
-    logger.warning("%d of the %d inputs are examples the model learned from, labelled already: left out",
-                   int(known.sum()), len(pool))
-    keep = np.flatnonzero(~known)
-    return pool.subset(keep), {name: block[keep] for name, block in found.items()}, keep
+        raise ValueError(f"all {n} inputs are examples the model learned from, labelled already; give inputs it has "
+                         "not seen.")
+    if known.any():
+        logger.warning("%d of the %d inputs are examples the model learned from, labelled already: left out",
+                       int(known.sum()), n)
+    return np.flatnonzero(~known)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from handful.data.dataset import Problem
 from handful.evaluation.calibration import (
     VECTOR_MIN_PER_CLASS,
     Calibrator,
@@ -33,6 +34,7 @@ from handful.evaluation.calibration import (
     fit_calibration,
 )
 from handful.evaluation.conformal import DEFAULT_LEVEL, ConformalSets
+from handful.evaluation.metrics import holdout_metrics
 from handful.evaluation.ood import FALSE_ALARM, OODDetector, more_unlike
 
 logger = logging.getLogger(__name__)
@@ -127,3 +129,27 @@ def held_out_trust(trust: Trust, proba: np.ndarray, y: np.ndarray,
         found |= {"unlike_share": share, "unlike_expected": trust.ood.false_alarm,
                   "unlike_more": more_unlike(share, trust.ood, len(distances))}
     return found
+
+
+def held_out_scores(classes: list[str], y: np.ndarray, calibrated: np.ndarray, raw: np.ndarray,
+                    distances: np.ndarray | None, trust: Trust | None, features: Any, where: str
+                    ) -> tuple[dict[str, Any], list[Problem]]:
+    """What ``evaluate`` reports on labelled examples (:func:`~handful.evaluation.metrics.holdout_metrics` and,
+    with ``trust``, :func:`held_out_trust`), scored on those the model did not learn from.
+
+    An example whose embedding in the distance detector's backbone (``features``) is a training example's own is
+    that file or text again: it is left out, and a problem says how many, since on them the model looks better than
+    on new data. Every example being one is an error. ``raw``: uncalibrated probabilities; ``calibrated``: as served.
+    """
+    seen = trust.ood.learned(features) if trust is not None and trust.ood is not None and features is not None \
+        else np.zeros(len(y), dtype=bool)
+    if len(y) and seen.all():
+        raise ValueError(f"all {len(seen)} examples in {where} are ones the model learned from, so a score on them "
+                         "would say nothing about new data; evaluate on examples it has not seen.")
+    new = ~seen
+    metrics = holdout_metrics(y[new], calibrated[new], classes)
+    metrics["trust"] = held_out_trust(trust, raw[new], y[new], None if distances is None else distances[new]) \
+        if trust is not None else None
+    said = f"{int(seen.sum())} of its {len(seen)} examples are ones the model learned from (the same file or text " \
+           "again), left out of the scores: on them it would look better than on new data"
+    return metrics, [Problem(where, said)] if seen.any() else []

@@ -366,3 +366,16 @@ def test_predicting_many_inputs_shows_progress_unless_quiet(fitted: tuple[Classi
     for verbose, inputs, shown in ((1, many, True), (1, many[:5], False), (0, many, False)):
         clf.set_params(verbose=verbose).predict(inputs)
         assert ("Embedding the inputs" in capsys.readouterr().err) is shown, (verbose, len(inputs))
+
+
+def test_a_held_out_folder_of_training_copies_is_not_scored_and_costs_nothing(tmp_path: Path,
+                                                                              caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import shutil
+
+    write_images(tmp_path / "set" / "train", per_class=6)
+    shutil.copytree(tmp_path / "set" / "train", tmp_path / "set" / "val")  # a split that leaked whole
+    with caplog.at_level(logging.WARNING):
+        clf = tiny("image").fit(tmp_path / "set")
+    assert clf.holdout_ is None and clf.predict([tmp_path / "set" / "val" / "red" / "red_0.png"])[0] == "red"
+    assert "the held-out set was not scored: all 12 examples in" in caplog.text

@@ -205,6 +205,32 @@ def test_ood_flags_another_domain_and_few_of_its_own() -> None:
     assert auroc(detector.score(own), detector.score(other)) >= 0.99
 
 
+def test_sparse_features_keep_a_sparse_reference_that_round_trips_and_refuses_damage() -> None:
+    import scipy.sparse
+
+    def ngrams(rows: int, seed: int) -> scipy.sparse.csr_matrix:  # 50 of 2**18 hashed n-gram columns a row
+        rng = np.random.default_rng(seed)
+        return scipy.sparse.csr_matrix((np.ones(rows * 50, np.float32), (np.repeat(np.arange(rows), 50),
+                                                                          rng.integers(0, 2**18, rows * 50))),
+                                       shape=(rows, 2**18))
+
+    # Hashed word n-grams: 2**18 columns, a few dozen used a row. Made dense, 300 rows would take 300 MB.
+    train = ngrams(300, 3)
+    detector = OODDetector.fit(train, _folds(300, 5))
+    assert scipy.sparse.issparse(detector.reference) and detector.reference.nnz <= train.nnz
+    params, tensors = detector.state()
+    assert sum(t.nbytes for t in tensors.values()) < 200_000
+    loaded = OODDetector.from_state(params, tensors)
+    queries = scipy.sparse.vstack([train[:5], ngrams(5, 4)], format="csr")
+    np.testing.assert_allclose(loaded.score(queries), detector.score(queries), atol=1e-6)
+    assert loaded.learned(queries).tolist() == [True] * 5 + [False] * 5  # the training rows again
+    broken = dict(tensors)
+    broken["ood.reference.indices"] = np.where(tensors["ood.reference.indices"] == tensors[
+        "ood.reference.indices"].max(), 2**18 + 7, tensors["ood.reference.indices"])  # a column past the width
+    with pytest.raises(ValueError, match="reference embeddings are damaged"):
+        OODDetector.from_state(params, broken)
+
+
 def test_ood_state_round_trip_and_bad_rate() -> None:
     rng = np.random.default_rng(11)
     train = rng.normal(0, 1, (40, 6))

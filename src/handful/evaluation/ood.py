@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +39,24 @@ UNLIKE_Z = 3.0  # an unlabelled pool's flagged share must exceed the false alarm
 UNLIKE_TIMES = 2.0  # ... and be at least this many times them, to be told unlike the labelled examples
 
 
-def normalise(features: Any) -> np.ndarray:
-    if hasattr(features, "toarray"):
-        features = features.toarray()
+def normalise(features: Any) -> Any:
+    """Rows scaled to unit length; sparse rows (hashed n-grams: 2**18 columns) stay sparse, as dense they would
+    take a megabyte each."""
+    if sparse.issparse(features):
+        from sklearn.preprocessing import normalize
+
+        return normalize(sparse.csr_matrix(features, dtype=np.float32))
     x = np.asarray(features, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def knn_distance(queries: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+def knn_distance(queries: Any, reference: Any, k: int) -> np.ndarray:
     """Mean cosine distance of each (normalised) query to its ``k`` nearest (normalised) reference rows."""
-    k = max(1, min(k, len(reference)))
-    out = np.empty(len(queries))
-    for start in range(0, len(queries), CHUNK):
+    k = max(1, min(k, reference.shape[0]))
+    out = np.empty(queries.shape[0])
+    for start in range(0, queries.shape[0], CHUNK):
         similarity = queries[start:start + CHUNK] @ reference.T
+        similarity = similarity.toarray() if sparse.issparse(similarity) else np.asarray(similarity)
         nearest = -np.partition(-similarity, k - 1, axis=1)[:, :k]
         out[start:start + CHUNK] = 1.0 - nearest.mean(axis=1)
     return out
@@ -60,7 +66,7 @@ def knn_distance(queries: np.ndarray, reference: np.ndarray, k: int) -> np.ndarr
 class OODDetector:
     """Training embeddings (normalised) and the distance above which an input is unlike anything learned."""
 
-    reference: np.ndarray = field(repr=False)
+    reference: Any = field(repr=False)  # an array, or a sparse matrix for sparse features
     threshold: float
     false_alarm: float = FALSE_ALARM
     neighbours: int = NEIGHBOURS
@@ -80,8 +86,8 @@ class OODDetector:
         if not 0.0 < false_alarm < 1.0:
             raise ValueError(f"false_alarm must be a fraction between 0 and 1 (e.g. 0.05), got {false_alarm!r}")
         x = normalise(features)
-        total = np.zeros(len(x))
-        seen = np.zeros(len(x))
+        total = np.zeros(x.shape[0])
+        seen = np.zeros(x.shape[0])
         for train, test in folds:
             if len(train) == 0 or len(test) == 0:
                 continue
@@ -107,22 +113,40 @@ class OODDetector:
 
     def as_dict(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "false_alarm": self.false_alarm, "neighbours": self.neighbours,
-                "n_reference": int(len(self.reference)),
+                "n_reference": int(self.reference.shape[0]),
                 "oof_flagged": float(np.mean(self.oof_scores > self.threshold)) if self.oof_scores is not None
                 else None}
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON-able parameters and tensors (the normalised training embeddings), for the model file."""
-        tensors = {"ood.reference": np.ascontiguousarray(self.reference, dtype=np.float32)}
+        params = self.as_dict()
+        if sparse.issparse(self.reference):  # its three arrays, and the width they index into
+            ref = sparse.csr_matrix(self.reference)
+            params["reference_columns"] = int(ref.shape[1])
+            tensors = {"ood.reference.data": ref.data.astype(np.float32),
+                       "ood.reference.indices": ref.indices.astype(np.int64),
+                       "ood.reference.indptr": ref.indptr.astype(np.int64)}
+        else:
+            tensors = {"ood.reference": np.ascontiguousarray(self.reference, dtype=np.float32)}
         if self.oof_scores is not None:
             tensors["ood.oof_scores"] = self.oof_scores.astype(np.float64)
-        return self.as_dict(), tensors
+        return params, tensors
 
     @classmethod
     def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> OODDetector:
-        reference = np.asarray(tensors["ood.reference"], dtype=np.float32)
-        if reference.ndim != 2 or len(reference) != int(params.get("n_reference", len(reference))):
-            raise ValueError("the model file's out-of-distribution reference embeddings are damaged")
+        damaged = ValueError("the model file's out-of-distribution reference embeddings are damaged")
+        if "ood.reference.data" in tensors:
+            shape = (int(params["n_reference"]), int(params["reference_columns"]))
+            try:
+                reference: Any = sparse.csr_matrix((tensors["ood.reference.data"].astype(np.float32), tensors[
+                    "ood.reference.indices"], tensors["ood.reference.indptr"]), shape=shape)
+                reference.check_format(full_check=True)  # indices in range, rows in order: or it is not loaded
+            except (KeyError, ValueError, TypeError, IndexError) as error:
+                raise damaged from error
+        else:
+            reference = np.asarray(tensors["ood.reference"], dtype=np.float32)
+            if reference.ndim != 2 or len(reference) != int(params.get("n_reference", len(reference))):
+                raise damaged
         scores = tensors.get("ood.oof_scores")
         return cls(reference, float(params["threshold"]), float(params["false_alarm"]), int(params["neighbours"]),
                    None if scores is None else np.asarray(scores))
@@ -133,7 +157,7 @@ def more_unlike(share: float, detector: OODDetector, n: int) -> bool:
     the false alarms by ``UNLIKE_Z`` binomial errors (the threshold's, a quantile of the training scores, and the
     sample's) and at least ``UNLIKE_TIMES`` the false alarms (see :func:`unlike_labelled`)."""
     alarm = detector.false_alarm
-    error = np.sqrt(alarm * (1 - alarm) * (1 / (len(detector.reference) + 1) + 1 / max(n, 1)))
+    error = np.sqrt(alarm * (1 - alarm) * (1 / (detector.reference.shape[0] + 1) + 1 / max(n, 1)))
     return bool(share > max(alarm + UNLIKE_Z * error, UNLIKE_TIMES * alarm))
 
 
@@ -161,12 +185,12 @@ def unlike_labelled(labelled: Any, pool: Any, backbone: str, folds: list[tuple[n
     detector = OODDetector.fit(labelled, folds)
     share = float(np.mean(detector.flag(pool)))
     alarm = detector.false_alarm
-    warning = "" if not more_unlike(share, detector, len(pool)) else (
+    warning = "" if not more_unlike(share, detector, pool.shape[0]) else (
         f"{share:.0%} of the unlabelled pool is unlike every labelled example (in {backbone}, {alarm:.0%} "
         "of labelled examples would be): cross-validation scores labelled examples only, so it cannot tell how "
         "the model does on inputs like these, or whether learning from the pool helps with them. Label some of "
         "them (handful suggest MODEL POOL picks which) to find out")
-    return {"backbone": backbone, "share": share, "false_alarm": alarm, "n": int(len(pool)),
+    return {"backbone": backbone, "share": share, "false_alarm": alarm, "n": int(pool.shape[0]),
             "warning": warning}
 
 

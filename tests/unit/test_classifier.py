@@ -379,3 +379,19 @@ def test_a_held_out_folder_of_training_copies_is_not_scored_and_costs_nothing(tm
         clf = tiny("image").fit(tmp_path / "set")
     assert clf.holdout_ is None and clf.predict([tmp_path / "set" / "val" / "red" / "red_0.png"])[0] == "red"
     assert "the held-out set was not scored: all 12 examples in" in caplog.text
+
+
+def test_the_text_baseline_named_as_the_backbone_is_one_candidate_that_runs() -> None:
+    from handful.config import resolve
+    from handful.selection.plan import candidates
+
+    texts, labels = POSITIVE + NEGATIVE, ["pos"] * 8 + ["neg"] * 8
+    clf = Classifier(preset="fast", backbone="word-ngrams", random_state=0, verbose=0, cache_dir=False)
+    clf.fit(texts, labels)  # its heads on the default scaling densified the word counts and failed, two rows
+    assert [(r["learner"], r["kind"], r["status"]) for r in clf.leaderboard_] == [("linear", "baseline", "ok")]
+    assert clf.backbone_ == "word-ngrams" and clf.trust_ is not None
+    both = resolve("fast", "text", ["word-ngrams", "tiny-text"], ["prototypes"], 5, 1, None, 0)
+    assert [(c.backbone, c.learner) for c in candidates(both)] == [("tiny-text", "prototypes"),
+                                                                   ("word-ngrams", "linear")]
+    with pytest.raises(ValueError, match="word-ngrams gives sparse word counts, which only the linear head takes"):
+        candidates(resolve("fast", "text", "word-ngrams", ["prototypes"], 5, 1, None, 0))

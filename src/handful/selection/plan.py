@@ -38,6 +38,11 @@ def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
     for name in cfg.backbones:
         spec = get_spec(parts_of(name)[0])
         fused = is_fused(name)
+        if name == cfg.baseline and spec.kind == "baseline" and spec.modality == "text":
+            if "linear" not in cfg.learners and cfg.backbones == (name,):
+                raise ValueError(f"{name} gives sparse word counts, which only the linear head takes: name --learner "
+                                 "linear, or a pretrained text backbone for the other heads.")
+            continue  # sparse n-grams: the baseline candidate below is their one head that takes them
         for learner in cfg.learners:
             if LEARNERS[learner].combines:  # an ensemble is built from the others' results (selection.ensemble)
                 continue

@@ -46,13 +46,16 @@ def similarity_clusters(features: Any, n_clusters: int) -> np.ndarray:
     from sklearn.cluster import AgglomerativeClustering
     from sklearn.preprocessing import normalize
 
-    # The cosine distances from the unit rows' products: n x n, where scikit-learn's metric="cosine" would make
-    # sparse n-grams dense (2**18 columns: 1.7 GB and 64 s for 800 sentences) before comparing them.
-    x = normalize(features if scipy.sparse.issparse(features) else np.asarray(features, dtype=np.float64))
-    product = x @ x.T
-    distance = np.clip(1.0 - (product.toarray() if scipy.sparse.issparse(product) else product), 0.0, 2.0)
+    n_clusters = int(max(2, min(n_clusters, features.shape[0])))
+    if not scipy.sparse.issparse(features):  # pairwise cosine distances, kept as half a matrix
+        x = normalize(np.asarray(features, dtype=np.float64))
+        return np.asarray(AgglomerativeClustering(n_clusters=n_clusters, metric="cosine", linkage="average")
+                          .fit_predict(x))
+    # Sparse n-grams: metric="cosine" would make them dense first (2**18 columns: 1.7 GB and 64 s for 800
+    # sentences); the distances come from the unit rows' sparse products instead.
+    x = normalize(features)
+    distance = np.clip(1.0 - (x @ x.T).toarray(), 0.0, 2.0)
     np.fill_diagonal(distance, 0.0)
-    n_clusters = int(max(2, min(n_clusters, x.shape[0])))
     model = AgglomerativeClustering(n_clusters=n_clusters, metric="precomputed", linkage="average")
     return np.asarray(model.fit_predict(distance))
 

@@ -116,7 +116,10 @@ def update(registry: Registry, name: str, new_data: str | Path, verbose: int = 1
     if pattern and clf.protocol_ is not None:  # so the next update reads the groups from the paths again
         clf.protocol_["pattern"] = pattern
     if holdouts:
-        clf.holdout_ = clf.evaluate(_combine(holdouts)[0])
+        try:
+            clf.holdout_ = clf.evaluate(_combine(holdouts)[0])
+        except ValueError as error:  # nothing in it to score (all of it training copies): the update goes on
+            logger.warning("the held-out set was not scored: %s", error)
     clf.data_sources_ = [*sources, new_source]
     comparison = compare(old, clf, train, np.arange(len(train)) < n_old)
     comparison.update(old_version=old_version.version, new_data=new_source, n_old=n_old,

@@ -252,6 +252,18 @@ def test_update_names_a_class_the_old_version_did_not_have(tmp_path: Path) -> No
             and "The old version could not predict it" in " ".join(output.split()))
 
 
+def test_an_update_whose_held_out_photos_are_all_training_copies_goes_on_unscored(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    for name, seed in (("old", 0), ("new", 1)):  # each a train/ + val/ split whose val/ leaked whole
+        write_images(tmp_path / name / "train", per_class=6 if name == "old" else 3, seed=seed)
+        shutil.copytree(tmp_path / name / "train", tmp_path / name / "val")
+    register(tmp_path / "old", root)
+    code, output = cli("update", "colours", str(tmp_path / "new"), "--root", str(root))
+    assert code in (0, 3), output  # registered either way: the held-out set was not what stopped it
+    assert "the held-out set was not scored: all 18 examples in" in " ".join(output.split())
+    assert Registry(root).get("colours", 2).metrics["n_examples"] == 18
+
+
 def test_update_says_when_the_old_data_is_gone(tmp_path: Path) -> None:
     root = tmp_path / "models"
     old = write_images(tmp_path / "old", per_class=4)

@@ -68,7 +68,8 @@ def test_corrupt_and_empty_files_are_skipped_and_named(image_folder: Path) -> No
     assert "copy it again from its source" in where["broken.jpg"]
     assert "in no image format handful reads" in where["words.png"] and " at 0x" not in where["words.png"]
     assert where["empty.png"] == "the file is empty (0 bytes)"
-    assert ".txt is not a supported image type (.bmp, .gif, .heic, .heif, .jpeg, .jpg, .png" in where["notes.txt"]
+    assert ".txt is not a supported image type (.avif, .bmp, .gif, .heic, .heif, .jpeg, .jpg, .png" in where[
+        "notes.txt"]
 
 
 def test_what_file_managers_and_zip_tools_leave_behind_is_no_class_nor_example(image_folder: Path) -> None:
@@ -110,6 +111,17 @@ def test_gif_first_frame_and_transparency_on_white(tmp_path: Path) -> None:
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], transparency=0)
     image = load_image(tmp_path / "a.gif")
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_an_avif_photo_is_read_beside_the_others(image_folder: Path) -> None:
+    # AVIF: what recent phones and web pages save; Pillow reads it, and the folder scan once skipped it unnamed
+    stripes = np.full((48, 64, 3), (200, 30, 30), np.uint8)
+    stripes[:, ::8] = 255
+    Image.fromarray(stripes).save(image_folder / "red" / "web.avif", quality=90)
+    data = load(image_folder).train
+    assert data.class_counts() == {"blue": 8, "red": 9} and data.problems == []
+    red = np.asarray(load_image(image_folder / "red" / "web.avif"))[24, 4]
+    assert red[0] > 150 and red[1] < 80
 
 
 def test_a_phone_cameras_heic_photo_is_read_beside_the_others(image_folder: Path) -> None:

@@ -4,7 +4,8 @@ Prints the stage table (see :mod:`handful._timing`) and writes it to ``benchmark
 with the load average before and after, so before/after tables of the speed work can be compared.
 
 Run: ``python benchmarks/stages.py ants --tag before`` (``ants``: ants_bees train/ -> val/, default preset;
-``demo``: what ``handful demo`` trains; ``sst2``: 16 SST-2 sentences; ``digits``: 1,500 spoken-digit clips).
+``demo``: what ``handful demo`` trains; ``sst2``: 16 SST-2 sentences; ``ngrams``: 800 SST-2 sentences on the word
+n-gram baseline alone; ``digits``: 1,500 spoken-digit clips).
 ``--warm`` uses ``$HANDFUL_CACHE_DIR`` instead of an empty cache.
 """
 
@@ -47,6 +48,12 @@ def prepare(task: str, scratch: Path) -> tuple[object, dict[str, object]]:
             chosen += [int(i) for i in rng.choice([i for i, r in enumerate(rows) if r["label"] == label], 8,
                                                    replace=False)]
         return ([rows[i]["text"] for i in chosen], [rows[i]["label"] for i in chosen]), {}
+    if task == "ngrams":  # the first 800 SST-2 training sentences on the word n-gram baseline alone
+        import csv
+
+        with open(DATA / "text" / "sst2" / "train.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))[:800]
+        return ([r["text"] for r in rows], [r["label"] for r in rows]), {"preset": "fast", "backbone": "word-ngrams"}
     if task == "digits":
         root = DATA / "audio" / "spoken_digits"
         files = sorted(p for p in root.rglob("*.wav") if p.stem.split("_")[1] != "nicolas")[:1500]
@@ -56,7 +63,7 @@ def prepare(task: str, scratch: Path) -> tuple[object, dict[str, object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["ants", "demo", "sst2", "digits"])
+    parser.add_argument("task", choices=["ants", "demo", "sst2", "ngrams", "digits"])
     parser.add_argument("--tag", default="now")
     parser.add_argument("--preset", default=None)
     parser.add_argument("--warm", action="store_true", help="use $HANDFUL_CACHE_DIR instead of an empty cache")

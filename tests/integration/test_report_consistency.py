@@ -89,7 +89,8 @@ def test_baseline_below_chance_and_a_chosen_model_below_the_baseline_are_explain
     clf.leaderboard_ = board
     page = " ".join(clf.report_.html().split())
     assert (f"The baseline ({clf.baseline_['backbone']} + linear) scores 0.810 and the chosen {clf.backbone_} + "
-            f"{clf.learner_} 0.800: the baseline is kept only when it leads by more than one standard error") in page
+            f"{clf.learner_} 0.800: the baseline is the reference to beat, kept only when it leads the best model by "
+            "more than one standard error") in page
 
 
 def test_evaluate_results_are_kept_with_the_model_and_shown(model: tuple[handful.Classifier, Path, Path]) -> None:

@@ -326,7 +326,7 @@ def test_a_choice_below_the_top_of_the_leaderboard_is_explained() -> None:
     ahead = choice_note(board, "minilm-l6", "linear")
     assert ahead is not None and ahead.startswith(
         "The baseline (word-ngrams + linear) scores 0.950 and the chosen minilm-l6 + linear 0.900: the baseline is "
-        "kept only when it leads by more than one standard error")
+        "the reference to beat, kept only when it leads the best model by more than one standard error")
     both = choice_note(board, "e5-small", "linear")
     assert both is not None and both.startswith("The baseline") and "minilm-l6 + linear scores 0.900" in both
 

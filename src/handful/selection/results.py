@@ -136,10 +136,9 @@ def choice_note(leaderboard: list[dict[str, Any]], backbone: str, learner: str, 
         base = baselines[0]
         notes.append(
             f"The baseline ({base['backbone']} + {base['learner']}) scores {base['balanced_accuracy']['mean']:.3f} "
-            f"and the chosen {backbone} + {learner} {chosen['balanced_accuracy']['mean']:.3f}: the baseline is kept "
-            f"only when it leads by more than one standard error of their paired fold scores, and on "
-            f"{base['balanced_accuracy']['n']} folds it does not, so handful keeps the pretrained backbone, expected "
-            "to transfer better to new data.")
+            f"and the chosen {backbone} + {learner} {chosen['balanced_accuracy']['mean']:.3f}: the baseline is the "
+            f"reference to beat, kept only when it leads the best model by more than one standard error of their "
+            f"paired fold scores, and on {base['balanced_accuracy']['n']} folds it does not.")
     if chosen is not top and chosen["balanced_accuracy"]["mean"] < top["balanced_accuracy"]["mean"]:
         notes.append(
             f"{top['backbone']} + {top['learner']} scores {top['balanced_accuracy']['mean']:.3f} and the chosen "

@@ -250,6 +250,8 @@ def test_update_names_a_class_the_old_version_did_not_have(tmp_path: Path) -> No
     assert list(added) == ["green"] and added["green"]["examples"] == 3 and 0 <= added["green"]["recall"] <= 1
     assert ("New class: 'green' (3 examples, recognised" in " ".join(output.split())
             and "The old version could not predict it" in " ".join(output.split()))
+    page = handful.load(Registry(root).get("colours", 2).path).report_.html()
+    assert "New class: &#x27;green&#x27; (3 examples, recognised" in page  # the report says it too
 
 
 def test_an_update_whose_held_out_photos_are_all_training_copies_goes_on_unscored(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from handful.artifacts.safety import OutputPathError, check_file_output, file_st
 from handful.artifacts.store import Registry, Version
 from handful.classifier import Classifier
 from handful.data import summarise
+from handful.report.html import new_classes_text
 from handful.selection.results import choice_note
 
 console = Console()
@@ -250,12 +251,7 @@ def show_comparison(c: dict[str, Any]) -> None:
                   highlight=False)
     verdict = "[bold green]promoted[/]" if c["promote"] else "[bold yellow]not promoted[/]"
     console.print(f"    {verdict}: {c['reason']}", highlight=False)
-    added = c.get("new_classes") or {}
+    added = new_classes_text(c.get("new_classes") or {})
     if added:
-        named = ", ".join(f"{escape(repr(k))} ({v['examples']} example{'s' * (v['examples'] != 1)}"
-                          + (f", recognised {v['recall']:.0%} of the time out of fold" if v["recall"] is not None
-                             else "") + ")" for k, v in added.items())
-        console.print(f"  New class{'es' * (len(added) > 1)}: {named}. The old version could not predict "
-                      f"{'them' if len(added) > 1 else 'it'}, so the comparison reads the old examples only.",
-                      highlight=False)
+        console.print(f"  {escape(added)}", highlight=False)
 

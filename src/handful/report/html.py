@@ -216,10 +216,12 @@ class Report:
                                          ("new", "this model", c["n_old"] + c["n_new"])))
         differences = " ".join(f"{d:+.2f}" for d in c["difference"])
         verdict = "Promoted" if c["promote"] else "Not promoted"
+        added = new_classes_text(c.get("new_classes") or {})
         return (f'<h2 id="update">Old vs new</h2><p class="verdict {"fine" if c["promote"] else ""}"><b>{verdict}.'
                 f'</b> {_e(c["reason"])}.</p><table><tr><th>version</th><th>model</th><th>trained on</th><th>'
                 f'balanced accuracy, held-out old examples</th><th>all held-out examples</th></tr>{rows}</table>'
-                f'<p class="muted">Both were refitted on the same {c["n_folds"]} cross-validation folds of the '
+                + (f"<p>{_e(added)}</p>" if added else "")
+                + f'<p class="muted">Both were refitted on the same {c["n_folds"]} cross-validation folds of the '
                 f'{c["n_old"]} old and {c["n_new"]} new examples (the old one on the old examples only) and scored on '
                 f'the same held-out examples. Rule: {_e(c["rule"])}. Per-fold difference (new - old): '
                 f'{differences}.</p>')
@@ -467,3 +469,15 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def _card(title: str, estimate: dict[str, Any], kind: str = "") -> str:
     return (f'<div class="card {kind}">{_e(title)}<b>{estimate["mean"]:.3f}</b><span class=muted>95% range '
             f'{estimate["low"]:.3f}-{estimate["high"]:.3f}</span></div>')
+
+
+def new_classes_text(added: dict[str, dict[str, Any]]) -> str:
+    """An update's classes the old version did not have, in words (empty when none): the comparison on the old
+    examples cannot see them, so each is named with its examples and out-of-fold recall."""
+    if not added:
+        return ""
+    named = ", ".join(f"{k!r} ({v['examples']} example{'s' * (v['examples'] != 1)}"
+                      + (f", recognised {v['recall']:.0%} of the time out of fold" if v.get("recall") is not None
+                         else "") + ")" for k, v in added.items())
+    return (f"New class{'es' * (len(added) > 1)}: {named}. The old version could not predict "
+            f"{'them' if len(added) > 1 else 'it'}, so the comparison reads the old examples only.")

@@ -358,3 +358,12 @@ def test_in_memory_images_are_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match=r"shape \(64,\).*for rows of numeric features, use scikit-learn directly"):
         from_inputs(np.zeros((4, 64)), [0, 1, 0, 1])
     assert len(from_inputs(np.array(["good", "bad"]), [1, 0])) == 2  # numpy strings are text
+
+
+def test_many_problems_are_logged_five_then_counted(image_folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for index in range(7):
+        (image_folder / "red" / f"broken_{index}.jpg").write_bytes(b"not a photo")
+    with caplog.at_level(logging.WARNING):
+        data = load(image_folder).train
+    assert len(data.problems) == 7 and caplog.text.count("not a readable image") == 5
+    assert "... and 2 more problems in the data" in caplog.text and "report" not in caplog.text  # only train has one

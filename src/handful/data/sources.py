@@ -494,4 +494,4 @@ def _log_problems(dataset: Dataset, shown: int = 5) -> None:
     for line in lines[:shown]:
         logger.warning("%s", line)
     if len(lines) > shown:
-        logger.warning("... and %d more (see the report)", len(lines) - shown)
+        logger.warning("... and %d more problems in the data", len(lines) - shown)

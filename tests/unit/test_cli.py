@@ -41,6 +41,8 @@ def test_train_predict_evaluate(tmp_path: Path) -> None:
     mixed = json.loads(runner.invoke(app, ["evaluate", str(model), str(held), "--json"]).stdout)
     assert mixed["n"] == 8 and any("6 of its 14 examples are ones the model learned from" in p
                                    for p in mixed["problems"])
+    said = " ".join(runner.invoke(app, ["evaluate", str(model), str(held)]).output.split())
+    assert f"{held}: 6 of its 14 examples are ones the model learned from" in said and "skipped " not in said
 
 
 def test_held_out_examples_left_out_of_the_held_out_score_are_named(tmp_path: Path,

@@ -201,7 +201,7 @@ def evaluate(
                       str(scores["support"]))
     console.print(table)
     for problem in metrics["problems"][:20]:
-        console.print(f"[yellow]skipped[/] {escape(str(problem))}", highlight=False)
+        console.print(f"[yellow]{escape(str(problem))}[/]", highlight=False)  # each line ends with what was done
     console.print(kept, highlight=False)
 
 

@@ -23,7 +23,7 @@ from handful.backbones.registry import frozen_name, get_spec
 from handful.data import Dataset, summarise
 from handful.data.checks import check_trainable, unknown_labels
 from handful.data.groups import codes as group_codes
-from handful.data.groups import resolve_groups, sub_folder_hint
+from handful.data.groups import known_groups, resolve_groups, sub_folder_hint
 from handful.data.inputs import labelled_data, prediction_inputs, suggestion_inputs, training_data
 from handful.data.labels import class_positions, label_kind, typed_classes
 from handful.data.pool import gather as gather_pool
@@ -467,6 +467,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         calibrated, raw, distances = self._raw(dataset, distances=True, features=found)
         metrics, learned = held_out_scores([str(c) for c in self.classes_], y_true, calibrated, raw, distances, trust,
                                            found.get(str(self.ood_backbone_)), dataset.root or "the data given")
+        problems += known_groups(dataset, (self.protocol_ or {}).get("pattern"), self.groups_)  # not new groups?
         metrics["problems"] = summarise(problems + learned)  # one line for a label on many rows
         return metrics
 

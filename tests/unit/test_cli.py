@@ -290,3 +290,21 @@ def test_an_interrupted_train_says_nothing_was_saved_and_leaves_the_old_model(tm
     assert result.exit_code == 130
     assert (f"Interrupted: no model was saved, and {model} is as it was" in " ".join(result.output.split()))
     assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+
+
+def test_evaluating_on_groups_the_model_learned_from_says_so(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)  # files red_0 ... red_5: groups '0' to '5'
+    model = tmp_path / "model"
+    done = runner.invoke(app, ["train", str(folder), "-o", str(model), "--backbone", "tiny-image", "--preset", "fast",
+                               "-q", "--groups", r"_(?P<group>\d)\.png$"])
+    assert done.exit_code == 0, done.output
+    known = write_images(tmp_path / "known", per_class=2, seed=9)  # new photos, named into groups '0' and '1'
+    said = json.loads(runner.invoke(app, ["evaluate", str(model), str(known), "--json"]).stdout)["problems"]
+    assert said == [f"{known}: 4 of its 4 examples come from groups the model learned from ('0', '1'): its scores "
+                    "are stated for new groups, and on these it may do better than on new ones (kept)"]
+    fresh = tmp_path / "fresh"
+    for path in known.rglob("*.png"):  # the same photos in groups it never saw
+        (fresh / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, fresh / path.parent.name / path.name.replace("_0.", "_8.").replace("_1.", "_9."))
+    result = runner.invoke(app, ["evaluate", str(model), str(fresh), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["problems"] == []

@@ -19,6 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from handful._lists import listed
+from handful.data.dataset import Problem
+
 logger = logging.getLogger(__name__)
 
 
@@ -176,3 +179,27 @@ def sub_folder_hint(dataset: Any) -> str | None:
 def codes(groups: np.ndarray) -> np.ndarray:
     """Groups as integers 0..k-1 (the order of their sorted names)."""
     return np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1].astype(np.int64)
+
+
+def known_groups(dataset: Any, pattern: str | None, learned: Sequence[str] | None) -> list[Problem]:
+    """A note when labelled files given to ``evaluate`` come from groups the model learned from (the same speakers,
+    patients, sessions), found with the model's own ``--groups`` pattern: its scores are stated for new groups, and
+    on known ones it may do better. Kept, not left out: how it does on known speakers can be what a user asks.
+    Nothing is said when there is no pattern, for text, or when the pattern does not fit these paths.
+    """
+    import os
+
+    if not pattern or not learned or dataset.modality == "text" or len(dataset) == 0:
+        return []
+    paths = [os.path.relpath(e.source, dataset.root) if dataset.root else e.source for e in dataset.examples]
+    try:
+        found = [str(g) for g in groups_from_pattern(paths, pattern)]
+    except ValueError:  # named differently from the training files: nothing to compare
+        return []
+    seen = sorted(set(found) & {str(g) for g in learned})
+    if not seen:
+        return []
+    count = sum(g in seen for g in found)
+    return [Problem(dataset.root or "the data given", f"{count} of its {len(found)} examples come from groups the "
+                    f"model learned from ({listed(repr(g) for g in seen)}): its scores are stated for new groups, and "
+                    "on these it may do better than on new ones", "kept")]

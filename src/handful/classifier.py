@@ -467,7 +467,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         calibrated, raw, distances = self._raw(dataset, distances=True, features=found)
         metrics, learned = held_out_scores([str(c) for c in self.classes_], y_true, calibrated, raw, distances, trust,
                                            found.get(str(self.ood_backbone_)), dataset.root or "the data given")
-        problems += known_groups(dataset, (self.protocol_ or {}).get("pattern"), self.groups_)  # not new groups?
+        problems += known_groups(dataset, (self.protocol_ or {}).get("pattern"), self.groups_, self.group_column)
         metrics["problems"] = summarise(problems + learned)  # one line for a label on many rows
         return metrics
 

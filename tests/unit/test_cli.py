@@ -308,3 +308,29 @@ def test_evaluating_on_groups_the_model_learned_from_says_so(tmp_path: Path) -> 
         shutil.copy(path, fresh / path.parent.name / path.name.replace("_0.", "_8.").replace("_1.", "_9."))
     result = runner.invoke(app, ["evaluate", str(model), str(fresh), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["problems"] == []
+
+
+def test_evaluating_rows_of_shops_the_model_learned_from_says_so(tmp_path: Path) -> None:
+    from tests.conftest import NEGATIVE, POSITIVE
+
+    rows = [(t, "pos") for t in POSITIVE] + [(t, "neg") for t in NEGATIVE]
+    table = tmp_path / "reviews.csv"
+    with table.open("w", newline="", encoding="utf-8") as out:  # each review from one of four shops
+        csv.writer(out).writerows([("text", "label", "shop")] + [(t, y, f"shop{i % 4}") for i, (t, y) in
+                                                                  enumerate(rows)])
+    model = tmp_path / "model"
+    done = runner.invoke(app, ["train", str(table), "-o", str(model), "--backbone", "tiny-text", "--preset", "fast",
+                               "-q", "--group-column", "shop"])
+    assert done.exit_code == 0, done.output
+    held = tmp_path / "held.csv"
+    with held.open("w", newline="", encoding="utf-8") as out:  # new reviews: two from a known shop, two from a new one
+        csv.writer(out).writerows([("text", "label", "shop"), ("a lovely warm film", "pos", "shop1"),
+                                   ("dull and far too long", "neg", "shop1"), ("a joy to watch", "pos", "shop9"),
+                                   ("i hated every minute", "neg", "")])
+    said = json.loads(runner.invoke(app, ["evaluate", str(model), str(held), "--json"]).stdout)["problems"]
+    assert said == [f"{held}: 2 of its 4 examples come from groups the model learned from ('shop1'): its scores are "
+                    "stated for new groups, and on these it may do better than on new ones (kept)"]
+    plain = tmp_path / "plain.csv"  # no shop column: nothing to compare, nothing said
+    plain.write_text("text,label\na lovely warm film,pos\ndull and far too long,neg\n", encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(model), str(plain), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["problems"] == []

@@ -181,25 +181,49 @@ def codes(groups: np.ndarray) -> np.ndarray:
     return np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1].astype(np.int64)
 
 
-def known_groups(dataset: Any, pattern: str | None, learned: Sequence[str] | None) -> list[Problem]:
-    """A note when labelled files given to ``evaluate`` come from groups the model learned from (the same speakers,
-    patients, sessions), found with the model's own ``--groups`` pattern: its scores are stated for new groups, and
-    on known ones it may do better. Kept, not left out: how it does on known speakers can be what a user asks.
-    Nothing is said when there is no pattern, for text, or when the pattern does not fit these paths.
+def known_groups(dataset: Any, pattern: str | None, learned: Sequence[str] | None,
+                 column: str | None = None) -> list[Problem]:
+    """A note when labelled examples given to ``evaluate`` come from groups the model learned from (the same
+    speakers, patients, sessions), found with the model's own ``--groups`` pattern on file paths, or for a table in
+    its ``--group-column`` when the table has that column: its scores are stated for new groups, and on known ones it
+    may do better. Kept, not left out: how it does on known speakers can be what a user asks. Nothing is said when
+    there is neither, or when the pattern does not fit these paths.
     """
-    import os
-
-    if not pattern or not learned or dataset.modality == "text" or len(dataset) == 0:
+    if not learned or len(dataset) == 0:
         return []
-    paths = [os.path.relpath(e.source, dataset.root) if dataset.root else e.source for e in dataset.examples]
-    try:
-        found = [str(g) for g in groups_from_pattern(paths, pattern)]
-    except ValueError:  # named differently from the training files: nothing to compare
-        return []
-    seen = sorted(set(found) & {str(g) for g in learned})
+    found = _column_groups(dataset, column) if dataset.modality == "text" else _pattern_groups(dataset, pattern)
+    seen = sorted(set(found) & {str(g) for g in learned}) if found else []
     if not seen:
         return []
     count = sum(g in seen for g in found)
     return [Problem(dataset.root or "the data given", f"{count} of its {len(found)} examples come from groups the "
                     f"model learned from ({listed(repr(g) for g in seen)}): its scores are stated for new groups, and "
                     "on these it may do better than on new ones", "kept")]
+
+
+def _pattern_groups(dataset: Any, pattern: str | None) -> list[str] | None:
+    import os
+
+    if not pattern:
+        return None
+    paths = [os.path.relpath(e.source, dataset.root) if dataset.root else e.source for e in dataset.examples]
+    try:
+        return [str(g) for g in groups_from_pattern(paths, pattern)]
+    except ValueError:  # named differently from the training files: nothing to compare
+        return None
+
+
+def _column_groups(dataset: Any, column: str | None) -> list[str] | None:
+    """Each row's cell in ``column`` of the table it was read from (rows are named "table, line N"); None when the
+    examples come from no table or the table has no such column."""
+    from pathlib import Path
+
+    from handful.data.tables import read_rows
+
+    if not column or not dataset.root or not Path(dataset.root).is_file():
+        return None
+    table = read_rows(Path(dataset.root))
+    if not table.rows or column not in table.rows[0]:
+        return None
+    cells = {f"{dataset.root}, line {line}": row.get(column) for row, line in zip(table.rows, table.lines, strict=True)}
+    return [str(cells.get(e.source) or "").strip() for e in dataset.examples]

@@ -191,8 +191,8 @@ def known_groups(dataset: Any, pattern: str | None, learned: Sequence[str] | Non
     """
     if not learned or len(dataset) == 0:
         return []
-    found = _column_groups(dataset, column) if dataset.modality == "text" else _pattern_groups(dataset, pattern)
-    seen = sorted(set(found) & {str(g) for g in learned}) if found else []
+    found = (_column_groups(dataset, column) if dataset.modality == "text" else _pattern_groups(dataset, pattern)) or []
+    seen = sorted(set(found) & {str(g) for g in learned})
     if not seen:
         return []
     count = sum(g in seen for g in found)

@@ -32,8 +32,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "audio": ["aisfx", "logmel-efficientnet-lite0", "resemblyzer", "mfcc-shape"],
         },
         # The pool learners run only when there is an unlabelled pool (Learner.uses_unlabelled).
-        "learners": ["linear", "mlp", "cosine", "prototypes", "finetune", "self-training", "label-spreading",
-                     "autoencoder", "vae", "vae-examples", "ensemble"],
+        "learners": ["linear", "mlp", "cosine", "prototypes", "finetune", "self-training", "co-training",
+                     "label-spreading", "autoencoder", "vae", "vae-examples", "ensemble"],
         "cv_repeats": 2,
         "fusion": True,
         "augment": "light",  # tried last, on the best backbone with linear and the best head, kept only if it helps

@@ -86,3 +86,17 @@ def test_an_unlabelled_pool_adds_its_embedding_and_heads_to_the_high_end_only(tm
     assert pooled.embedding_s - alone.embedding_s == pytest.approx(len(pool) * get_spec("tiny-image").ms_per_example
                                                                    / 1000)
     assert pooled.search_s > alone.search_s  # the pool's heads, on the labelled rows and the pool's
+
+
+def test_a_pool_for_co_training_counts_each_backbone_it_reads(tmp_path: Path) -> None:
+    from handful.data import from_texts
+
+    labelled = from_texts(["good", "bad", "fine", "awful"], ["pos", "neg", "pos", "neg"])
+    pool = from_texts([f"sentence number {i}" for i in range(40)], None)
+    cfg = resolve("best", "text", ["minilm-l6", "e5-small"], ["linear", "co-training"], 5, 1, None, 0, 4)
+    planned = candidates(cfg, with_pool=True)
+    assert "e5-small+minilm-l6" in {c.backbone for c in planned}
+    alone = estimate_fit(planned, labelled.examples, 5, tmp_path, unlabelled=()).embedding_s
+    found = estimate_fit(planned, labelled.examples, 5, tmp_path, unlabelled=pool.examples).embedding_s
+    both = 40 * (get_spec("minilm-l6").ms_per_example + get_spec("e5-small").ms_per_example) / 1000
+    assert found - alone == pytest.approx(both)  # the pool is embedded by both backbones, once each

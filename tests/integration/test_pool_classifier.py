@@ -122,3 +122,17 @@ def test_a_pool_unlike_the_labelled_examples_is_said_to_be_so(tmp_path: Path) ->
     loaded = handful.load(other.save(tmp_path / "model"))
     assert loaded.unlabelled_ is not None and loaded.unlabelled_["unlike"] == unlike
     assert "unlike every labelled example" in loaded.report_.html()
+
+
+def test_co_training_reads_two_real_backbones_and_serves_on_one(tmp_path: Path) -> None:
+    texts, labels = POSITIVE + NEGATIVE, ["pos"] * 8 + ["neg"] * 8
+    clf = tiny_text(backbone=["minilm-l6", "e5-small"], learners=["linear", "co-training"]).fit(
+        texts, labels, unlabelled=POOL)
+    trained = [row for row in clf.leaderboard_ if row["learner"] == "co-training" and row["status"] == "ok"]
+    assert [row["backbone"] for row in trained] in (["minilm-l6+e5-small"], ["e5-small+minilm-l6"])  # the leader's
+    assert "gain_over_labelled_only" in trained[0]
+    path = tmp_path / "model"
+    clf = tiny_text(backbone=["minilm-l6", "e5-small"], learners=["co-training"]).fit(texts, labels, unlabelled=POOL)
+    assert clf.learner_ == "co-training" and sum(clf.head_.pseudo_counts) > 0  # type: ignore[attr-defined]
+    loaded = handful.load(clf.save(path))
+    assert np.array_equal(loaded.predict_proba(POOL), clf.predict_proba(POOL))

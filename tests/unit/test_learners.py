@@ -30,12 +30,13 @@ def blobs(n: int = 90, d: int = 16, k: int = 3, seed: int = 0) -> tuple[np.ndarr
 
 
 # Learners that train an autoencoder or a VAE (200 steps at least, about a second each) are tested in
-# tests/integration/test_autoencoder_learners.py; finetune and ensemble have their own tests.
+# tests/integration/test_autoencoder_learners.py; finetune, ensemble and co-training (which reads several
+# backbones' columns) have their own tests.
 AUTOENCODERS = ("autoencoder", "vae", "vae-examples")
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in LEARNERS.items()
-                                         if not c.tunes_backbone and not c.combines and n not in AUTOENCODERS))
+@pytest.mark.parametrize("name", sorted(n for n, c in LEARNERS.items() if not c.tunes_backbone and not c.combines
+                                         and not c.multi_backbone and n not in AUTOENCODERS))
 @pytest.mark.parametrize("scaling", ["l2", "standard"])
 def test_learns_round_trips_and_repeats(name: str, scaling: str) -> None:
     assert_learns_round_trips_and_repeats(name, scaling)
@@ -83,9 +84,9 @@ def test_mlp_does_not_touch_global_torch_rng() -> None:
 
 
 def test_unknown_learner_lists_valid() -> None:
-    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: autoencoder, cosine, ensemble, finetune, "
-                                         r"label-spreading, linear, mlp, prototypes, self-training, vae, "
-                                         r"vae-examples. Did you mean 'linear'\?"):
+    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: autoencoder, co-training, cosine, "
+                                         r"ensemble, finetune, label-spreading, linear, mlp, prototypes, "
+                                         r"self-training, vae, vae-examples. Did you mean 'linear'\?"):
         make_learner("lineer", "l2")
 
 

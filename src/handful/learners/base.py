@@ -126,6 +126,7 @@ class Learner:
     version: ClassVar[str] = "1"  # changes with the training recipe, so cached scores of the old one are not reused
     combines: ClassVar[bool] = False  # built from other candidates after the search (an ensemble), not scored alone
     uses_unlabelled: ClassVar[bool] = False  # learns from FitContext.unlabelled too: a candidate only with a pool
+    multi_backbone: ClassVar[bool] = False  # reads several backbones side by side (co-training): fused features only
     overfit_advice: ClassVar[str] = "Prefer a simpler head (prototypes) or stronger regularisation."
     simpler: ClassVar[str | None] = "prototypes"  # the head that advice names, if the search tried it
     underfit_advice: ClassVar[str | None] = None

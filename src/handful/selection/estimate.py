@@ -131,9 +131,9 @@ def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n
             key = frozen_name(parts_of(c.backbone)[0])
             rows = len(examples) + (len(unlabelled) if uses_pool(c) else 0)
             costly[key] = costly.get(key, 0.0) + fold_seconds(c, rows)
-    pool_backbones = {c.backbone for c in candidates if uses_pool(c)}
-    embedding += max((uncached_count(name, unlabelled, cache_root) * base_spec_ms(name) / 1000
-                      for name in pool_backbones), default=0.0)
+    pool_backbones = {c.backbone for c in candidates if uses_pool(c)}  # fused for co-training: each part embedded
+    embedding += max((sum(uncached_count(part, unlabelled, cache_root) * base_spec_ms(part) for part in parts_of(name))
+                      / 1000 for name in pool_backbones), default=0.0)
     search += max(costly.values(), default=0.0)
     twins = sorted((fold_seconds(c, len(examples) * (1 + views)) for c in candidates if c.augment), reverse=True)
     search += (twins[len(twins) // 2] + twins[-1]) if len(twins) > 1 else sum(twins)  # linear and the leader's head

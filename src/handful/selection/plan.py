@@ -14,17 +14,29 @@ from handful.selection.results import Candidate, Result
 
 
 def _refuse_nothing_to_fit(cfg: Config, with_pool: bool) -> None:
-    """Heads named that cannot run alone (only the ensemble, or only heads that learn from an unlabelled pool when
-    none is given) are refused with the fix: the search would otherwise fit the baseline alone and say nothing."""
-    if any(not LEARNERS[n].combines and (with_pool or not LEARNERS[n].uses_unlabelled) for n in cfg.learners):
+    """Heads named that cannot run alone (only the ensemble, heads that learn from an unlabelled pool when none is
+    given, or co-training on one backbone) are refused with the fix: the search would otherwise fit the baseline
+    alone and say nothing."""
+    if any(not LEARNERS[n].combines and (with_pool or not LEARNERS[n].uses_unlabelled)
+           and (not LEARNERS[n].multi_backbone or len(views(cfg)) > 1) for n in cfg.learners):
         return
     if not with_pool and any(LEARNERS[n].uses_unlabelled for n in cfg.learners):
         raise ValueError(f"{', '.join(n for n in cfg.learners if LEARNERS[n].uses_unlabelled)} learn(s) from "
                          "unlabelled inputs, and none were given: add an unlabelled/ folder beside the class folders, "
                          "rows without a label in the table, or --unlabelled DIR_OR_TABLE (Python: fit(X, y, "
                          "unlabelled=...)), or name a head that needs none (e.g. --learner linear).")
+    if any(LEARNERS[n].multi_backbone for n in cfg.learners):
+        raise ValueError(f"{', '.join(n for n in cfg.learners if LEARNERS[n].multi_backbone)} reads two or more "
+                         "backbones side by side, and one was given: name another (e.g. --backbone e5-small "
+                         "--backbone minilm-l6), or name a head that reads one (e.g. --learner self-training).")
     raise ValueError("the ensemble combines other heads' results: name them too (e.g. --learner linear --learner "
                      "prototypes --learner ensemble).")
+
+
+def views(cfg: Config) -> list[str]:
+    """The backbones a multi-backbone learner (co-training) reads side by side: the preset's dense ones, not the
+    baseline (hashed word n-grams are sparse, and every other baseline is a view the search scores on its own)."""
+    return [n for n in cfg.backbones if not is_fused(n) and get_spec(n).kind != "baseline"]
 
 
 def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
@@ -46,8 +58,8 @@ def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
         for learner in cfg.learners:
             if LEARNERS[learner].combines:  # an ensemble is built from the others' results (selection.ensemble)
                 continue
-            if LEARNERS[learner].uses_unlabelled and not with_pool:  # no pool: it would be a plain head
-                continue
+            if LEARNERS[learner].multi_backbone or (LEARNERS[learner].uses_unlabelled and not with_pool):
+                continue  # planned on fused features below; without a pool it would be a plain head
             if LEARNERS[learner].tunes_backbone:  # fine-tuning runs on the backbone's trunk, where it has one
                 trunk = None if fused else trunk_name(name)
                 if trunk is not None:
@@ -55,6 +67,9 @@ def candidates(cfg: Config, with_pool: bool = False) -> list[Candidate]:
                 continue
             found.append(Candidate(
                 name, learner, "standard" if fused else spec.normalize, "fused" if fused else spec.kind))
+    for learner in (n for n in cfg.learners if LEARNERS[n].multi_backbone and with_pool and len(views(cfg)) > 1):
+        found += [Candidate(fuse([first, *(n for n in views(cfg) if n != first)]), learner, "standard", "fused")
+                  for first in views(cfg)]  # each backbone once the one whose model is kept
     if cfg.fusion:
         for name in cfg.backbones:
             for learner in (n for n in cfg.learners if n != "prototypes" and not LEARNERS[n].tunes_backbone

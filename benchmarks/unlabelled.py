@@ -6,7 +6,9 @@ For every split, on the same labelled examples:
                label spreading, autoencoder, VAE, VAE-generated rows) and keeps one only where cross-validation on
                the labelled examples says it helps
   remedies     on the set's default backbone, fitted on all labelled examples (+ the pool) and scored on the test
-               set: a linear probe (labelled only), each pool learner, and a greedy ensemble (Caruana 2004) of the
+               set: a linear probe (labelled only), each pool learner, co-training (the default backbone's model
+               refitted on pool rows that it and ENSEMBLE_BACKBONES' other model label alike), and a greedy
+               ensemble (Caruana 2004) of the
                linear, prototype and MLP heads on ENSEMBLE_BACKBONES, weights chosen on out-of-fold probabilities;
                each remedy's gain is its accuracy minus the probe's. Beside them, "probe B": the linear probe on
                the ensemble's other backbone B alone, so the ensemble's gain can be told from B's
@@ -52,7 +54,7 @@ import numpy as np
 
 import handful
 import handful.selection
-from handful.backbones.features import embed, embed_all
+from handful.backbones.features import embed, embed_all, fuse, parts_of
 from handful.backbones.registry import get_spec
 from handful.data import from_texts, load
 from handful.data.dataset import Dataset
@@ -109,6 +111,15 @@ def remedies(kind: str, backbone: str, train: Dataset, pool: Dataset, test: Data
         head = make_learner(name, scaling).fit(x, y, len(classes), FitContext(seed, unlabelled=x_pool))
         found[name] = {"accuracy": float(np.mean(head.predict_proba(x_test).argmax(axis=1) == y_test)),
                        "seconds": round(time.perf_counter() - started, 1)}
+    # Co-training reads the default backbone and the ensemble's other one side by side, and keeps the default's model.
+    fused = fuse(ENSEMBLE_BACKBONES[kind])
+    x_fused, pool_fused, test_fused = (np.hstack([np.asarray(embed(b, d.examples)) for b in parts_of(fused)])
+                                       for d in (train, pool, test))
+    started = time.perf_counter()
+    head = make_learner("co-training", "standard").fit(x_fused, y, len(classes),
+                                                        FitContext(seed, unlabelled=pool_fused, backbone=fused))
+    found["co-training"] = {"accuracy": float(np.mean(head.predict_proba(test_fused).argmax(axis=1) == y_test)),
+                            "seconds": round(time.perf_counter() - started, 1)}
     for other in ENSEMBLE_BACKBONES[kind][1:]:  # the ensemble's other backbone alone: is the gain the ensemble's?
         x_other, x_other_test = (embed(other, d.examples) for d in (train, test))
         head = make_learner("linear", get_spec(other).normalize).fit(x_other, y, len(classes), FitContext(seed))

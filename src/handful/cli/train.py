@@ -46,7 +46,7 @@ def train(
     backbone: Backbones = None,
     learner: Annotated[
         list[str] | None, typer.Option(metavar="NAME", help=(
-            "Head(s): linear, mlp, cosine, prototypes, finetune, self-training, "
+            "Head(s): linear, mlp, cosine, prototypes, finetune, self-training, co-training, "
             "label-spreading, autoencoder, vae, vae-examples, ensemble."))] = None,
     modality: Modality = None,
     time_budget: Annotated[float | None, typer.Option(metavar="SECONDS", help="Seconds for the model search.")] = None,

@@ -27,6 +27,7 @@ from handful.backbones.features import parts_of
 from handful.learners._pool import pool_of
 from handful.learners.base import Array, FitContext, Learner, State, as_context, register_learner
 from handful.learners.linear import LinearHead
+from handful.learners.selftrain import take_balanced
 
 
 def agreed(probas: list[Array], per_class: int) -> tuple[Array, Array]:
@@ -48,8 +49,7 @@ def agreed(probas: list[Array], per_class: int) -> tuple[Array, Array]:
         if len(rows) == 0:
             return np.zeros(0, dtype=int), np.zeros(0, dtype=int)  # no agreed row of a class: no pseudo-labels
         eligible.append(rows[np.argsort(-mean[rows, label], kind="stable")])
-    take = min(per_class, *(len(rows) for rows in eligible))
-    chosen = np.concatenate([rows[:take] for rows in eligible])
+    chosen = take_balanced(eligible, per_class)
     return chosen, predicted[chosen]
 
 

@@ -37,9 +37,20 @@ def balanced_confident(proba: Array, per_class: int) -> tuple[Array, Array]:
         threshold = np.median(confidence[rows])
         rows = rows[confidence[rows] >= threshold]
         eligible.append(rows[np.argsort(-confidence[rows], kind="stable")])
-    take = min(per_class, *(len(rows) for rows in eligible))
-    chosen = np.concatenate([rows[:take] for rows in eligible])
+    chosen = take_balanced(eligible, per_class)
     return chosen, predicted[chosen]
+
+
+def take_balanced(eligible: list[Array], per_class: int) -> Array:
+    """The first ``per_class`` of each class's ranked ``eligible`` rows, the same number for every class (no more
+    than the class with the fewest has), so the majority class does not swallow the pool.
+
+    Example:
+        >>> take_balanced([np.array([4, 0, 2]), np.array([3, 1])], 5).tolist()
+        [4, 0, 3, 1]
+    """
+    take = min(per_class, *(len(rows) for rows in eligible))
+    return np.concatenate([rows[:take] for rows in eligible])
 
 
 @register_learner

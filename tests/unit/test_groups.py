@@ -202,3 +202,32 @@ def test_clusters_of_sparse_word_counts_match_their_dense_form_without_making_th
     expected = AgglomerativeClustering(n_clusters=4, metric="cosine", linkage="average").fit_predict(dense)
     assert len(set(zip(found, expected, strict=True))) == 4  # the same partition, whatever the cluster numbers
     assert len(set(found[np.arange(60) % 4 == 0])) == 1  # one topic, one cluster
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_clusters_of_many_examples_come_from_a_sample_and_the_rest_join_their_nearest(
+        sparse: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Average linkage holds every pairwise distance (50,000 sentences would not fit in memory): beyond
+    MAX_CLUSTERED examples only a sample is clustered, and every example still lands in its clump's cluster."""
+    import scipy.sparse
+    from sklearn.cluster import AgglomerativeClustering
+
+    from handful.selection import leakage
+
+    sizes: list[int] = []
+    fit_predict = AgglomerativeClustering.fit_predict
+
+    def counted(self: AgglomerativeClustering, x: object, y: object = None) -> np.ndarray:
+        sizes.append(x.shape[0])  # type: ignore[attr-defined]
+        return fit_predict(self, x)
+
+    monkeypatch.setattr(AgglomerativeClustering, "fit_predict", counted)
+    monkeypatch.setattr(leakage, "MAX_CLUSTERED", 120)
+    rng = np.random.default_rng(3)
+    clump = np.repeat(np.arange(6), 100)  # six clumps of 100 examples, each around its own direction
+    centres = rng.normal(size=(6, 40)) * 3
+    x = centres[clump] + rng.normal(size=(600, 40)) * 0.3
+    found = leakage.similarity_clusters(scipy.sparse.csr_matrix(x) if sparse else x, 6, seed=0)
+    assert sizes == [120]
+    assert len(found) == 600
+    assert len(set(zip(clump, found, strict=True))) == 6 and len(set(found)) == 6  # one clump, one cluster

@@ -448,13 +448,13 @@ class Classifier(ClassifierMixin, BaseEstimator):
                                               method, kept)  # type: ignore[arg-type]
         return [{"input": s.source if s.text is None else s.text, **s.as_dict()} for s in suggested]
 
-    def evaluate(self, X: Any, y: Sequence[Any] | None = None) -> dict[str, Any]:
+    def evaluate(self, X: Any, y: Sequence[Any] | None = None, groups: Sequence[Any] | None = None) -> dict[str, Any]:
         """Accuracy (with a 95% Wilson interval), balanced accuracy and per-class scores on labelled data; under
-        ``trust``, calibration error, set coverage and the share flagged as unlike anything it learned.
-        Examples whose label the model does not know are left out and listed under ``problems``.
-        """
+        ``trust``, calibration error, set coverage and the share flagged as unlike anything it learned. Under
+        ``problems``: examples of classes it does not know (left out), and of groups it learned from (``groups``, one
+        per input as ``fit`` takes them; kept)."""
         self._check_fitted()
-        dataset = labelled_data(X, y, self.modality_, self.text_column, self.label_column)
+        dataset = labelled_data(X, y, self.modality_, self.text_column, self.label_column, groups)
         known = class_positions(self.classes_)
         problems = [p for p in dataset.problems if p.action == "skipped"] + unknown_labels(dataset, known)
         keep = [index for index, label in enumerate(dataset.labels) if label in known]

@@ -41,6 +41,25 @@ def test_grouped_fit_records_its_protocol(grouped: tuple[Classifier, Classifier]
     assert loaded.protocol_ == clf.protocol_ and loaded.groups_ == GROUPS
 
 
+def test_evaluating_inputs_of_critics_the_model_learned_from_says_so(grouped: tuple[Classifier, Classifier],
+                                                                      tmp_path: Path) -> None:
+    """Python's evaluate takes groups as fit does: held-out reviews by known critics are scored and said to be."""
+    texts, labels = ["a lovely warm film", "dull and far too long", "a joy to watch", "i hated every minute"], \
+        ["pos", "neg", "pos", "neg"]
+    for model in grouped:
+        said = model.evaluate(texts, labels, groups=["critic1", "critic1", "critic9", "critic7"])["problems"]
+        assert said == ["the data given: 2 of its 4 examples come from groups the model learned from ('critic1'): "
+                        "its scores are stated for new groups, and on these it may do better than on new ones (kept)"]
+        assert model.evaluate(texts, labels, groups=["critic8"] * 4)["problems"] == []
+        assert model.evaluate(texts, labels)["problems"] == []
+    table = tmp_path / "held.csv"
+    table.write_text("text,label\na lovely warm film,pos\ndull and far too long,neg\n", encoding="utf-8")
+    with pytest.raises(TypeError, match="a list of groups goes with a list of inputs"):
+        grouped[0].evaluate(table, groups=["critic1", "critic1"])
+    with pytest.raises(ValueError, match="got 4 inputs but 3 groups"):
+        grouped[0].evaluate(texts, labels, groups=["critic1"] * 3)
+
+
 def test_trust_survives_save_and_load(grouped: tuple[Classifier, Classifier]) -> None:
     clf, loaded = grouped
     assert clf.trust_ is not None and loaded.trust_ is not None

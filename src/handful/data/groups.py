@@ -184,14 +184,16 @@ def codes(groups: np.ndarray) -> np.ndarray:
 def known_groups(dataset: Any, pattern: str | None, learned: Sequence[str] | None,
                  column: str | None = None) -> list[Problem]:
     """A note when labelled examples given to ``evaluate`` come from groups the model learned from (the same
-    speakers, patients, sessions), found with the model's own ``--groups`` pattern on file paths, or for a table in
-    its ``--group-column`` when the table has that column: its scores are stated for new groups, and on known ones it
-    may do better. Kept, not left out: how it does on known speakers can be what a user asks. Nothing is said when
-    there is neither, or when the pattern does not fit these paths.
+    speakers, patients, sessions): the groups given with them (``evaluate(X, y, groups=...)``), else those found with
+    the model's own ``--groups`` pattern on file paths, or for a table in its ``--group-column`` when the table has
+    that column. Its scores are stated for new groups, and on known ones it may do better. Kept, not left out: how it
+    does on known speakers can be what a user asks. Nothing is said when there is none of these, or when the pattern
+    does not fit these paths.
     """
     if not learned or len(dataset) == 0:
         return []
-    found = (_column_groups(dataset, column) if dataset.modality == "text" else _pattern_groups(dataset, pattern)) or []
+    found = ([str(g) for g in dataset.groups] if dataset.groups is not None else _column_groups(dataset, column)
+             if dataset.modality == "text" else _pattern_groups(dataset, pattern)) or []
     seen = sorted(set(found) & {str(g) for g in learned})
     if not seen:
         return []

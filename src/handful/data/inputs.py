@@ -37,17 +37,21 @@ def training_data(X: Any, y: Sequence[Any] | None, modality: str | None, text_co
 
 
 def labelled_data(X: Any, y: Sequence[Any] | None, modality: str, text_column: str | None = None,
-                  label_column: str | None = None) -> Dataset:
-    """What ``evaluate(X, y)`` scores on: labelled data in any form ``fit`` takes (held-out sets are not split)."""
+                  label_column: str | None = None, groups: Sequence[Any] | None = None) -> Dataset:
+    """What ``evaluate(X, y)`` scores on: labelled data in any form ``fit`` takes (held-out sets are not split),
+    with a list of inputs their ``groups`` too, if given."""
     if isinstance(X, Dataset):
         return X
     if isinstance(X, str | Path):
         if y is not None:
             raise TypeError("y must be None when X is a folder or table path.")
+        if groups is not None:
+            raise TypeError("groups for a folder or table are read as the model was trained (its groups pattern or "
+                            "group column); a list of groups goes with a list of inputs.")
         return load(X, modality, text_column, label_column).train
     if y is None:
         raise TypeError("evaluate(X) with a list of inputs needs labels: evaluate(inputs, labels).")
-    return from_inputs(list(X), y, modality)
+    return from_inputs(list(X), y, modality, groups=groups)
 
 
 def prediction_inputs(X: Any, modality: str, text_column: str | None = None) -> Dataset:

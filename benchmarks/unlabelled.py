@@ -91,9 +91,12 @@ def auto(train: Dataset, pool: Dataset | None, test: Dataset, seed: int) -> dict
         clf = handful.Classifier(random_state=seed, verbose=0, cache_dir=empty if COLD else None).fit(
             train, unlabelled=pool)
         seconds = time.perf_counter() - started
-    gains = {f"{g['backbone']}|{g['learner']}": g["gain"] for g in (clf.unlabelled_ or {}).get("gains", [])}
+    # a head tried with and without augmented views is two candidates: the augmentation is part of the key
+    gains = {"|".join(filter(None, (g["backbone"], g["learner"], g.get("augment")))): g["gain"]
+             for g in (clf.unlabelled_ or {}).get("gains", [])}
     return {"accuracy": clf.evaluate(test)["accuracy"], "seconds": round(seconds, 1),
-            "chosen": f"{clf.backbone_} + {clf.learner_}", "cv": clf.cv_score_.mean if clf.cv_score_ else None,
+            "chosen": f"{clf.backbone_} + {clf.learner_}" + (f" ({clf.augment_})" if clf.augment_ else ""),
+            "cv": clf.cv_score_.mean if clf.cv_score_ else None,
             "cv_gains": gains, "pool_used": (clf.unlabelled_ or {}).get("used", 0),
             "unlike": {k: v for k, v in ((clf.unlabelled_ or {}).get("unlike") or {}).items() if k != "warning"}}
 

@@ -35,9 +35,7 @@ def check_trainable(dataset: Dataset, cv_folds: int) -> None:
     small = {name: count for name, count in counts.items() if count < MIN_PER_CLASS}
     if small:
         names = listed(f"{short(name, 40)!r} ({count})" for name, count in small.items())
-        spelt: dict[str, list[str]] = {}  # by spelling: comparing every pair took 177 s for 10,000 classes
-        for name in counts:
-            spelt.setdefault(_spelling(name), []).append(name)
+        spelt = _by_spelling(counts)  # a look-up: comparing every pair took 177 s for 10,000 classes
         twins = listed(" and ".join(repr(short(name, 40)) for name in names) for names in spelt.values()
                        if len(names) > 1 and any(name in small for name in names))  # each set of spellings once
         raise ValueError(
@@ -52,6 +50,14 @@ def _spelling(label: str) -> str:
     return " ".join(label.casefold().split())
 
 
+def _by_spelling(labels: Iterable[str]) -> dict[str, list[str]]:
+    """``labels`` grouped by their spelling without case or extra spaces, each group in the order given."""
+    spellings: dict[str, list[str]] = {}
+    for label in labels:
+        spellings.setdefault(_spelling(label), []).append(label)
+    return spellings
+
+
 def label_spellings(dataset: Dataset) -> list[Problem]:
     """Labels that differ only in case or spacing ('Positive', 'positive ') are different classes, as scikit-learn
     treats them; almost always one was meant, so each rarer spelling is reported at its first example, with the fix.
@@ -64,11 +70,8 @@ def label_spellings(dataset: Dataset) -> list[Problem]:
 against 2); if they are one class, give them one spelling (kept)"]
     """
     counts = Counter(label for label in dataset.labels if label is not None)
-    spellings: dict[str, list[str]] = {}
-    for label in counts:
-        spellings.setdefault(_spelling(label), []).append(label)
     problems = []
-    for labels in spellings.values():
+    for labels in _by_spelling(counts).values():
         common, *others = sorted(labels, key=lambda label: (-counts[label], label))
         for other in others:
             first = dataset.labels.index(other)

@@ -192,8 +192,7 @@ def known_groups(dataset: Any, pattern: str | None, learned: Sequence[str] | Non
     """
     if not learned or len(dataset) == 0:
         return []
-    found = ([str(g) for g in dataset.groups] if dataset.groups is not None else _column_groups(dataset, column)
-             if dataset.modality == "text" else _pattern_groups(dataset, pattern)) or []
+    found = _given_groups(dataset, pattern, column) or []
     seen = sorted(set(found) & {str(g) for g in learned})
     if not seen:
         return []
@@ -201,6 +200,16 @@ def known_groups(dataset: Any, pattern: str | None, learned: Sequence[str] | Non
     return [Problem(dataset.root or "the data given", f"{count} of its {len(found)} examples come from groups the "
                     f"model learned from ({listed(repr(g) for g in seen)}): its scores are stated for new groups, and "
                     "on these it may do better than on new ones", "kept")]
+
+
+def _given_groups(dataset: Any, pattern: str | None, column: str | None) -> list[str] | None:
+    """The groups of the examples given to ``evaluate``: passed with them, else read from a table's column, else
+    found with the pattern on file paths; None when there are none."""
+    if dataset.groups is not None:
+        return [str(g) for g in dataset.groups]
+    if dataset.modality == "text":
+        return _column_groups(dataset, column)
+    return _pattern_groups(dataset, pattern)
 
 
 def _pattern_groups(dataset: Any, pattern: str | None) -> list[str] | None:

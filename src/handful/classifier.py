@@ -75,7 +75,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
             off (``"no-flip,no-rotate"``: for text in images, left/right, steering), ``"views=8"``, a mix of
             these, or a JSON/TOML file (see :func:`handful.augment.parse_augment`).
         unlabelled_cap: the most unlabelled inputs used (see ``fit``'s ``unlabelled``); beyond it a random
-            ``unlabelled_cap`` of them, drawn with the seed, and the model card says so. None: 8 for each labelled
+            ``unlabelled_cap`` of them, drawn with the seed, and the model card says so. None: 4 for each labelled
             example, at least 500 and at most 2,000 (:func:`handful.data.pool.default_cap`).
         group_column: a table's column naming each row's group (see ``fit``'s ``groups``).
 

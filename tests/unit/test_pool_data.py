@@ -88,15 +88,15 @@ def test_a_pool_over_the_cap_is_subsampled_with_the_seed_and_says_so() -> None:
 def test_unless_set_the_cap_grows_with_the_labelled_set_and_says_why() -> None:
     texts = [f"review number {i}" for i in range(2500)]
     few = from_texts([f"labelled {i}" for i in range(16)], ["pos", "neg"] * 8)
-    many = from_texts([f"labelled {i}" for i in range(100)], ["pos", "neg"] * 50)
-    lots = from_texts([f"labelled {i}" for i in range(300)], ["pos", "neg"] * 150)
+    many = from_texts([f"labelled {i}" for i in range(200)], ["pos", "neg"] * 100)
+    lots = from_texts([f"labelled {i}" for i in range(600)], ["pos", "neg"] * 300)
     used = {}
     for name, labelled in (("few", few), ("many", many), ("lots", lots)):
         pool, record = gather(None, texts, labelled, seed=0)
         assert pool is not None and record.cap == len(pool) == record.used
         used[name] = len(pool)
-        assert "8 for each of the" in record.messages[0] and "--unlabelled-cap" in record.messages[0]
-    assert used == {"few": 500, "many": 800, "lots": 2000}  # at least 500, 8 a labelled example, at most 2,000
+        assert "4 for each of the" in record.messages[0] and "--unlabelled-cap" in record.messages[0]
+    assert used == {"few": 500, "many": 800, "lots": 2000}  # at least 500, 4 a labelled example, at most 2,000
     pool, record = gather(None, texts, few, cap=2500, seed=0)  # a cap the user sets wins
     assert pool is not None and len(pool) == 2500 and not record.messages
 

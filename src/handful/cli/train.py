@@ -66,7 +66,7 @@ def train(
              "unlabelled/ folder in DATA and table rows without a label are used anyway).")] = None,
     unlabelled_cap: Annotated[int | None, typer.Option(
         help="The most unlabelled inputs to use; beyond it a random sample of this size (drawn with --seed). "
-             "Default: 8 for each labelled example, at least 500 and at most 2000.")
+             "Default: 4 for each labelled example, at least 500 and at most 2000.")
     ] = None,
     profile: Annotated[bool, typer.Option(
         "--profile", help="Show where the training time went: seconds per stage (reading, embedding per backbone, "

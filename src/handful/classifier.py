@@ -238,11 +238,12 @@ class Classifier(ClassifierMixin, BaseEstimator):
         refit_budget = None if cfg.time_budget is None else max(  # fine-tuning: what is left, or a fold's share
             cfg.time_budget - (time.perf_counter() - started), cfg.time_budget / len(folds))
         chosen = features_for(winner.candidate.backbone)
-        with stage(f"refit {winner.candidate.learner}"), selection.one_thread():
-            refit_pool = unlabelled_for(winner.candidate.backbone) if selection.uses_pool(winner.candidate) else None
-            head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_), np.arange(len(y_index)),
-                                         FitContext(seed, groups=group_index, time_budget=refit_budget,
-                                                    verbose=self.verbose, unlabelled=refit_pool), chosen_views)
+        with stage(f"refit {winner.candidate.learner}"):
+            context = FitContext(seed, groups=group_index, time_budget=refit_budget, verbose=self.verbose,
+                                 unlabelled=selection.refit_pool(winner.candidate, unlabelled_for))  # on every core
+            with selection.one_thread():
+                head = selection.fit_learner(winner.candidate, chosen, y_index, len(self.classes_),
+                                             np.arange(len(y_index)), context, chosen_views)
 
         self.config_ = cfg
         self.modality_ = train.modality
@@ -258,8 +259,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         self.unlabelled_: dict[str, Any] | None = {**pool_record.as_dict(),
                                                    "used_by_model": selection.uses_pool(winner.candidate)}
         self.leaderboard_ = selection.leaderboard(results, pool_record.gains)
-        self.cv_score_ = winner.estimate
-        self.cv_accuracy_ = winner.accuracy_estimate
+        self.cv_score_, self.cv_accuracy_ = winner.estimate, winner.accuracy_estimate
         baselines = [r for r in results if r.candidate.kind == "baseline" and r.status == "ok"]
         self.baseline_ = {**baselines[0].row(), "chosen": baselines[0] is winner} if baselines else None
         self.oof_proba_ = winner.oof_proba

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import handful
 from handful import Classifier, selection
+from handful.learners.base import FitContext, Learner, as_context
 from handful.learners.ensemble import EnsembleHead, Member, greedy_weights
 from handful.selection import ensembles
 from tests.conftest import write_images
@@ -92,3 +94,40 @@ def test_ensemble_of_two_backbones_saves_loads_and_predicts_identically(
     assert all(m["params"]["n_classes"] == 2 for m in members)  # each member carries its own head
     loaded = handful.load(path)
     assert np.array_equal(loaded.predict_proba(inputs), clf.predict_proba(inputs))
+
+
+def test_an_ensemble_refit_embeds_the_pool_only_on_the_backbones_of_members_that_learn_from_it() -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 12)
+    image = rng.normal(size=(24, 32)) + y[:, None]  # tiny-image: 32 columns
+    thumb = rng.normal(size=(24, 128)) + y[:, None]  # colour-thumbnail: 128
+    members = (Member("tiny-image", "linear", "l2", 0.5), Member("colour-thumbnail", "self-training", "standard", 0.5))
+    candidate = selection.Candidate("tiny-image+colour-thumbnail", "ensemble", "standard", "ensemble", members=members)
+    pools = {"tiny-image": rng.normal(size=(40, 32)), "colour-thumbnail": rng.normal(size=(40, 128)) + 0.5}
+    asked: list[str] = []
+
+    def unlabelled_for(name: str) -> np.ndarray:
+        asked.append(name)
+        return pools[name]
+
+    pool = selection.refit_pool(candidate, unlabelled_for)
+    assert asked == ["colour-thumbnail"] and set(pool) == {"colour-thumbnail"}
+    seen: dict[str, object] = {}
+    real = handful.learners.make_learner
+
+    def watching(name: str, scaling: str = "standard") -> Learner:  # notes the pool each member is fitted with
+        learner = real(name, scaling)
+        fit = learner.fit
+
+        def noted(x: Any, labels: np.ndarray, n_classes: int, context: FitContext | int = 0) -> Learner:
+            seen[name] = as_context(context).unlabelled
+            return fit(x, labels, n_classes, context)
+
+        learner.fit = noted  # type: ignore[method-assign,assignment]
+        return learner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(handful.learners, "make_learner", watching)
+        EnsembleHead("standard", members).fit(np.hstack([image, thumb]), y, 2, FitContext(0, unlabelled=pool))
+    assert seen["linear"] is None and seen["self-training"] is pools["colour-thumbnail"]
+    assert selection.refit_pool(selection.Candidate("tiny-image", "linear", "l2", "test"), unlabelled_for) is None

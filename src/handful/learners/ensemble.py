@@ -85,7 +85,9 @@ class EnsembleHead(Learner):
     """A weighted average of member heads' probabilities, each member reading its own backbone's columns.
 
     ``fit`` takes the features of :func:`parts_of` side by side (widths from the backbone registry) and fits
-    every member on its columns; members that fine-tune a backbone get ``time_budget`` shared between them.
+    every member on its columns; members that fine-tune a backbone get ``time_budget`` shared between them. Its
+    context's ``unlabelled``, if any, maps the backbone of each member that learns from the pool to the pool's
+    features there (:func:`handful.selection.refit_pool`); the other members are fitted without it.
     """
 
     name = "ensemble"
@@ -126,7 +128,7 @@ class EnsembleHead(Learner):
         for index, member in enumerate(self.members):
             columns = self._columns(member.backbone)
             x = np.asarray(features)[:, columns]
-            pool = None if context.unlabelled is None else np.asarray(context.unlabelled)[:, columns]
+            pool = (context.unlabelled or {}).get(member.backbone) if _reads_pool(member.learner) else None
             own = context.replace(seed=context.seed + index, groups=np.arange(len(y)), time_budget=budget,
                                   verbose=self.verbose or context.verbose, backbone=member.backbone, unlabelled=pool)
             self.heads.append(make_learner(member.learner, member.scaling).fit(x, y, n_classes, own))
@@ -178,3 +180,9 @@ def _tunes(learner: str) -> bool:
     from handful.learners import LEARNERS
 
     return learner in LEARNERS and LEARNERS[learner].tunes_backbone
+
+
+def _reads_pool(learner: str) -> bool:
+    from handful.learners import LEARNERS
+
+    return learner in LEARNERS and LEARNERS[learner].uses_unlabelled

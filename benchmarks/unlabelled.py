@@ -29,7 +29,8 @@ cached before the first pool fit of a split).
 Usage: HANDFUL_CACHE_DIR=... python benchmarks/unlabelled.py [sst2-8 sst2-64 digits ants] [--seeds 0-4]
        [--remedies-only] (skips the two default fits per split: the remedies on the default backbone only)
        [--cold] (the two default fits only, each on its own empty feature cache: the pool's time as a user's first
-                 train meets it, embedding included; in one process, so the second fit finds the networks loaded)
+                 train meets it, embedding included; in one process, so the networks are loaded once, by an
+                 untimed fit on 3 a class of the first split's examples before the first timed one)
        [--default-only] (the two default fits only, features cached: no remedies)
        [--pool-sizes [--backbone NAME]] (instead: self-training and label spreading with 250, 500, 1,000 and 2,000
                  pool inputs, and an oracle, the linear probe given the pool's true labels: the most any use of
@@ -259,9 +260,21 @@ def run_pool_sizes(name: str, splits: list[Split], backbone: str) -> dict[str, A
     return {"backbone": backbone, "runs": rows, "table": table, "load_average": os.getloadavg()}
 
 
+def warm(train: Dataset, pool: Dataset) -> None:
+    """A default fit on 3 labelled examples a class and 16 pool examples, on an empty feature cache: it loads every
+    network the timed fits use, so that the first of them does not pay for loading them alone."""
+    first = [i for c in sorted(set(map(str, train.labels))) for i in
+             [j for j, label in enumerate(train.labels) if str(label) == c][:3]]
+    with tempfile.TemporaryDirectory() as empty:
+        handful.Classifier(random_state=0, verbose=0, cache_dir=empty).fit(train.subset(first),
+                                                                            unlabelled=pool.subset(range(16)))
+
+
 def run(name: str, splits: list[Split], with_auto: bool = True) -> dict[str, Any]:
     kind = name.split("-")[0]
     rows = []
+    if COLD and with_auto and splits:  # load the networks untimed, so no timed fit pays for them alone
+        warm(splits[0][1], splits[0][2])
     for label, train, pool, test, seed in splits:
         row: dict[str, Any] = {"split": label, "seed": seed, "n_labelled": len(train), "n_pool": len(pool)}
         if not COLD and not DEFAULT_ONLY:

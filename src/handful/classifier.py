@@ -230,8 +230,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         planned_repeats, folds = cfg.cv_repeats, search.folds  # repetitions stop once more would not narrow it
         cfg = dataclasses.replace(cfg, cv_repeats=len(selection.repetition_ends(folds, len(y_index))) or 1)
         if any(LEARNERS[name].combines for name in cfg.learners):
-            combined = selection.ensemble(results, y_index, len(self.classes_), folds)
-            results += [combined] if combined is not None else []
+            results += selection.ensemble_candidates(results, y_index, len(self.classes_), folds)
         winner = selection.best(results, y_index, selection.test_fraction(folds, len(y_index)))
         chosen_views = views_for(winner.candidate.backbone, winner.candidate.augment) if winner.candidate.augment \
             else None

@@ -131,3 +131,26 @@ def test_an_ensemble_refit_embeds_the_pool_only_on_the_backbones_of_members_that
         EnsembleHead("standard", members).fit(np.hstack([image, thumb]), y, 2, FitContext(0, unlabelled=pool))
     assert seen["linear"] is None and seen["self-training"] is pools["colour-thumbnail"]
     assert selection.refit_pool(selection.Candidate("tiny-image", "linear", "l2", "test"), unlabelled_for) is None
+
+
+def test_with_a_pool_the_ensemble_of_labelled_only_heads_stays_a_candidate_beside_the_one_of_all() -> None:
+    y = np.tile([0, 1], 10)
+    folds = selection.make_folds(y, 5, 1, seed=0)
+
+    def wrong_on(rows: range) -> np.ndarray:  # confident, and right but for ``rows``
+        proba = np.where(np.eye(2)[y] == 1, 0.9, 0.1)
+        proba[list(rows)] = proba[list(rows)][:, ::-1]
+        return proba
+
+    plain = [_result("a", wrong_on(range(0, 4)), folds), _result("b", wrong_on(range(4, 8)), folds)]
+    pooled = _result("c", wrong_on(range(8, 10)), folds)
+    pooled.candidate = selection.Candidate("a", "self-training", "l2", "test")  # a pool head on a's backbone
+    assert len(selection.ensemble_candidates(plain, y, 2, folds)) == 1  # no pool: one ensemble, as before
+    found = selection.ensemble_candidates([*plain, pooled], y, 2, folds)
+    learners = [sorted(m.learner for m in r.candidate.members) for r in found]
+    assert learners == [["linear", "linear", "self-training"], ["linear", "linear"]]
+    assert found[0].candidate.backbone == found[1].candidate.backbone == "a+b"  # one name, told apart by members
+    gains = [{"backbone": "a+b", "learner": "ensemble", "augment": "", "gain": 0.01}]
+    rows = selection.leaderboard(found, gains)
+    shown = {tuple(sorted(m["learner"] for m in r["members"])): r.get("gain_over_labelled_only") for r in rows}
+    assert shown == {("linear", "linear", "self-training"): 0.01, ("linear", "linear"): None}

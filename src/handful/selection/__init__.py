@@ -7,11 +7,11 @@ balanced accuracy (equal to accuracy on balanced data, honest on imbalanced data
 - :mod:`~handful.selection.folds`: the folds, augmented views kept with their examples, cross-validation;
 - :mod:`~handful.selection.scores`: cross-validation results cached on disk;
 - :mod:`~handful.selection.search`: the search over candidates within a time budget;
-- :mod:`~handful.selection.ensembles`: a weighted ensemble of the scored candidates;
+- :mod:`~handful.selection.ensembles`: weighted ensembles of the scored candidates;
 - :mod:`~handful.selection.pool`: candidates that learn from the unlabelled pool, and their gain.
 """
 
-from handful.selection.ensembles import ensemble
+from handful.selection.ensembles import ensemble, ensemble_candidates
 from handful.selection.executor import Executor, LocalExecutor, RayExecutor, make_executor, one_thread
 from handful.selection.folds import (
     FoldJob,
@@ -59,6 +59,7 @@ __all__ = [
     "cross_validate",
     "describe_protocol",
     "ensemble",
+    "ensemble_candidates",
     "fit_learner",
     "leaderboard",
     "log_loss",

@@ -66,7 +66,8 @@ def leaderboard(results: list[Result], gains: list[dict[str, Any]]) -> list[dict
     rows = []
     for r in results:
         key = (r.candidate.backbone, r.candidate.learner, r.candidate.augment)
-        rows.append({**r.row(), **({"gain_over_labelled_only": by_candidate[key]} if key in by_candidate else {})})
+        gain = by_candidate.get(key) if uses_pool(r.candidate) else None  # a labelled-only twin has no gain
+        rows.append({**r.row(), **({"gain_over_labelled_only": gain} if gain is not None else {})})
     order = {"ok": 0, "stopped": 1}
 
     def place(row: dict[str, Any]) -> tuple[int, float]:

@@ -267,7 +267,7 @@ def warm(train: Dataset, pool: Dataset) -> None:
              [j for j, label in enumerate(train.labels) if str(label) == c][:3]]
     with tempfile.TemporaryDirectory() as empty:
         handful.Classifier(random_state=0, verbose=0, cache_dir=empty).fit(train.subset(first),
-                                                                            unlabelled=pool.subset(range(16)))
+                                                                            unlabelled=pool.subset(list(range(16))))
 
 
 def run(name: str, splits: list[Split], with_auto: bool = True) -> dict[str, Any]:

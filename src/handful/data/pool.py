@@ -12,11 +12,11 @@ time stays bounded: with 16 labelled SST-2 sentences the whole default fit took 
 took about a minute to embed with e5-small, for the same test accuracy as 500 (0.803, 0.803 at seed 1). Past a few
 hundred the pool's gain stopped growing: on SST-2 with e5-small (5 draws, full test split), self-training gained
 +0.049, +0.051 and +0.048 over the linear probe with 500, 1,000 and 2,000 pool sentences at 8 labelled a class, and
-+0.006, +0.006 and +0.005 at 64 a class; label spreading lost more the larger the pool. And e5-small
-embeds only 18-35 sentences a second on 2 cores (by the day): at 8 pool inputs a labelled example, the 1,024 of 128
-labelled sentences took as long to embed as the whole labelled fit (about a minute), which left nothing of the
-pool's time budget (twice the labelled fit) for learning from them; at 4, half of that. A pool that ends up empty,
-or cannot be read at all, is reported and training goes on without it.
++0.006, +0.006 and +0.005 at 64 a class; label spreading lost more the larger the pool. And e5-small embeds only
+18-35 sentences a second on 2 cores (by the day): at 8 pool inputs a labelled example, the 1,024 of 128 labelled
+sentences took as long to embed as the whole labelled fit (about a minute), which left nothing of the pool's time
+budget (twice the labelled fit) for learning from them; at 4, half of that. A pool that ends up empty, or cannot be
+read at all, is reported and training goes on without it.
 """
 
 from __future__ import annotations

@@ -185,6 +185,11 @@ def register_learner(cls: LearnerType) -> LearnerType:
     return cls
 
 
+def reads_pool(name: str) -> bool:
+    """Whether the registered learner ``name`` learns from the unlabelled pool too (``uses_unlabelled``)."""
+    return name in LEARNERS and LEARNERS[name].uses_unlabelled
+
+
 def class_weights(y: Array, n_classes: int) -> Array:
     """Balanced weights n / (k * count), so a rare class counts as much as a common one."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)

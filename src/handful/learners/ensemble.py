@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from handful.backbones.features import parts_of as backbone_parts
-from handful.learners.base import Array, FitContext, Learner, State, as_context, register_learner
+from handful.learners.base import Array, FitContext, Learner, State, as_context, reads_pool, register_learner
 
 ROUNDS = 25  # additions with replacement; AutoGluon's default ensemble size is of this order
 
@@ -128,7 +128,7 @@ class EnsembleHead(Learner):
         for index, member in enumerate(self.members):
             columns = self._columns(member.backbone)
             x = np.asarray(features)[:, columns]
-            pool = (context.unlabelled or {}).get(member.backbone) if _reads_pool(member.learner) else None
+            pool = (context.unlabelled or {}).get(member.backbone) if reads_pool(member.learner) else None
             own = context.replace(seed=context.seed + index, groups=np.arange(len(y)), time_budget=budget,
                                   verbose=self.verbose or context.verbose, backbone=member.backbone, unlabelled=pool)
             self.heads.append(make_learner(member.learner, member.scaling).fit(x, y, n_classes, own))
@@ -180,9 +180,3 @@ def _tunes(learner: str) -> bool:
     from handful.learners import LEARNERS
 
     return learner in LEARNERS and LEARNERS[learner].tunes_backbone
-
-
-def _reads_pool(learner: str) -> bool:
-    from handful.learners import LEARNERS
-
-    return learner in LEARNERS and LEARNERS[learner].uses_unlabelled

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from handful.learners import LEARNERS
+from handful.learners.base import reads_pool
 from handful.selection.results import Candidate, Result
 
 
 def uses_pool(candidate: Candidate) -> bool:
     """Whether the candidate's learner (or one of an ensemble's members) learns from unlabelled rows too."""
     names = [m.learner for m in candidate.members] if candidate.members else [candidate.learner]
-    return any(name in LEARNERS and LEARNERS[name].uses_unlabelled for name in names)
+    return any(reads_pool(name) for name in names)
 
 
 def refit_pool(candidate: Candidate, unlabelled_for: Callable[[str], Any]) -> Any:
@@ -24,8 +24,7 @@ def refit_pool(candidate: Candidate, unlabelled_for: Callable[[str], Any]) -> An
     if not uses_pool(candidate):
         return None
     if candidate.members:
-        return {m.backbone: unlabelled_for(m.backbone) for m in candidate.members
-                if m.learner in LEARNERS and LEARNERS[m.learner].uses_unlabelled}
+        return {m.backbone: unlabelled_for(m.backbone) for m in candidate.members if reads_pool(m.learner)}
     return unlabelled_for(candidate.backbone)
 
 

@@ -89,6 +89,17 @@ def test_groups_given_in_python_stay_with_usable_inputs() -> None:
         from_inputs(["good", "x", "bad"], ["pos", "neg", "neg"], groups=["s1", "s2"])
 
 
+def test_groups_given_with_a_dataset_are_not_dropped() -> None:
+    from handful.data import from_inputs
+    from handful.data.inputs import training_data
+
+    data = from_inputs(["good", "fine", "bad"], ["pos", "pos", "neg"])
+    assert training_data(data, None, None, groups=["a", "b", "a"]).train.groups == ["a", "b", "a"]
+    assert data.groups is None  # the user's dataset is left as it was
+    with pytest.raises(ValueError, match="got 3 examples but 2 groups; give one group per example"):
+        training_data(data, None, None, groups=["a", "b"])
+
+
 def _clumped(clumped: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two classes, 120 examples. Clumped: 24 tight clumps of 5 (one speaker saying one word), each far from the
     others, and a weak class signal; independent: the same class signal without clumps."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,11 @@ def training_data(X: Any, y: Sequence[Any] | None, modality: str | None, text_co
                             "column (group_column=...); a list of groups goes with a list of inputs.")
         return load(X, modality, text_column, label_column, group_column=group_column)
     if isinstance(X, Dataset):
-        return LoadedData(train=X)
+        if groups is None:
+            return LoadedData(train=X)
+        if len(groups) != len(X):
+            raise ValueError(f"got {len(X)} examples but {len(groups)} groups; give one group per example.")
+        return LoadedData(train=dataclasses.replace(X, groups=[str(g) for g in groups]))
     if y is None:
         raise TypeError("fit(X) with a list of inputs needs labels: fit(inputs, labels).")
     return LoadedData(train=from_inputs(X, y, modality, groups=groups))

@@ -35,8 +35,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         # not among them: with it, SST-2 at 64 a class scored the same (0.827 against 0.827, 5 draws) and its
         # second backbone's pass over the pool cost a seventh of the fit (26 of 196 s on empty caches); it runs
         # when asked for (--learner co-training).
-        "learners": ["linear", "mlp", "cosine", "prototypes", "finetune", "self-training", "label-spreading",
-                     "autoencoder", "vae", "vae-examples", "ensemble"],
+        "learners": ["linear", "mlp", "cosine", "prototypes", "finetune", "self-training", "align",
+                     "label-spreading", "autoencoder", "vae", "vae-examples", "ensemble"],
         "cv_repeats": 2,
         "fusion": True,
         "augment": "light",  # tried last, on the best backbone with linear and the best head, kept only if it helps

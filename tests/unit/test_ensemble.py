@@ -154,3 +154,20 @@ def test_with_a_pool_the_ensemble_of_labelled_only_heads_stays_a_candidate_besid
     rows = selection.leaderboard(found, gains)
     shown = {tuple(sorted(m["learner"] for m in r["members"])): r.get("gain_over_labelled_only") for r in rows}
     assert shown == {("linear", "linear", "self-training"): 0.01, ("linear", "linear"): None}
+
+
+def test_an_ensemble_adapts_its_aligning_member_on_that_members_columns_and_keeps_it_on_save() -> None:
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 15)
+    image, thumb = rng.normal(size=(30, 32)) + y[:, None], rng.normal(size=(30, 128)) + y[:, None]
+    members = (Member("tiny-image", "linear", "l2", 0.5), Member("colour-thumbnail", "align", "standard", 0.5))
+    pool = {"colour-thumbnail": rng.normal(size=(40, 128)) + 3.0}  # a new domain: every column moved by 3
+    ensemble = EnsembleHead("standard", members).fit(np.hstack([image, thumb]), y, 2, FitContext(0, unlabelled=pool))
+    aligned = ensemble.heads[1]
+    assert np.allclose(aligned.target, pool["colour-thumbnail"].mean(axis=0))  # type: ignore[attr-defined]
+    params, tensors = ensemble.state()
+    restored = EnsembleHead.from_state(params, tensors)
+    target = rng.normal(size=(12, 160)) - 2.0
+    assert np.allclose(restored.predict_proba(target), ensemble.predict_proba(target))  # the pool's centre was saved
+    ensemble.adapt(target)  # as cross-validation does with a fold's test rows
+    assert np.allclose(aligned.target, target[:, 32:].mean(axis=0))  # type: ignore[attr-defined]

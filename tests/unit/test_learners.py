@@ -84,7 +84,7 @@ def test_mlp_does_not_touch_global_torch_rng() -> None:
 
 
 def test_unknown_learner_lists_valid() -> None:
-    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: autoencoder, co-training, cosine, "
+    with pytest.raises(ValueError, match=r"Unknown learner 'lineer'. Valid: align, autoencoder, co-training, cosine, "
                                          r"ensemble, finetune, label-spreading, linear, mlp, prototypes, "
                                          r"self-training, vae, vae-examples. Did you mean 'linear'\?"):
         make_learner("lineer", "l2")

@@ -13,7 +13,7 @@ from handful.learners.selftrain import balanced_confident
 
 # Learners that train an autoencoder or a VAE (200 steps at least) are tested in
 # tests/integration/test_autoencoder_learners.py: about a second each, too slow for the unit suite.
-POOL_LEARNERS = ["self-training", "label-spreading"]
+POOL_LEARNERS = ["self-training", "align", "label-spreading"]
 
 
 def blobs(n: int, seed: int, shares: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +79,9 @@ def assert_no_made_row_in_a_validation_fold(name: str, monkeypatch: pytest.Monke
     x, y = blobs(30, 0)
     pool, _ = blobs(120, 1)
     folds = selection.make_folds(y, 3, 1, seed=0)
-    unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # the rows as the l2-scaled heads see them
+    def unit(rows: np.ndarray) -> np.ndarray:  # the rows as the l2-scaled heads see them
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
     current: dict[str, np.ndarray] = {}
     trained: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (fold's train rows, its test rows, matrix)
     real_fold, real_fit = fold_loop.fit_predict, _pool.fit_logistic
@@ -100,10 +102,13 @@ def assert_no_made_row_in_a_validation_fold(name: str, monkeypatch: pytest.Monke
     assert result.status == "ok" and len(result.balanced) == len(folds)
     made = 0
     for train, test, matrix in trained:
-        assert np.allclose(matrix[: len(train)], unit[train])  # the fold's labelled training rows come first
+        # "align" centres labelled rows on their mean and pool rows on the pool's: a test row could hide as either
+        centres = [x[train].mean(axis=0), pool.mean(axis=0)] if name == "align" else [np.zeros(x.shape[1])]
+        assert np.allclose(matrix[: len(train)], unit(x[train] - centres[0]))  # the fold's training rows come first
         made += len(matrix) - len(train)  # then pseudo-labelled or generated rows
-        distance = np.linalg.norm(matrix[:, None, :] - unit[test][None, :, :], axis=2)
-        assert distance.min() > 1e-6  # no test row is trained on, as itself or as a pseudo-labelled copy
+        for centre in centres:
+            distance = np.linalg.norm(matrix[:, None, :] - unit(x[test] - centre)[None, :, :], axis=2)
+            assert distance.min() > 1e-6  # no test row is trained on, as itself or as a pseudo-labelled copy
     assert made > 0  # pseudo-labelled or generated rows were made and used
 
 
@@ -120,3 +125,44 @@ def test_heads_that_cannot_run_alone_are_refused_not_replaced_by_the_baseline(le
         plan.candidates(cfg, with_pool=False)
     assert plan.candidates(config.resolve("fast", "text", "tiny-text", ["self-training", "linear"], 5, None, None,
                                           0, 40))[0].learner == "linear"  # a pool head beside a plain one: no error
+
+
+def shifted_domains() -> tuple[np.ndarray, ...]:
+    """Labelled blobs, and a pool and a test set from a new domain: the same blobs moved by one offset (a new
+    speaker or camera)."""
+    x, y = blobs(60, 0)
+    centres = np.random.default_rng(7).normal(0, 1.0, (3, 24))  # blobs' centres
+    offset = centres[1] - centres[0]  # the new domain's class 0 sits where the labelled class 1 did
+    pool, _ = blobs(150, 1)
+    test, y_test = blobs(90, 2)
+    return x, y, pool + offset, test + offset, y_test
+
+
+def test_align_predicts_the_pools_domain_that_a_plain_head_misses() -> None:
+    x, y, pool, test, y_test = shifted_domains()
+    context = FitContext(seed=0, unlabelled=pool)
+    plain = make_learner("self-training", "standard").fit(x, y, 3, context)
+    aligned = make_learner("align", "standard").fit(x, y, 3, context)
+    assert np.mean(aligned.predict_proba(test).argmax(axis=1) == y_test) > 0.9
+    assert np.mean(plain.predict_proba(test).argmax(axis=1) == y_test) < 0.8
+    params, tensors = aligned.state()
+    restored = learner_from_state("align", params, tensors)
+    assert np.allclose(restored.predict_proba(test), aligned.predict_proba(test))  # the pool's centre was saved
+
+
+def test_cross_validation_aligns_each_test_fold_to_itself() -> None:
+    """With groups, a fold tests on a group its fit has not seen; "align" centres that group on its own mean, as it
+    centres new inputs on the pool's, so the score is a new group's whose unlabelled rows are known."""
+    from handful import selection
+
+    x, y, pool, _, _ = shifted_domains()
+    centres = np.random.default_rng(7).normal(0, 1.0, (3, 24))
+    offsets = np.array([centres[1] - centres[0], centres[2] - centres[1], centres[0] - centres[2]])
+    groups = np.arange(len(y)) % 3
+    moved = x + offsets[groups]  # three groups, each shifted its own way
+    folds = selection.make_folds(y, 3, 1, seed=0, groups=groups)
+    scores = {name: selection.cross_validate(selection.Candidate("tiny-text", name, "standard", "test"), moved, y,
+                                             3, folds, seed=0, unlabelled=pool, groups=groups).estimate
+              for name in ("self-training", "align")}
+    assert scores["align"] is not None and scores["self-training"] is not None
+    assert scores["align"].mean > 0.9 > scores["self-training"].mean + 0.1

@@ -13,7 +13,7 @@ import numpy as np
 
 # isort: off
 from handful.learners import linear, mlp, prototypes, finetune, ensemble  # noqa: F401  (registers them, in this order)
-from handful.learners import selftrain, cotrain, propagation  # noqa: F401  (use unlabelled rows)
+from handful.learners import selftrain, align, cotrain, propagation  # noqa: F401  (use unlabelled rows)
 from handful.learners import autoencoder, synthetic  # noqa: F401  (use unlabelled rows)
 # isort: on
 from handful.learners.base import LEARNERS, FitContext, Learner, Scaler, as_context, register_learner

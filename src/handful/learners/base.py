@@ -142,6 +142,11 @@ class Learner:
     def predict_proba(self, features: Any) -> Array:
         raise NotImplementedError
 
+    def adapt(self, target: Any) -> None:
+        """Get ready to predict rows like ``target`` (features of the domain to predict: a cross-validation fold's
+        test rows). Most learners need nothing; one that aligns domains (:mod:`handful.learners.align`) takes
+        their statistics, as at prediction it takes the unlabelled pool's."""
+
     def params(self) -> dict[str, Any]:
         return {}
 

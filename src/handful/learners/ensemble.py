@@ -143,6 +143,11 @@ class EnsembleHead(Learner):
             total += member.weight * head.predict_proba(dense[:, self._columns(member.backbone)])
         return total / sum(m.weight for m in self.members)
 
+    def adapt(self, target: Any) -> None:
+        dense = np.asarray(target)
+        for member, head in zip(self.members, self.heads, strict=True):
+            head.adapt(dense[:, self._columns(member.backbone)])
+
     def params(self) -> dict[str, Any]:
         return {"scaling": self.scaling, "n_classes": self.n_classes, "parts": self.parts, "dims": self.dims,
                 "members": [{**m.as_dict(), "params": h.params()} for m, h in zip(self.members, self.heads,

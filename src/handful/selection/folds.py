@@ -147,8 +147,10 @@ def fit_predict(job: FoldJob, fold: tuple[np.ndarray, np.ndarray, int]) -> np.nd
     """One fold: the job's learner fitted on examples ``train`` (and their views) with ``seed``, and its
     probabilities for examples ``test``, one column per class of the job.
 
-    Classes absent from ``train`` are never predicted (probability 0): the learner is fitted on the classes
-    present; with one class present it predicts that class, with none it predicts nothing (all zeros).
+    Before predicting, the learner adapts to the test rows (:meth:`handful.learners.Learner.adapt`: a no-op but for
+    a learner that aligns domains, which at prediction aligns to the unlabelled pool instead). Classes absent from
+    ``train`` are never predicted (probability 0): the learner is fitted on the classes present; with one class
+    present it predicts that class, with none it predicts nothing (all zeros).
     """
     train, test, seed = fold
     y, n_classes = job.y, job.n_classes
@@ -158,12 +160,15 @@ def fit_predict(job: FoldJob, fold: tuple[np.ndarray, np.ndarray, int]) -> np.nd
         proba[:, present] = 1.0
         return proba
     context = job.context.replace(seed=seed)
+    x_test = job.features[test]
     if len(present) == n_classes:
-        return fit_learner(job.candidate, job.features, y, n_classes, train, context, job.views).predict_proba(
-            job.features[test])
+        learner = fit_learner(job.candidate, job.features, y, n_classes, train, context, job.views)
+        learner.adapt(x_test)
+        return learner.predict_proba(x_test)
     local = np.searchsorted(present, y)  # the classes present, numbered 0..k-1
     learner = fit_learner(job.candidate, job.features, local, len(present), train, context, job.views)
-    proba[:, present] = learner.predict_proba(job.features[test])
+    learner.adapt(x_test)
+    proba[:, present] = learner.predict_proba(x_test)
     return proba
 
 

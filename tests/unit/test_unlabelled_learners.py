@@ -10,6 +10,7 @@ import pytest
 
 from handful.learners import FitContext, learner_from_state, make_learner
 from handful.learners.selftrain import balanced_confident
+from handful.selection import make_folds
 
 # Learners that train an autoencoder or a VAE (200 steps at least) are tested in
 # tests/integration/test_autoencoder_learners.py: about a second each, too slow for the unit suite.
@@ -166,3 +167,27 @@ def test_cross_validation_aligns_each_test_fold_to_itself() -> None:
               for name in ("self-training", "align")}
     assert scores["align"] is not None and scores["self-training"] is not None
     assert scores["align"].mean > 0.9 > scores["self-training"].mean + 0.1
+
+
+def test_a_pool_head_leading_on_another_backbone_does_not_move_the_costly_stage() -> None:
+    """The costly heads go to the labelled-only leader's backbone: with a pool, the search only adds candidates.
+    Here "align" on tiny-audio (groups shifted each its own way) beats everything, but tiny-text leads among the
+    heads that learn from labelled examples only, so the MLP runs there."""
+    from handful.selection import Candidate, Search
+
+    x, y, pool, _, _ = shifted_domains()
+    centres = np.random.default_rng(7).normal(0, 1.0, (3, 24))
+    groups = np.arange(len(y)) % 3
+    moved = x + np.array([centres[1] - centres[0], centres[2] - centres[1], centres[0] - centres[2]])[groups]
+    noisy = x + np.random.default_rng(8).normal(0, 2.0, x.shape)
+    features = {"tiny-text": noisy, "tiny-audio": moved}
+    candidates = [Candidate(b, learner, "standard", "test") for learner in ("linear", "align", "mlp")
+                  for b in features]
+    search = Search(features.__getitem__, y, 3, make_folds(y, 3, 1, 0, groups=groups), seed=0, headroom=False,
+                    unlabelled_for=lambda backbone: pool, groups=groups)
+    results = {f"{r.candidate.backbone} {r.candidate.learner}": r for r in search.staged(candidates)}
+    mean = {name: r.estimate.mean for name, r in results.items() if r.estimate is not None}
+    assert mean["tiny-audio align"] > mean["tiny-text linear"] > mean["tiny-audio linear"]
+    assert results["tiny-text mlp"].status == "ok"
+    assert results["tiny-audio mlp"].status == "skipped" and "best backbone only (tiny-text)" in \
+        results["tiny-audio mlp"].message

@@ -33,6 +33,7 @@ class AlignedSelfTraining(SelfTraining):
     name = "align"
     description = ("self-training on features centred on their own domain's mean (labelled rows on theirs, the pool "
                    "and new inputs on the pool's): for a pool from a new speaker, camera or source")
+    cheap = True  # a few logistic regressions: tried on every backbone, as the shift may be smallest on any of them
     logits_module = Learner.logits_module  # the centring comes before the scaling that export puts first: no export
 
     def __init__(self, scaling: str = "l2", C: float = 10.0, rounds: int = 3, share: float = 0.5,

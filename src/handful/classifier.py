@@ -217,6 +217,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 on_result=lambda r: advance(1, scored_note(r)), executor=executor,
                 scores=selection.score_cache(cache_root(self.cache_dir), train, y_index, folds, seed, pool),
                 views_for=views_for, unlabelled_for=unlabelled_for if pool is not None else None, groups=group_index,
+                pool_rows=0 if pool is None else len(pool),
                 headroom=self.learners is None,  # heads the user named all run
                 adaptive=self.cv_repeats is None,  # repetitions the user set all run
             )

@@ -76,7 +76,8 @@ def test_train_prints_the_estimate_before_the_search_and_q_silences_it(tmp_path:
 
 
 def test_an_unlabelled_pool_adds_its_embedding_and_heads_to_the_high_end_only(tmp_path: Path) -> None:
-    """The pool is embedded only for its heads, which are costly ones: a search the cheap heads end never pays it."""
+    """The pool is embedded only for its heads, costly ones where the pool is larger than the labelled set: a search
+    the cheap heads end never pays for it."""
     data = load(write_images(tmp_path / "photos", per_class=20)).train
     pool = load(write_images(tmp_path / "pool", per_class=60, seed=2)).train.examples
     best = resolve("best", "image", ["tiny-image"], None, 5, 1, None, 0, len(data))
@@ -86,6 +87,9 @@ def test_an_unlabelled_pool_adds_its_embedding_and_heads_to_the_high_end_only(tm
     assert pooled.embedding_s - alone.embedding_s == pytest.approx(len(pool) * get_spec("tiny-image").ms_per_example
                                                                    / 1000)
     assert pooled.search_s > alone.search_s  # the pool's heads, on the labelled rows and the pool's
+    # a pool no larger than the labelled set: align joins the cheap heads, so even the low end pays for the pool
+    small = estimate_fit(candidates(best, with_pool=True), data.examples, 5, None, unlabelled=pool[:len(data)])
+    assert small.low > alone.low
 
 
 def test_a_pool_for_co_training_counts_each_backbone_it_reads(tmp_path: Path) -> None:

@@ -233,6 +233,9 @@ class _Recorder:
         self.n_classes = n_classes
         return self
 
+    def adapt(self, target: Any) -> None:
+        pass
+
     def predict_proba(self, features: Any) -> np.ndarray:
         return np.full((len(features), self.n_classes), 1.0 / self.n_classes)
 

@@ -191,3 +191,8 @@ def test_a_pool_head_leading_on_another_backbone_does_not_move_the_costly_stage(
     assert results["tiny-text mlp"].status == "ok"
     assert results["tiny-audio mlp"].status == "skipped" and "best backbone only (tiny-text)" in \
         results["tiny-audio mlp"].message
+    # a pool larger than the labelled set is embedded on the leader's backbone only: align runs there, as costly
+    search = Search(features.__getitem__, y, 3, make_folds(y, 3, 1, 0, groups=groups), seed=0, headroom=False,
+                    unlabelled_for=lambda backbone: pool, groups=groups, pool_rows=len(y) + 1)
+    results = {f"{r.candidate.backbone} {r.candidate.learner}": r for r in search.staged(candidates)}
+    assert results["tiny-text align"].status == "ok" and results["tiny-audio align"].status == "skipped"

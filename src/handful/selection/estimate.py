@@ -95,10 +95,11 @@ def fold_seconds(candidate: Candidate, n: int) -> float:
     return fold
 
 
-def stage_one(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The search's first stage: cheap heads on plain features (:meth:`handful.selection.Search.staged`)."""
+def stage_one(candidates: Sequence[Candidate], small_pool: bool = True) -> list[Candidate]:
+    """The search's first stage: cheap heads on plain features, those that learn from the pool only where it is
+    ``small_pool``, no larger than the labelled set (:meth:`handful.selection.Search.staged`)."""
     return [c for c in candidates if not c.augment and not is_fused(c.backbone)
-            and (c.learner not in LEARNERS or LEARNERS[c.learner].cheap)]
+            and (c.learner not in LEARNERS or LEARNERS[c.learner].cheap) and (small_pool or not uses_pool(c))]
 
 
 def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n_folds: int,
@@ -118,22 +119,26 @@ def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n
     backbones = dict.fromkeys(part for c in candidates for part in parts_of(c.backbone))
     uncached = {name: uncached_count(name, examples, cache_root) for name in backbones}
     embedding = sum(count * base_spec_ms(name) / 1000 for name, count in uncached.items())
-    first = stage_one(candidates)
+    small_pool = len(unlabelled) <= len(examples)
+    first = stage_one(candidates, small_pool)
     plain = {part for c in first for part in parts_of(c.backbone)}
     quick = sum(count * base_spec_ms(name) / 1000 for name, count in uncached.items() if name in plain)
     quick += n_folds * sum(fold_seconds(c, len(examples)) for c in first)
     augmented = {c.backbone for c in candidates if c.augment}
     embedding += sum(views * len(examples) * base_spec_ms(parts_of(name)[0]) / 1000 for name in augmented)
-    search = sum(fold_seconds(c, len(examples)) for c in stage_one(candidates))
+    search = sum(fold_seconds(c, len(examples)) for c in first)
     costly: dict[str, float] = {}  # the search's second stage runs the costly heads on one backbone only
     for c in candidates:
-        if not c.augment and c not in stage_one(candidates):
+        if not c.augment and c not in first:
             key = frozen_name(parts_of(c.backbone)[0])
             rows = len(examples) + (len(unlabelled) if uses_pool(c) else 0)
             costly[key] = costly.get(key, 0.0) + fold_seconds(c, rows)
     pool_backbones = {c.backbone for c in candidates if uses_pool(c)}  # fused for co-training: each part embedded
-    embedding += max((sum(uncached_count(part, unlabelled, cache_root) * base_spec_ms(part) for part in parts_of(name))
-                      / 1000 for name in pool_backbones), default=0.0)
+    pooled = [sum(uncached_count(part, unlabelled, cache_root) * base_spec_ms(part) for part in parts_of(name)) / 1000
+              for name in pool_backbones]
+    # a small pool is embedded on every backbone (its cheap heads run on each), a larger one on the leader's only
+    embedding += sum(pooled) if small_pool and any(c in first for c in candidates if uses_pool(c)) \
+        else max(pooled, default=0.0)
     search += max(costly.values(), default=0.0)
     twins = sorted((fold_seconds(c, len(examples) * (1 + views)) for c in candidates if c.augment), reverse=True)
     search += (twins[len(twins) // 2] + twins[-1]) if len(twins) > 1 else sum(twins)  # linear and the leader's head

@@ -67,6 +67,7 @@ class Search:
     race: bool = True
     finished: list[Result] = field(default_factory=list)
     groups: np.ndarray | None = None  # the group of each example (None: each its own); reaches every fit
+    pool_rows: int = 0  # inputs in the unlabelled pool (see staged: where its cheap heads run)
     headroom: bool = True  # skip the costly stage when the cheap heads leave no gain CV could see
     adaptive: bool = True  # stop repeating the folds once another repetition would not narrow the estimate
     settled: bool = False  # whether the number of folds is fixed (once the first candidates are scored)
@@ -233,13 +234,21 @@ class Search:
         """Two stages, as successive halving does: cheap heads (``Learner.cheap``: linear, prototypes) on every
         backbone and the baseline first; then the costly heads (MLP, cosine, fused features, fine-tuning on the
         backbone's trunk) only on the backbone whose cheap heads scored best (of those that learn from labelled
-        examples only, so an unlabelled pool adds candidates but never moves the labelled search). The others are
+        examples only, so an unlabelled pool adds candidates but never moves the labelled search). Cheap heads that
+        learn from the pool join the first stage only where the pool is no larger than the labelled set. The others are
         listed as not tried, with the reason. Augmented candidates come last (see :meth:`augmented`). When the cheap
         heads leave no headroom (see :func:`no_headroom`), the costly stage and augmentation are listed as not
         tried, with the reason: no candidate there could be told better than the leader."""
         plain = [c for c in candidates if not c.augment]
         augmented = [c for c in candidates if c.augment]
-        first = [c for c in plain if _cheap(c.learner) and not is_fused(c.backbone)]
+        # A cheap pool head (align) needs the pool embedded on every backbone: worth it where the pool is no larger
+        # than the labelled set (a few new speakers' clips: it then costs at most what the labelled examples did).
+        # A larger pool is embedded on the leader's backbone only, its heads tried with the costly ones: with 8
+        # SST-2 sentences a class, e5-small alone takes about 20 s to embed the 500-sentence pool (18-35 sentences
+        # a second here), several times the labelled fit.
+        small_pool = self.pool_rows <= len(self.y)
+        first = [c for c in plain if _cheap(c.learner) and not is_fused(c.backbone)
+                 and (small_pool or not uses_pool(c))]
         rest = [c for c in plain if c not in first]
         results = self.run(first)
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]

@@ -15,12 +15,12 @@ tests on groups its fit has not seen, so the score is that of a new speaker whos
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
-from handful.learners._pool import pool_of, restore_linear
-from handful.learners.base import Array, FitContext, Learner, as_context, register_learner
+from handful.learners._pool import pool_of
+from handful.learners.base import Array, FitContext, Learner, State, as_context, register_learner
 from handful.learners.selftrain import SelfTraining
 
 MIN_TARGET = 10  # fewer rows than this say too little about their domain: they are centred on the labelled mean
@@ -63,16 +63,14 @@ class AlignedSelfTraining(SelfTraining):
         rows = np.asarray(features, dtype=np.float64)
         return super().predict_proba(rows if self.target is None else rows - self.target)
 
-    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def state(self) -> State:
         if self.source is None or self.target is None:
             raise RuntimeError("AlignedSelfTraining saved before fit")
         params, tensors = super().state()
         return params, {**tensors, "source": self.source, "target": self.target}
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> AlignedSelfTraining:
-        head = restore_linear(cls(params["scaling"], params["C"], params["rounds"], params["share"], params["weight"]),
-                              params, tensors)
-        head.pseudo_counts = list(params.get("pseudo_counts", []))
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Self:
+        head = super().from_state(params, tensors)
         head.source, head.target = (tensors[k].astype(np.float64) for k in ("source", "target"))
         return head

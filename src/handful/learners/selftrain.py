@@ -10,7 +10,7 @@ is scored on its labelled test rows, which are never in the pool.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class SelfTraining(LinearHead):
                 "pseudo_counts": self.pseudo_counts}
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> SelfTraining:
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Self:
         head = restore_linear(cls(params["scaling"], params["C"], params["rounds"], params["share"], params["weight"]),
                               params, tensors)
         head.pseudo_counts = list(params.get("pseudo_counts", []))

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from handful.backbones.cache import FeatureCache
-from handful.backbones.features import is_fused, parts_of
+from handful.backbones.features import parts_of
 from handful.backbones.registry import frozen_name, get_spec
 from handful.data.dataset import Example
 from handful.learners import LEARNERS
+from handful.selection.plan import first_stage
 from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate
 
@@ -95,13 +96,6 @@ def fold_seconds(candidate: Candidate, n: int) -> float:
     return fold
 
 
-def stage_one(candidates: Sequence[Candidate], small_pool: bool = True) -> list[Candidate]:
-    """The search's first stage: cheap heads on plain features, those that learn from the pool only where it is
-    ``small_pool``, no larger than the labelled set (:meth:`handful.selection.Search.staged`)."""
-    return [c for c in candidates if not c.augment and not is_fused(c.backbone)
-            and (c.learner not in LEARNERS or LEARNERS[c.learner].cheap) and (small_pool or not uses_pool(c))]
-
-
 def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n_folds: int,
                  cache_root: Path | None = None, views: int = 0, time_budget: float | None = None,
                  unlabelled: Sequence[Example] = ()) -> Estimate:
@@ -120,7 +114,7 @@ def estimate_fit(candidates: Sequence[Candidate], examples: Sequence[Example], n
     uncached = {name: uncached_count(name, examples, cache_root) for name in backbones}
     embedding = sum(count * base_spec_ms(name) / 1000 for name, count in uncached.items())
     small_pool = len(unlabelled) <= len(examples)
-    first = stage_one(candidates, small_pool)
+    first = first_stage(candidates, small_pool)
     plain = {part for c in first for part in parts_of(c.backbone)}
     quick = sum(count * base_spec_ms(name) / 1000 for name, count in uncached.items() if name in plain)
     quick += n_folds * sum(fold_seconds(c, len(examples)) for c in first)

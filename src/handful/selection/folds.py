@@ -161,13 +161,12 @@ def fit_predict(job: FoldJob, fold: tuple[np.ndarray, np.ndarray, int]) -> np.nd
         return proba
     context = job.context.replace(seed=seed)
     x_test = job.features[test]
-    if len(present) == n_classes:
-        learner = fit_learner(job.candidate, job.features, y, n_classes, train, context, job.views)
-        learner.adapt(x_test)
-        return learner.predict_proba(x_test)
-    local = np.searchsorted(present, y)  # the classes present, numbered 0..k-1
-    learner = fit_learner(job.candidate, job.features, local, len(present), train, context, job.views)
+    every = len(present) == n_classes
+    labels = y if every else np.searchsorted(present, y)  # else the classes present, numbered 0..k-1
+    learner = fit_learner(job.candidate, job.features, labels, len(present), train, context, job.views)
     learner.adapt(x_test)
+    if every:
+        return learner.predict_proba(x_test)
     proba[:, present] = learner.predict_proba(x_test)
     return proba
 

@@ -10,6 +10,7 @@ from handful.backbones.features import fuse, is_fused, parts_of
 from handful.backbones.registry import frozen_name, get_spec, trunk_name
 from handful.config import Config
 from handful.learners import LEARNERS
+from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate, Result
 
 
@@ -105,11 +106,18 @@ def without(planned: list[Candidate], behind: Collection[tuple[str, str, str]] |
     return [c for c in planned if c not in dropped], [Result(c, status="skipped", message=NOT_AGAIN) for c in dropped]
 
 
+def first_stage(planned: Iterable[Candidate], small_pool: bool = True) -> list[Candidate]:
+    """The candidates of the search's first stage (:meth:`handful.selection.Search.staged`): cheap heads on plain
+    features; those that learn from the unlabelled pool only where it is ``small_pool``, no larger than the labelled
+    set (they need the pool embedded on every backbone)."""
+    return [c for c in planned if not c.augment and not is_fused(c.backbone) and c.learner in LEARNERS
+            and LEARNERS[c.learner].cheap and (small_pool or not uses_pool(c))]
+
+
 def first_stage_backbones(planned: Iterable[Candidate]) -> list[str]:
-    """The backbones the search's first stage embeds whatever happens (cheap heads on plain features; see
-    :meth:`handful.selection.Search.staged`), so they can be embedded together, each example decoded once."""
-    return list(dict.fromkeys(c.backbone for c in planned if not c.augment and not is_fused(c.backbone)
-                              and c.learner in LEARNERS and LEARNERS[c.learner].cheap))
+    """The backbones the search's first stage embeds whatever happens (see :func:`first_stage`), so they can be
+    embedded together, each example decoded once."""
+    return list(dict.fromkeys(c.backbone for c in first_stage(planned)))
 
 
 EXTRA_NETWORK_MS = 20.0  # a second network dearer than this per input is not run for the distance alone

@@ -24,6 +24,7 @@ from handful.selection.folds import (
     score_folds,
     test_fraction,
 )
+from handful.selection.plan import first_stage
 from handful.selection.pool import uses_pool
 from handful.selection.results import Candidate, Result, best
 from handful.selection.scores import ScoreCache
@@ -246,9 +247,7 @@ class Search:
         # A larger pool is embedded on the leader's backbone only, its heads tried with the costly ones: with 8
         # SST-2 sentences a class, e5-small alone takes about 20 s to embed the 500-sentence pool (18-35 sentences
         # a second here), several times the labelled fit.
-        small_pool = self.pool_rows <= len(self.y)
-        first = [c for c in plain if _cheap(c.learner) and not is_fused(c.backbone)
-                 and (small_pool or not uses_pool(c))]
+        first = first_stage(plain, small_pool=self.pool_rows <= len(self.y))
         rest = [c for c in plain if c not in first]
         results = self.run(first)
         scored = [r for r in results if r.status == "ok" and r.candidate.kind != "baseline"]
@@ -381,7 +380,3 @@ def no_headroom(score: float, n: int) -> bool:
     if n <= 0 or error <= 0:
         return n > 0
     return bool(error / 2 <= HEADROOM_Z * np.sqrt(error * (1 - error) / n))
-
-
-def _cheap(learner: str) -> bool:
-    return learner in LEARNERS and LEARNERS[learner].cheap

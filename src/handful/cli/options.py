@@ -22,6 +22,6 @@ RegistryRoot = Annotated[Path | None, typer.Option(
 
 VersionArgument = Annotated[str, typer.Argument(help="A version: v3 or 3.")]
 NameArgument = Annotated[str, typer.Argument(help="The registered model's name.")]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Same as --format json.", hidden=True)]
 OutputFormat = Annotated[str, typer.Option("--format", metavar="table|json|csv", help="How to print the result.")]
 FORMATS = ("table", "json", "csv")

@@ -58,6 +58,13 @@ def check_format(value: str) -> str:
     return value
 
 
+def print_csv(header: list[str], rows: list[list[Any]]) -> None:
+    """A table on standard output as CSV, for a script to read."""
+    writer = csv.writer(sys.stdout)
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
 def csv_output(path: Path | None, header: list[str], kind: str, example: str) -> Path | None:
     """The CSV file ``-o`` names, checked before any work: new, or a CSV handful wrote with this header; else exit 1."""
     if path is None:
@@ -135,14 +142,56 @@ def _fold_skipped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return folded
 
 
+LEADERBOARD_COLUMNS = ["backbone", "learner", "augment", "kind", "status", "balanced_accuracy", "std", "low", "high",
+                       "seconds", "chosen", "gain_over_labelled_only", "message"]
+
+
+def _is_chosen(clf: Classifier, row: dict[str, Any]) -> bool:
+    return (row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_
+            and bool(row.get("augment")) == bool(getattr(clf, "augment_", "")))
+
+
+def leaderboard_rows(clf: Classifier) -> list[list[Any]]:
+    """Every candidate tried (LEADERBOARD_COLUMNS), one row each, as the model card keeps them."""
+    rows = []
+    for row in clf.leaderboard_:
+        score = row.get("balanced_accuracy") or {}
+        rows.append([row["backbone"], row["learner"], row.get("augment") or "", row["kind"], row["status"],
+                     score.get("mean"), score.get("std"), score.get("low"), score.get("high"), row["seconds"],
+                     _is_chosen(clf, row), row.get("gain_over_labelled_only"), row.get("message") or ""])
+    return rows
+
+
+def training_record(clf: Classifier, saved: Path, version: Version | None) -> dict[str, Any]:
+    """What `handful train` printed, for a script: where the model went, what was chosen and how far to trust it."""
+    trust = getattr(clf, "trust_", None)
+    curve = getattr(clf, "learning_curve_", None)
+    return {
+        "model": str(saved),
+        "registered": None if version is None else {"name": version.name, "version": version.version,
+                                                    "promoted": version.promoted},
+        **clf.summary(),
+        "augment": getattr(clf, "augment_", "") or None,
+        "n_folds": clf.n_folds_,
+        "protocol": getattr(clf, "protocol_", None),
+        "leakage": getattr(clf, "leakage_", None),
+        "trust": trust.summary if trust is not None else None,
+        "unlabelled": getattr(clf, "unlabelled_", None),
+        "more_data": None if curve is None else (curve.skipped or curve.verdict),
+        "problems": [str(p) for p in clf.problems_],
+        "fit_seconds": round(clf.fit_seconds_, 2),
+        "timings": getattr(clf, "timings_", None),  # seconds per stage, as --profile shows them
+        "leaderboard": clf.leaderboard_,
+    }
+
+
 def show_training(clf: Classifier, out: Path | None) -> None:
     table = Table(title="Leaderboard (repeated stratified cross-validation)", show_lines=False)
     for column in ("backbone", "head", "kind", "balanced accuracy: mean ± sd [95% CI]", "seconds"):
         table.add_column(column)
     for row in _fold_skipped(clf.leaderboard_):
         augmented = bool(row.get("augment"))
-        chosen = (row["backbone"] == clf.backbone_ and row["learner"] == clf.learner_
-                  and augmented == bool(getattr(clf, "augment_", "")))
+        chosen = _is_chosen(clf, row)
         score = interval(row["balanced_accuracy"]) if row["status"] == "ok" else f"{row['status']}: {row['message']}"
         style = "bold green" if chosen else ("dim" if row["status"] != "ok" else "")
         head = f"{row['learner']} + augmented" if augmented else row["learner"]

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from handful.classifier import Classifier
 from handful.cli.options import Backbones, LabelColumn, Modality, ModelFolder, OutputFormat, Quiet, Seed, TextColumn
-from handful.cli.output import check_format, console, csv_output, fail, setup, shown, write_csv
+from handful.cli.output import check_format, console, csv_output, fail, print_csv, setup, shown, write_csv
 from handful.evaluation.suggest import DEFAULT as DEFAULT_METHOD
 
 WHY = {"label": "another class is confidently more likely", "outlier": "unlike every other example",
@@ -62,11 +62,7 @@ def check(
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
     if output_format == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(header)
-        writer.writerows(rows)
+        print_csv(header, rows)
         return
     if quiet:
         return
@@ -127,18 +123,14 @@ def suggest(
         records = clf.suggest(unlabelled, n=n, method=method)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         fail(str(error))
+    rows = [[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records]
     if output is not None:
-        write_csv(output, header,
-                   [[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
+        write_csv(output, header, rows)
     if output_format == "json":
         sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
         return
     if output_format == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(header)
-        writer.writerows([[r["rank"], r["input"], r["predicted"], r["probability"], r["uncertainty"]] for r in records])
+        print_csv(header, rows)
         return
     if quiet:
         return

@@ -30,7 +30,20 @@ from handful.cli.options import (
     Seed,
     TextColumn,
 )
-from handful.cli.output import check_format, console, errors, fail, registered, relative, setup, show_training
+from handful.cli.output import (
+    LEADERBOARD_COLUMNS,
+    check_format,
+    console,
+    errors,
+    fail,
+    leaderboard_rows,
+    print_csv,
+    registered,
+    relative,
+    setup,
+    show_training,
+    training_record,
+)
 from handful.data.decode import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from handful.data.tables import text_lines
 
@@ -78,10 +91,15 @@ def train(
         "the group, e.g. '_(?P<group>\\[a-z]+)_\\d+\\.wav$' or '^(?P<group>\\[^/]+)/'. Scores are then for new "
         "groups.")] = None,
     group_column: Annotated[str | None, typer.Option(help="A table's column naming each row's group.")] = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", metavar="table|json|csv",
+        help="How to print the result: the leaderboard and summary (table), the whole record (json), or one row "
+             "per candidate tried (csv).")] = "table",
     quiet: Quiet = False,
 ) -> None:
     """Train on DATA, choose the best model by cross-validation, and save it (or register it with --name)."""
     setup(quiet)
+    output_format = check_format(output_format)
     registry = None
     if name is not None:
         if output is not None:
@@ -99,8 +117,10 @@ def train(
     clf = Classifier(
         preset=preset, backbone=backbone or None, learners=learner or None, modality=modality,
         time_budget=time_budget, random_state=seed, text_column=text_column, label_column=label_column,
-        verbose=0 if quiet else 1, augment=augment, ray=ray, unlabelled_cap=unlabelled_cap, group_column=group_column,
+        verbose=0 if quiet or output_format != "table" else 1, augment=augment, ray=ray,
+        unlabelled_cap=unlabelled_cap, group_column=group_column,
     )
+    version = None
     try:
         clf.fit(data, unlabelled=unlabelled, groups=groups)
         started = time.perf_counter()
@@ -117,11 +137,15 @@ def train(
         errors.print(f"Interrupted: no model was saved, and {escape(target)} is as it was; the features embedded so "
                      "far are cached, so training again starts from them.", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
-    if not quiet:
+    if output_format == "json":
+        sys.stdout.write(json.dumps(training_record(clf, saved, version), indent=2, default=str) + "\n")
+    elif output_format == "csv":
+        print_csv(LEADERBOARD_COLUMNS, leaderboard_rows(clf))
+    elif not quiet:
         show_training(clf, saved)
-        if registry is not None:
+        if registry is not None and version is not None:
             console.print(registered(version, registry), highlight=False)
-    if profile:
+    if profile and output_format == "table":
         show_profile(clf, saving)
 
 
@@ -316,14 +340,24 @@ def missing_files(inputs: list[str]) -> None:
 def backbones(
     modality: Annotated[str | None, typer.Option(help="Only this modality.")] = None,
     all_kinds: Annotated[bool, typer.Option("--all", help="Include the tiny test backbones.")] = False,
+    output_format: OutputFormat = "table",
 ) -> None:
     """List the backbones that work offline, with their licences and whether they are installed."""
+    output_format = check_format(output_format)
+    specs = [s for s in list_backbones(modality) if s.kind != "test" or all_kinds]
+    if output_format != "table":
+        header = ["name", "modality", "kind", "dim", "licence", "package", "installed", "install", "description"]
+        rows = [[s.name, s.modality, s.kind, s.dim, s.licence, s.package, s.available(),
+                 s.install or (f"pip install {s.package}" if s.package else None), s.description] for s in specs]
+        if output_format == "json":
+            sys.stdout.write(json.dumps([dict(zip(header, row, strict=True)) for row in rows], indent=2) + "\n")
+        else:
+            print_csv(header, rows)
+        return
     # Two columns, so the description has room at 80 columns (seven crushed it to three letters a line).
     table = Table("name", "about", show_lines=True)
     table.columns[0].no_wrap = True  # whole names: a user types them (no "mfcc-sta…")
-    for spec in list_backbones(modality):
-        if spec.kind == "test" and not all_kinds:
-            continue
+    for spec in specs:
         installed = "yes" if spec.available() else f"no: {spec.install or 'pip install ' + str(spec.package)}"
         table.add_row(spec.name, escape(f"{spec.modality}, {spec.kind}, {spec.dim}-d, {spec.licence}, installed: "
                                         f"{installed}") + f"\n[dim]{escape(spec.description)}[/]")

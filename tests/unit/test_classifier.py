@@ -395,3 +395,26 @@ def test_the_text_baseline_named_as_the_backbone_is_one_candidate_that_runs() ->
                                                                    ("word-ngrams", "linear")]
     with pytest.raises(ValueError, match="word-ngrams gives sparse word counts, which only the linear head takes"):
         candidates(resolve("fast", "text", "word-ngrams", ["prototypes"], 5, 1, None, 0))
+
+
+def test_within_noise_a_model_that_learns_from_labels_only_is_kept_over_a_pool_head() -> None:
+    from handful.evaluation import cv_estimate
+    from handful.selection import Candidate, Result, best, choice_note, leaderboard, pool_gains
+
+    y = np.array([0, 1])
+    proba = np.array([[0.6, 0.4], [0.4, 0.6]])
+
+    def result(backbone: str, learner: str, scores: list[float]) -> Result:
+        return Result(Candidate(backbone, learner, "l2", "pretrained"), balanced=scores,
+                      estimate=cv_estimate(scores, 0.2), oof_proba=proba)
+
+    labelled = result("e5-small", "linear", [0.8, 0.9, 0.7, 0.8, 0.9, 0.8])
+    lucky = result("e5-small", "vae", [0.9, 0.9, 0.7, 0.9, 0.9, 0.8])  # 0.033 ahead, within one error
+    clearly = result("e5-small", "align", [1.0, 1.0, 0.9, 1.0, 1.0, 1.0])  # 0.2 ahead on every fold
+    assert best([labelled, lucky], y) is labelled
+    assert best([labelled, lucky, clearly], y) is clearly
+    # The backbone's prior still comes first: a pool head on the better backbone beats labels only on the worse.
+    other = result("minilm-l6", "linear", [0.8, 0.9, 0.7, 0.8, 0.9, 0.8])
+    assert best([other, lucky], y) is lucky
+    note = choice_note(leaderboard([labelled, lucky], pool_gains([labelled, lucky])), "e5-small", "linear")
+    assert note is not None and "learns from the unlabelled examples too" in note and "clearly ahead" in note

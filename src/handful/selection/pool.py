@@ -7,13 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from handful.learners.base import reads_pool
-from handful.selection.results import Candidate, Result
+from handful.selection.results import Candidate, Result, uses_pool
 
-
-def uses_pool(candidate: Candidate) -> bool:
-    """Whether the candidate's learner (or one of an ensemble's members) learns from unlabelled rows too."""
-    names = [m.learner for m in candidate.members] if candidate.members else [candidate.learner]
-    return any(reads_pool(name) for name in names)
+__all__ = ["leaderboard", "pool_gains", "pool_untried", "refit_pool", "uses_pool"]
 
 
 def refit_pool(candidate: Candidate, unlabelled_for: Callable[[str], Any]) -> Any:

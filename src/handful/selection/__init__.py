@@ -31,8 +31,8 @@ from handful.selection.folds import (
     view_rows,
     with_views,
 )
-from handful.selection.pool import leaderboard, pool_gains, pool_untried, refit_pool, uses_pool
-from handful.selection.results import Candidate, Result, best, choice_note, log_loss
+from handful.selection.pool import leaderboard, pool_gains, pool_untried, refit_pool
+from handful.selection.results import Candidate, Result, best, choice_note, log_loss, uses_pool
 from handful.selection.scores import ScoreCache, score_cache, search_context
 from handful.selection.search import Search
 

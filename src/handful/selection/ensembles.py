@@ -10,8 +10,7 @@ from handful.backbones.features import fuse
 from handful.evaluation.metrics import balanced_accuracy, cv_estimate
 from handful.learners.ensemble import EnsembleHead, Member, greedy_weights, parts_of
 from handful.selection.folds import Folds, test_fraction
-from handful.selection.pool import uses_pool
-from handful.selection.results import Candidate, Result
+from handful.selection.results import Candidate, Result, uses_pool
 
 
 def ensemble(results: list[Result], y: np.ndarray, n_classes: int, folds: Folds) -> Result | None:

@@ -24,8 +24,7 @@ from handful.backbones.registry import frozen_name, get_spec
 from handful.data.dataset import Example
 from handful.learners import LEARNERS
 from handful.selection.plan import first_stage
-from handful.selection.pool import uses_pool
-from handful.selection.results import Candidate
+from handful.selection.results import Candidate, uses_pool
 
 logger = logging.getLogger(__name__)
 LOW, HIGH = 0.5, 1.5

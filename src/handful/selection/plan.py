@@ -10,8 +10,7 @@ from handful.backbones.features import fuse, is_fused, parts_of
 from handful.backbones.registry import frozen_name, get_spec, trunk_name
 from handful.config import Config
 from handful.learners import LEARNERS
-from handful.selection.pool import uses_pool
-from handful.selection.results import Candidate, Result
+from handful.selection.results import Candidate, Result, uses_pool
 
 
 def _refuse_nothing_to_fit(cfg: Config, with_pool: bool) -> None:

@@ -9,8 +9,6 @@ from typing import Any
 from handful.learners.base import reads_pool
 from handful.selection.results import Candidate, Result, uses_pool
 
-__all__ = ["leaderboard", "pool_gains", "pool_untried", "refit_pool", "uses_pool"]
-
 
 def refit_pool(candidate: Candidate, unlabelled_for: Callable[[str], Any]) -> Any:
     """The pool's features the chosen candidate is refit with (see :func:`uses_pool`): None when it learns from

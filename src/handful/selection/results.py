@@ -151,15 +151,15 @@ def choice_note(leaderboard: list[dict[str, Any]], backbone: str, learner: str, 
             f"and the chosen {backbone} + {learner} {chosen['balanced_accuracy']['mean']:.3f}: the baseline is the "
             f"reference to beat, kept only when it leads the best model by more than one standard error of their "
             f"paired fold scores, and on {base['balanced_accuracy']['n']} folds it does not.")
-    if (chosen is not top and chosen["balanced_accuracy"]["mean"] < top["balanced_accuracy"]["mean"]
-            and top.get("gain_over_labelled_only") is not None and chosen.get("gain_over_labelled_only") is None):
+    behind_top = chosen is not top and chosen["balanced_accuracy"]["mean"] < top["balanced_accuracy"]["mean"]
+    if behind_top and top.get("gain_over_labelled_only") is not None and chosen.get("gain_over_labelled_only") is None:
         notes.append(
             f"{top['backbone']} + {top['learner']}, which learns from the unlabelled examples too, scores "
             f"{top['balanced_accuracy']['mean']:.3f} and the chosen {backbone} + {learner} "
             f"{chosen['balanced_accuracy']['mean']:.3f}: a difference within one standard error of their paired fold "
             f"scores, so handful keeps the model that learnt from the labelled examples only; one that leans on "
             f"guessed labels must be clearly ahead.")
-    elif chosen is not top and chosen["balanced_accuracy"]["mean"] < top["balanced_accuracy"]["mean"]:
+    elif behind_top:
         notes.append(
             f"{top['backbone']} + {top['learner']} scores {top['balanced_accuracy']['mean']:.3f} and the chosen "
             f"{backbone} + {learner} {chosen['balanced_accuracy']['mean']:.3f}: a difference within one standard "

@@ -16,8 +16,7 @@ from handful.data.dataset import Dataset
 from handful.evaluation.metrics import cv_estimate
 from handful.learners import LEARNERS
 from handful.selection.folds import Folds
-from handful.selection.pool import uses_pool
-from handful.selection.results import Candidate, Result
+from handful.selection.results import Candidate, Result, uses_pool
 
 logger = logging.getLogger(__name__)
 

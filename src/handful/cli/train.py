@@ -348,7 +348,7 @@ def backbones(
     if output_format != "table":
         header = ["name", "modality", "kind", "dim", "licence", "package", "installed", "install", "description"]
         rows = [[s.name, s.modality, s.kind, s.dim, s.licence, s.package, s.available(),
-                 s.install or (f"pip install {s.package}" if s.package else None), s.description] for s in specs]
+                 s.install_hint, s.description] for s in specs]
         if output_format == "json":
             sys.stdout.write(json.dumps([dict(zip(header, row, strict=True)) for row in rows], indent=2) + "\n")
         else:
@@ -358,7 +358,7 @@ def backbones(
     table = Table("name", "about", show_lines=True)
     table.columns[0].no_wrap = True  # whole names: a user types them (no "mfcc-sta…")
     for spec in specs:
-        installed = "yes" if spec.available() else f"no: {spec.install or 'pip install ' + str(spec.package)}"
+        installed = "yes" if spec.available() else f"no: {spec.install_hint}"
         table.add_row(spec.name, escape(f"{spec.modality}, {spec.kind}, {spec.dim}-d, {spec.licence}, installed: "
                                         f"{installed}") + f"\n[dim]{escape(spec.description)}[/]")
     console.print(table)

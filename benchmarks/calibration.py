@@ -21,13 +21,13 @@ from __future__ import annotations
 import csv
 import json
 import random
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import arguments
 
 import handful
 import handful.evaluation.trust as trust_module
@@ -148,7 +148,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    args = arguments(__doc__)
     seeds = 10
     if "--seeds" in args:
         at = args.index("--seeds")

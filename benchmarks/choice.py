@@ -42,6 +42,7 @@ from handful.selection.results import Result, log_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import unlabelled  # noqa: E402  (the same splits as the unlabelled-pool benchmark)
+from _cli import arguments  # noqa: E402  (the benchmarks' shared command line)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -135,4 +136,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(arguments(__doc__))

@@ -35,6 +35,7 @@ from handful.data import from_inputs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import trust  # noqa: E402  (the same data, other domains and fits as the trust benchmark)
+from _cli import arguments  # noqa: E402  (the benchmarks' shared command line)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -101,7 +102,7 @@ def digits() -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    args = arguments(__doc__)
     seeds = int(args[args.index("--seeds") + 1]) if "--seeds" in args else 3
     wanted = [a for a in args if a in ("ants", "sst2", "digits")] or ["ants", "sst2", "digits"]
     rows = []

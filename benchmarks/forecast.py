@@ -18,12 +18,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import arguments
 
 from handful.backbones.features import embed
 from handful.backbones.registry import get_spec
@@ -115,4 +115,4 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(SETS))
+    main(arguments(__doc__) or list(SETS))

@@ -22,12 +22,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import arguments
 
 import handful
 from handful.backbones.features import embed, embed_all, parts_of
@@ -203,4 +203,4 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(arguments(__doc__))

@@ -35,6 +35,7 @@ from handful import config
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import choice  # noqa: E402  (the same splits as choice.py and the unlabelled-pool benchmark)
 import unlabelled  # noqa: E402
+from _cli import arguments  # noqa: E402  (the benchmarks' shared command line)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETS = {name: choice.SETS[name] for name in ("sst2-8", "sst2-64", "sst5-8", "ants")}
@@ -67,7 +68,7 @@ def run(name: str, seeds: list[int]) -> dict[str, Any]:
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    args = arguments(__doc__)
     seeds = unlabelled._seeds(args)
     handful.selection.score_cache = lambda *a, **k: None  # type: ignore[assignment]  # score every fit afresh
     RESULTS.mkdir(exist_ok=True)

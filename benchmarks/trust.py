@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import arguments
 
 import handful
 from handful.backbones import cache as feature_cache
@@ -202,7 +203,7 @@ def sst2(preset: str, seeds: int, per_class: int = 64) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    args = arguments(__doc__)
     preset = args[args.index("--preset") + 1] if "--preset" in args else "best"
     seeds = int(args[args.index("--seeds") + 1]) if "--seeds" in args else 1
     wanted = [a for a in args if a in ("digits", "ants", "sst2")] or ["digits", "ants", "sst2"]

@@ -46,7 +46,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import arguments
 
 import handful
 import handful.selection
@@ -349,4 +349,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(arguments(__doc__))

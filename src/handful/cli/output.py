@@ -18,6 +18,7 @@ from rich.table import Table
 from handful.artifacts.safety import OutputPathError, check_file_output, file_start, write_file
 from handful.artifacts.store import Registry, Version
 from handful.classifier import Classifier
+from handful.cli.options import FORMATS
 from handful.data import summarise
 from handful.report.html import new_classes_text
 from handful.selection.results import choice_note
@@ -53,8 +54,8 @@ def fail(message: str, code: int = 1) -> None:
 
 def check_format(value: str) -> str:
     """The --format value, or exit 2 naming the choices."""
-    if value not in ("table", "json", "csv"):
-        fail(f"--format must be table, json or csv, got {value!r}", 2)
+    if value not in FORMATS:
+        fail(f"--format must be {', '.join(FORMATS[:-1])} or {FORMATS[-1]}, got {value!r}", 2)
     return value
 
 

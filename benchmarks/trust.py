@@ -83,7 +83,7 @@ def trust_row(clf: handful.Classifier) -> dict[str, Any]:
     return {"backbone": clf.backbone_, "learner": clf.learner_, "protocol": clf.protocol_["text"],
             "cv_mean": cv.mean, "cv_low": cv.low, "cv_high": cv.high, "method": calibration["method"],
             "oof_ece_before": calibration["ece_before"], "oof_ece_after": calibration["ece_after"],
-            "oof_ece_perfect_high": calibration.get("ece_perfect_high"),
+            "oof_ece_perfect_high": calibration.get("ece_perfect_high"), "oof_by_group": calibration.get("by_group"),
             "oof_coverage": sets["oof_coverage"], "leakage": clf.leakage_}
 
 

@@ -127,6 +127,9 @@ def test_speaker_groups_are_honoured_and_clumps_are_warned_about(tmp_path: Path)
     assert protocol is not None and protocol["n_groups"] == 3 and protocol["grouped"], protocol
     assert protocol["text"].startswith("grouped 3-fold") and protocol["scores_for"].startswith("new groups")
     assert grouped.trust_.summary["new_groups"] is True
+    by_group = grouped.trust_.summary["calibration"]["by_group"]  # how each speaker's calibration differs
+    assert by_group["groups"] == 3 and 0 <= by_group["p_value"] <= 1, by_group
+    assert {by_group[k]["group"] for k in ("most_over", "most_under") if by_group[k]} <= {"george", "jackson", "lucas"}
     plain = handful.Classifier(preset="fast", random_state=0, verbose=0).fit(data)
     assert plain.leakage_ is not None and plain.leakage_["warn"] is True, plain.leakage_
     assert plain.cv_score_.mean > grouped.cv_score_.mean  # random folds flatter: the clips of one voice leak

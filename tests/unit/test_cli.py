@@ -178,6 +178,26 @@ def test_probabilities_off_by_more_than_chance_are_said_to_be_rough(after: float
     assert "(a perfectly calibrated model: up to 0.112 on as many)" in printed
 
 
+
+@pytest.mark.parametrize("beyond", [True, False])
+def test_calibration_that_differs_by_group_is_said_with_the_groups_named(beyond: bool,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from handful.cli import output
+
+    by_group = {"groups": 3, "rms_gap": 0.104, "p_value": 1e-5 if beyond else 0.4, "beyond_chance": beyond,
+                "most_over": {"group": "nicolas", "gap": 0.11}, "most_under": {"group": "[george]", "gap": -0.1}}
+    summary = {"calibration": {"method": "none", "ece_before": 0.068, "ece_after": 0.068, "ece_perfect_high": 0.042,
+                               "by_group": by_group},
+               "sets": {"level": 0.9, "oof_coverage": 0.90, "oof_mean_size": 2.9}}
+    output.show_trust(SimpleNamespace(protocol_=None, leakage_=None,  # type: ignore[arg-type]
+                                      trust_=SimpleNamespace(summary=summary)))
+    printed = " ".join(capsys.readouterr().out.split())
+    said = ("Calibration differs from group to group: across its 3 groups, confidence and accuracy differ by about "
+            "0.10 beyond chance (nicolas over-confident by 0.11; [george] under-confident by 0.10)")
+    assert (said in printed) is beyond
+
 def test_heads_skipped_for_one_reason_are_one_row_on_the_terminal() -> None:
     from handful.cli.output import _fold_skipped
 

@@ -13,6 +13,7 @@ from handful.evaluation.calibration import (
     ece_noise,
     expected_calibration_error,
     fit_calibration,
+    group_gaps,
     log_loss,
     paired_gain,
     reliability,
@@ -300,3 +301,45 @@ def test_an_empty_set_is_said_in_words_and_the_top_label_is_still_given() -> Non
     first, second = answers(["a", "b", "c"], trust, ["x", "y"], unsure, None)
     assert first["set"] == [] and first["set_text"] == NO_LABEL and first["label"] == "a"
     assert second["set"] == ["a"] and second["set_text"] == "a"
+
+
+def _groups_at(accuracies: list[float], n: int = 300,
+               confidence: float = 0.8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Groups of ``n`` rows that all say ``confidence``, each right exactly as often as its accuracy."""
+    right = np.concatenate([np.arange(n) < round(a * n) for a in accuracies])
+    proba = np.column_stack([np.full(len(right), confidence), np.full(len(right), 1 - confidence)])
+    return proba, np.where(right, 0, 1), np.repeat(np.arange(len(accuracies)), n)
+
+
+def test_groups_calibrated_alike_are_not_said_to_differ() -> None:
+    proba, y, groups = _groups_at([0.8, 0.8, 0.8])
+    found = group_gaps(proba, y, groups)
+    assert found is not None and not found["beyond_chance"] and found["rms_gap"] == 0
+    assert found["most_over"] is None and found["most_under"] is None
+
+
+def test_groups_each_off_their_own_way_are_named_with_the_spread_beyond_chance() -> None:
+    """One speaker too shy (right 0.95 at 0.8), one too sure (0.65): the pooled ECE is 0, the spread is not."""
+    proba, y, groups = _groups_at([0.95, 0.8, 0.65])
+    assert expected_calibration_error(proba, y) < 1e-9
+    found = group_gaps(proba, y, groups, names=["ann", "bob", "cy"])
+    assert found is not None and found["beyond_chance"] and found["groups"] == 3
+    assert found["most_over"] == {"group": "cy", "gap": 0.15} and found["most_under"] == {"group": "ann", "gap": -0.15}
+    variance = 0.8 * 0.2 / 300  # what chance gives a perfect model's gap on 300 examples
+    assert found["rms_gap"] == pytest.approx(np.sqrt((2 * 0.15 ** 2) / 3 - variance), abs=1e-4)
+
+
+def test_rows_that_repeat_an_example_count_it_once() -> None:
+    """With repeated folds each example has a row per repetition: three copies are not three times the evidence."""
+    proba, y, groups = _groups_at([0.86, 0.8, 0.74], n=60)
+    once = group_gaps(proba, y, groups)
+    examples = np.arange(len(y))
+    thrice = group_gaps(np.tile(proba, (3, 1)), np.tile(y, 3), np.tile(groups, 3), np.tile(examples, 3))
+    naive = group_gaps(np.tile(proba, (3, 1)), np.tile(y, 3), np.tile(groups, 3))
+    assert once is not None and thrice is not None and naive is not None
+    assert thrice["p_value"] == pytest.approx(once["p_value"]) and naive["p_value"] < once["p_value"]
+
+
+def test_one_group_has_no_spread_to_tell() -> None:
+    proba, y, groups = _groups_at([0.8])
+    assert group_gaps(proba, y, groups) is None

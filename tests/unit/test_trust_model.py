@@ -154,6 +154,19 @@ def test_report_has_a_how_far_to_trust_it_section(grouped: tuple[Classifier, Cla
     assert "grouped 4-fold, 2 repeats, 4 groups" in page and "4 groups of 4 to 4 examples" in page
     assert 'alt="calibration"' in page and "holds the right one 90% of the time" in page
     assert "Unlike anything it learned." in page
+    by_group = grouped[1].trust_.summary["calibration"]["by_group"]  # type: ignore[union-attr]
+    assert (("Calibration differs from group to group: across its 4 groups" if by_group["beyond_chance"]
+             else "Calibration is alike across its 4 groups, to within chance.") in page)
+
+
+def test_the_report_names_groups_off_their_own_way_escaped() -> None:
+    from handful.report.trust import _groups
+
+    by_group = {"groups": 3, "rms_gap": 0.104, "p_value": 1e-5, "beyond_chance": True,
+                "most_over": {"group": "<b>nicolas</b>", "gap": 0.11}, "most_under": None}
+    said = _groups({"by_group": by_group})
+    assert "&lt;b&gt;nicolas&lt;/b&gt; over-confident by 0.11)" in said and "<b>" not in said
+    assert "give or take 0.10" in said and _groups({"by_group": None}) == _groups({}) == ""
 
 
 def test_sets_hold_the_classes_as_given_like_predict() -> None:
@@ -162,3 +175,16 @@ def test_sets_hold_the_classes_as_given_like_predict() -> None:
     sets = clf.predict_sets(TEXTS[:3], coverage=0.99)
     assert all(type(label) is int for found in sets for label in found) and sets[0]
     assert clf.predict(TEXTS[:1])[0] in sets[0]
+
+
+def test_how_calibration_differs_by_group_is_kept_and_absent_without_groups(
+        grouped: tuple[Classifier, Classifier]) -> None:
+    clf, loaded = grouped
+    assert clf.trust_ is not None and loaded.trust_ is not None
+    by_group = loaded.trust_.summary["calibration"]["by_group"]
+    assert by_group == clf.trust_.summary["calibration"]["by_group"]
+    assert by_group["groups"] == 4 and 0 <= by_group["p_value"] <= 1 and by_group["rms_gap"] >= 0
+    named = [by_group[k]["group"] for k in ("most_over", "most_under") if by_group[k]]
+    assert named and set(named) <= {"critic0", "critic1", "critic2", "critic3"}  # names, not codes
+    plain = tiny("text").fit(TEXTS, LABELS)
+    assert plain.trust_ is not None and plain.trust_.summary["calibration"]["by_group"] is None

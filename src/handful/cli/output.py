@@ -21,6 +21,7 @@ from handful.classifier import Classifier
 from handful.cli.options import FORMATS
 from handful.data import summarise
 from handful.report.html import new_classes_text
+from handful.report.trust import group_gaps_text
 from handful.selection.results import choice_note
 
 console = Console()
@@ -278,6 +279,11 @@ def show_trust(clf: Classifier) -> None:
                       + f"; {sets['level']:.0%} prediction sets cover "
                       f"{sets['oof_coverage']:.3f} out of fold (mean size {sets['oof_mean_size']:.2f})",
                       highlight=False)
+        by_group = calibration.get("by_group")
+        if by_group and by_group["beyond_chance"]:
+            console.print(f"[yellow]Calibration differs from group to group[/]: {escape(group_gaps_text(by_group))}",
+                          highlight=False)
+
 
 
 def registered(version: Version, registry: Registry) -> str:

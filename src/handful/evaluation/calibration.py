@@ -175,6 +175,62 @@ def ece_noise(proba: np.ndarray, n_draws: int = 400, seed: int = 0, n_bins: int 
     return round(float(ece.mean()), 6), round(float(np.quantile(ece, 0.95)), 6)
 
 
+def group_gaps(proba: np.ndarray, y: np.ndarray, groups: np.ndarray, examples: np.ndarray | None = None,
+               names: list[str] | None = None) -> dict[str, Any] | None:
+    """Does calibration differ from group to group (speaker to speaker, patient to patient) beyond chance?
+
+    A pooled ECE can be small while each group is off its own way: one speaker over-confident, another
+    under-confident. A new group will be off its own way too, which no calibrator fitted on the others removes. For
+    each group, ``gap`` is its mean top-label confidence minus its accuracy; a perfectly calibrated model's gap has
+    variance ``mean c(1 - c) / m`` on ``m`` examples of confidence ``c`` (rows that repeat an example count once).
+
+    Returns None with fewer than two groups, else ``groups`` (their count); ``rms_gap``, how far a new group's
+    confidence and accuracy may differ beyond chance (the root mean square of the gaps less that variance, at least
+    0); ``p_value`` of the gaps under perfect calibration in every group (their sum of squared z-scores against a
+    chi-square with one degree of freedom a group); ``beyond_chance`` (p < 0.05); and ``most_over`` /
+    ``most_under``: the group with the largest positive / negative gap and that gap, or None.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> p = np.full(600, 0.8)
+        >>> groups = np.repeat([0, 1, 2], 200)
+        >>> right = rng.random(600) < np.repeat([0.95, 0.8, 0.65], 200)  # the first too shy, the last too sure
+        >>> found = group_gaps(np.column_stack([p, 1 - p]), np.where(right, 0, 1), groups, names=["a", "b", "c"])
+        >>> found["beyond_chance"], found["most_over"]["group"], found["most_under"]["group"]
+        (True, 'c', 'a')
+    """
+    from scipy.stats import chi2
+
+    proba = np.asarray(proba, dtype=np.float64)
+    groups = np.asarray(groups)
+    owners = np.arange(len(proba)) if examples is None else np.asarray(examples)
+    confidence = np.clip(proba.max(axis=1), EPS, 1 - EPS)
+    right = proba.argmax(axis=1) == np.asarray(y)
+    kept = np.unique(groups)
+    if len(kept) < 2:
+        return None
+    gaps, variances = [], []
+    for g in kept:
+        inside = groups == g
+        c = confidence[inside]
+        gaps.append(float(c.mean() - right[inside].mean()))
+        variances.append(float(np.mean(c * (1 - c)) / len(np.unique(owners[inside]))))
+    gap, variance = np.array(gaps), np.array(variances)
+    statistic = float(np.sum(gap ** 2 / variance))
+    p_value = float(chi2.sf(statistic, len(kept)))
+    name = (lambda i: str(names[int(kept[i])])) if names is not None else (lambda i: str(kept[i]))
+    over, under = int(gap.argmax()), int(gap.argmin())
+    largest, smallest = round(float(gap[over]), 4), round(float(gap[under]), 4)
+    return {
+        "groups": len(kept),
+        "rms_gap": round(float(np.sqrt(max(0.0, float(np.mean(gap ** 2 - variance))))), 4),
+        "p_value": round(p_value, 6),
+        "beyond_chance": p_value < 0.05,
+        "most_over": {"group": name(over), "gap": largest} if largest > 0 else None,
+        "most_under": {"group": name(under), "gap": smallest} if smallest < 0 else None,
+    }
+
+
 @dataclass
 class Calibrator:
     """A fitted calibration map from a model's probabilities to calibrated ones."""

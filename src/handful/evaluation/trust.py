@@ -32,6 +32,7 @@ from handful.evaluation.calibration import (
     Calibrator,
     expected_calibration_error,
     fit_calibration,
+    group_gaps,
 )
 from handful.evaluation.conformal import DEFAULT_LEVEL, ConformalSets
 from handful.evaluation.metrics import holdout_metrics
@@ -71,7 +72,7 @@ class Trust:
 def fit_trust(
     oof_proba: np.ndarray, y: np.ndarray, embeddings: Any, folds: list[tuple[np.ndarray, np.ndarray]], seed: int,
     groups: np.ndarray | None = None, level: float = DEFAULT_LEVEL, false_alarm: float = FALSE_ALARM,
-    fold_proba: list[np.ndarray] | None = None,
+    fold_proba: list[np.ndarray] | None = None, group_names: list[str] | None = None,
 ) -> Trust:
     """Fit the calibrator, the conformal thresholds and the out-of-distribution detector.
 
@@ -88,6 +89,7 @@ def fit_trust(
             these rows, one per (fold, example), rather than on ``oof_proba``: with repeated folds ``oof_proba``
             averages an example's repetitions, which makes it less confident than any one model, the final one
             included. The nested split keeps an example's repetitions (and its group) together.
+        group_names: the name of each group code in ``groups``, for the figures (which group is off, and how).
     """
     y = np.asarray(y, dtype=np.int64)
     proba, labels, nested, owners = np.asarray(oof_proba), y, groups, None
@@ -103,8 +105,10 @@ def fit_trust(
     sets = ConformalSets.fit(calibration.calibrated_oof, labels, level=level)
     ood = OODDetector.fit(embeddings, folds, false_alarm) if embeddings is not None else None
     oof_sets = sets.coverage(calibration.calibrated_oof, labels)
+    by_group = (group_gaps(calibration.calibrated_oof, labels, nested, owners, group_names)
+                if groups is not None and nested is not None else None)
     summary = {
-        "calibration": calibration.as_dict(),
+        "calibration": {**calibration.as_dict(), "by_group": by_group},
         "sets": {**sets.state()[0], "oof_coverage": oof_sets["coverage"], "oof_mean_size": oof_sets["mean_size"]},
         "ood": ood.as_dict() if ood is not None else None,
         "new_groups": groups is not None,

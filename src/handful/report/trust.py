@@ -71,7 +71,7 @@ def trust_section(clf: Any) -> str:
                 f"<p><b>Are its probabilities honest?</b> The probabilities were {method}. Calibration error (the gap "
                 f"between how sure it says it is and how often it is right, 0 is perfect): "
                 f"{calibration['ece_before']:.3f} as trained, {calibration['ece_after']:.3f} calibrated, measured on "
-                f"examples each model did not train on.{_perfect(calibration)}</p>"
+                f"examples each model did not train on.{_perfect(calibration)}{_groups(calibration)}</p>"
                 f'<img alt="calibration" src="data:image/png;base64,{plot}">')
         if sets:
             parts.append(
@@ -101,3 +101,22 @@ def _perfect(calibration: dict[str, Any]) -> str:
                else "more than chance gives a perfectly calibrated model")
     return (f" On this many examples even a perfectly calibrated model shows about "
             f"{calibration['ece_perfect_mean']:.3f} (up to {high:.3f}): the calibrated figure is {verdict}.")
+
+
+def _groups(calibration: dict[str, Any]) -> str:
+    """Whether calibration differs from group to group (absent without groups, and from models saved before it)."""
+    by_group = calibration.get("by_group")
+    if not by_group:
+        return ""
+    if by_group["beyond_chance"]:
+        return " " + _e("Calibration differs from group to group: " + group_gaps_text(by_group))
+    return f" Calibration is alike across its {by_group['groups']} groups, to within chance."
+
+
+def group_gaps_text(by_group: dict[str, Any]) -> str:
+    """In words: how far calibration differs between groups (:func:`handful.evaluation.calibration.group_gaps`)."""
+    ends = [f"{by_group[key]['group']} {word} by {abs(by_group[key]['gap']):.2f}"
+            for key, word in (("most_over", "over-confident"), ("most_under", "under-confident")) if by_group[key]]
+    return (f"across its {by_group['groups']} groups, confidence and accuracy differ by about "
+            f"{by_group['rms_gap']:.2f} beyond chance ({'; '.join(ends)}), and a new group will be off its own way: "
+            f"read a new group's probabilities as give or take {by_group['rms_gap']:.2f}.")

@@ -106,6 +106,8 @@ def digits(preset: str, seeds: int) -> list[dict[str, Any]]:
                 row = {"speaker": held, "seed": seed, "seconds": seconds, "load": _load(), **trust_row(clf),
                        **{f"unseen_{k}": v for k, v in held_out(clf, unseen).items()}}
                 row["interval_holds"] = bool(row["cv_low"] <= row["unseen_balanced_accuracy"] <= row["cv_high"])
+                proba = clf.predict_proba(unseen)  # calibrated: is the new speaker off by what by_group says?
+                row["unseen_gap"] = float(proba.max(axis=1).mean() - row["unseen_accuracy"])
                 mfcc, _ = fit("fast", train, groups=SPEAKER, seed=seed, backbone="mfcc-stats", learners=["linear"])
                 row["mfcc_unseen_accuracy"] = mfcc.evaluate(unseen)["accuracy"]
                 if not GROUPED_ONLY:

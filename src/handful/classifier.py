@@ -290,8 +290,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
         with stage("trust"):
             self.trust_: Trust | None = fit_trust(
                 winner.oof_proba, y_index, features_for(distances), folds, seed, groups=group_index,
-                fold_proba=winner.fold_proba, group_names=sorted(set(self.groups_ or [])) or None,
-            ) if winner.oof_proba is not None else None
+                fold_proba=winner.fold_proba, group_names=self.groups_) if winner.oof_proba is not None else None
             self.ood_backbone_: str | None = distances
             self.leakage_ = None
             if source is None:  # no groups given: do the examples come in clumps?

@@ -89,7 +89,8 @@ def fit_trust(
             these rows, one per (fold, example), rather than on ``oof_proba``: with repeated folds ``oof_proba``
             averages an example's repetitions, which makes it less confident than any one model, the final one
             included. The nested split keeps an example's repetitions (and its group) together.
-        group_names: the name of each group code in ``groups``, for the figures (which group is off, and how).
+        group_names: each example's group name, of which ``groups`` are the codes (the order of the sorted
+            names), for the figures: which group is off, and how.
     """
     y = np.asarray(y, dtype=np.int64)
     proba, labels, nested, owners = np.asarray(oof_proba), y, groups, None
@@ -105,7 +106,8 @@ def fit_trust(
     sets = ConformalSets.fit(calibration.calibrated_oof, labels, level=level)
     ood = OODDetector.fit(embeddings, folds, false_alarm) if embeddings is not None else None
     oof_sets = sets.coverage(calibration.calibrated_oof, labels)
-    by_group = (group_gaps(calibration.calibrated_oof, labels, nested, owners, group_names)
+    names = sorted(set(group_names)) if group_names is not None else None
+    by_group = (group_gaps(calibration.calibrated_oof, labels, nested, owners, names)
                 if groups is not None and nested is not None else None)
     summary = {
         "calibration": {**calibration.as_dict(), "by_group": by_group},

@@ -285,7 +285,6 @@ def show_trust(clf: Classifier) -> None:
                           highlight=False)
 
 
-
 def registered(version: Version, registry: Registry) -> str:
     if version.promoted:
         return (f"Registered {version.label} in {registry.root}; it is the promoted version "
